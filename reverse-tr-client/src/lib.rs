@@ -1,0 +1,1 @@
+//! reverse-tr client library.

@@ -1,0 +1,1 @@
+//! Library side of xtask: the network-namespace lab, usable from tests.
