@@ -1,0 +1,140 @@
+//! Matching answers to probes (§6): recover the session address and the
+//! identifier from an ICMP error quoting a probe or from a direct answer.
+//!
+//! Besides the session key the match reports what the answer says about the
+//! probe — its flow field and, for quoted answers, its source — so that a
+//! server can check them.
+
+use core::net::IpAddr;
+
+use crate::address::{Family, address_at};
+use crate::constants::{
+    CODE_TTL_EXCEEDED, IPV6_HEADER_LEN, PROBE_ICMP_SEQUENCE, PROBE_SOURCE_PORT, PROTOCOL_TCP,
+    PROTOCOL_UDP,
+};
+use crate::error::{read_u8, read_u16, read_u32};
+use crate::probe::{ProbeProtocol, TCP_ACK, TCP_RST, TCP_SYN, identifier_from_sequence};
+
+/// A probe recognised in an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeMatch {
+    /// Address the probe was sent to: the session address.
+    pub session: IpAddr,
+    /// Identifier the probe carried.
+    pub identifier: u16,
+    pub protocol: ProbeProtocol,
+    /// The probe's flow field (ICMP checksum field, UDP/TCP destination
+    /// port), where the answer shows it.
+    pub flow: Option<u16>,
+    /// The probe's source address, where the answer quotes it.
+    pub source: Option<IpAddr>,
+}
+
+/// True for the ICMP errors whose quote is matched (§6.2): Time Exceeded
+/// code 0 and Destination Unreachable with any code.
+#[inline(always)]
+pub fn is_quoting_error(family: Family, icmp_type: u8, code: u8) -> bool {
+    (icmp_type == family.time_exceeded() && code == CODE_TTL_EXCEEDED)
+        || icmp_type == family.destination_unreachable()
+}
+
+/// Matches the packet an ICMP error quotes (the octets after its 8-octet
+/// header: the probe's IP header and at least 8 transport octets, §6.2).
+#[inline(always)]
+pub fn match_quoted(family: Family, quote: &[u8]) -> Option<ProbeMatch> {
+    let first = read_u8(quote, 0).ok()?;
+    let (header_len, protocol_at, source_at, destination_at) = match family {
+        Family::V4 if first >> 4 == 4 && first & 0x0F >= 5 => {
+            (usize::from(first & 0x0F) * 4, 9, 12, 16)
+        }
+        Family::V6 if first >> 4 == 6 => (IPV6_HEADER_LEN, 6, 8, 24),
+        _ => return None,
+    };
+    let protocol = read_u8(quote, protocol_at).ok()?;
+    let session = address_at(family, quote, destination_at).ok()?;
+    let source = address_at(family, quote, source_at).ok()?;
+    let transport = quote.get(header_len..)?;
+    let (protocol, identifier, flow) = match protocol {
+        PROTOCOL_UDP => {
+            probe_ports(transport)?;
+            (
+                ProbeProtocol::Udp,
+                read_u16(transport, 6).ok()?,
+                read_u16(transport, 2).ok()?,
+            )
+        }
+        PROTOCOL_TCP => {
+            probe_ports(transport)?;
+            let sequence = read_u32(transport, 4).ok()?;
+            (
+                ProbeProtocol::Tcp,
+                identifier_from_sequence(sequence),
+                read_u16(transport, 2).ok()?,
+            )
+        }
+        p if p == family.icmp_protocol() => {
+            let [icmp_type, code] = crate::error::read::<2>(transport, 0).ok()?;
+            let sequence = read_u16(transport, 6).ok()?;
+            if icmp_type != family.echo_request() || code != 0 || sequence != PROBE_ICMP_SEQUENCE {
+                return None;
+            }
+            (
+                ProbeProtocol::Icmp,
+                read_u16(transport, 4).ok()?,
+                read_u16(transport, 2).ok()?,
+            )
+        }
+        _ => return None,
+    };
+    Some(ProbeMatch {
+        session,
+        identifier,
+        protocol,
+        flow: Some(flow),
+        source: Some(source),
+    })
+}
+
+/// `Some` if the UDP/TCP header starts with the probe source port.
+#[inline(always)]
+fn probe_ports(transport: &[u8]) -> Option<()> {
+    (read_u16(transport, 0).ok()? == PROBE_SOURCE_PORT).then_some(())
+}
+
+/// Matches a direct ICMP answer (§6.3): an Echo Reply with code 0 and
+/// sequence 0xFFFF from `source`, the session address.
+#[inline(always)]
+pub fn match_echo_reply(family: Family, source: IpAddr, icmp: &[u8]) -> Option<ProbeMatch> {
+    let [icmp_type, code] = crate::error::read::<2>(icmp, 0).ok()?;
+    let sequence = read_u16(icmp, 6).ok()?;
+    if icmp_type != family.echo_reply() || code != 0 || sequence != PROBE_ICMP_SEQUENCE {
+        return None;
+    }
+    Some(ProbeMatch {
+        session: source,
+        identifier: read_u16(icmp, 4).ok()?,
+        protocol: ProbeProtocol::Icmp,
+        flow: None,
+        source: None,
+    })
+}
+
+/// Matches a direct TCP answer (§6.3, REF-1 rule): to port 1021 with RST,
+/// or with SYN and ACK; the identifier is in `ack − 1`.
+#[inline(always)]
+pub fn match_tcp(source: IpAddr, tcp: &[u8]) -> Option<ProbeMatch> {
+    let destination_port = read_u16(tcp, 2).ok()?;
+    let flags = read_u8(tcp, 13).ok()?;
+    let answers = flags & TCP_RST != 0 || flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK;
+    if destination_port != PROBE_SOURCE_PORT || !answers {
+        return None;
+    }
+    let ack = read_u32(tcp, 8).ok()?;
+    Some(ProbeMatch {
+        session: source,
+        identifier: identifier_from_sequence(ack.wrapping_sub(1)),
+        protocol: ProbeProtocol::Tcp,
+        flow: Some(read_u16(tcp, 0).ok()?),
+        source: None,
+    })
+}

@@ -1,0 +1,163 @@
+//! Writing IP headers of the messages we build (probes §5.1, responses
+//! §7.6, requests §11.5.1).
+//!
+//! An [`IpHeader`] holds what a message takes from elsewhere — addresses and
+//! the fields inherited from the packet it is rewritten from (§3.4, Q-14);
+//! TTL, protocol and length are given per message.
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::address::Family;
+use crate::checksum::{accumulate_array, checksum, pseudo_header_v4, pseudo_header_v6};
+use crate::constants::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTOCOL_ICMP};
+
+/// Largest IP header we write.
+pub const IP_HEADER_MAX_LEN: usize = IPV6_HEADER_LEN;
+
+/// IPv4 header fields taken from elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Header {
+    pub source: Ipv4Addr,
+    pub destination: Ipv4Addr,
+    /// Type of service, inherited.
+    pub tos: u8,
+    /// Identification, inherited.
+    pub identification: u16,
+    /// Flags and fragment offset, inherited.
+    pub flags_fragment: u16,
+}
+
+/// IPv6 header fields taken from elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv6Header {
+    pub source: Ipv6Addr,
+    pub destination: Ipv6Addr,
+    /// Traffic class, inherited.
+    pub traffic_class: u8,
+    /// Flow label (low 20 bits), inherited.
+    pub flow_label: u32,
+}
+
+/// The IP header template of a message of either family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpHeader {
+    V4(Ipv4Header),
+    V6(Ipv6Header),
+}
+
+impl IpHeader {
+    /// The family of the header.
+    #[inline(always)]
+    pub fn family(&self) -> Family {
+        match self {
+            Self::V4(_) => Family::V4,
+            Self::V6(_) => Family::V6,
+        }
+    }
+
+    /// Octets the written header takes (20 or 40).
+    #[inline(always)]
+    pub fn header_len(&self) -> usize {
+        match self {
+            Self::V4(_) => IPV4_HEADER_LEN,
+            Self::V6(_) => IPV6_HEADER_LEN,
+        }
+    }
+
+    /// Sum of the pseudo-header an upper-layer message of `protocol` and
+    /// `length` octets is checksummed with; IPv4 ICMP has none (0).
+    #[inline(always)]
+    pub fn pseudo_header_sum(&self, protocol: u8, length: u16) -> u32 {
+        match self {
+            Self::V4(_) if protocol == PROTOCOL_ICMP => 0,
+            Self::V4(h) => pseudo_header_v4(
+                &h.source.octets(),
+                &h.destination.octets(),
+                protocol,
+                length,
+            ),
+            Self::V6(h) => pseudo_header_v6(
+                &h.source.octets(),
+                &h.destination.octets(),
+                u32::from(length),
+                protocol,
+            ),
+        }
+    }
+
+    /// Writes the header into `out` (IPv4 with a valid header checksum) and
+    /// returns its length.
+    #[inline(always)]
+    pub fn write(
+        &self,
+        out: &mut [u8; IP_HEADER_MAX_LEN],
+        protocol: u8,
+        ttl: u8,
+        payload_len: u16,
+    ) -> usize {
+        match self {
+            Self::V4(h) => {
+                let mut header = [0u8; IPV4_HEADER_LEN];
+                let total = payload_len.wrapping_add(IPV4_HEADER_LEN as u16);
+                header[0] = 0x45;
+                header[1] = h.tos;
+                header[2..4].copy_from_slice(&total.to_be_bytes());
+                header[4..6].copy_from_slice(&h.identification.to_be_bytes());
+                header[6..8].copy_from_slice(&h.flags_fragment.to_be_bytes());
+                header[8] = ttl;
+                header[9] = protocol;
+                header[12..16].copy_from_slice(&h.source.octets());
+                header[16..20].copy_from_slice(&h.destination.octets());
+                let sum = checksum(accumulate_array(0, &header));
+                header[10..12].copy_from_slice(&sum.to_be_bytes());
+                out[..IPV4_HEADER_LEN].copy_from_slice(&header);
+                IPV4_HEADER_LEN
+            }
+            Self::V6(h) => {
+                let word =
+                    0x6000_0000 | (u32::from(h.traffic_class) << 20) | (h.flow_label & 0x000F_FFFF);
+                out[0..4].copy_from_slice(&word.to_be_bytes());
+                out[4..6].copy_from_slice(&payload_len.to_be_bytes());
+                out[6] = protocol;
+                out[7] = ttl;
+                out[8..24].copy_from_slice(&h.source.octets());
+                out[24..40].copy_from_slice(&h.destination.octets());
+                IPV6_HEADER_LEN
+            }
+        }
+    }
+
+    /// Writes header and `message` (its first `message_len` octets) into `out`
+    /// and returns the packet length.
+    #[inline(always)]
+    pub(crate) fn assemble<const M: usize, const O: usize>(
+        &self,
+        out: &mut [u8; O],
+        protocol: u8,
+        ttl: u8,
+        message: &[u8; M],
+        message_len: usize,
+    ) -> usize {
+        const {
+            assert!(
+                O >= IP_HEADER_MAX_LEN + M,
+                "output holds an IPv6 header and the message"
+            )
+        };
+        let message_len = if message_len > M { M } else { message_len };
+        let mut header = [0u8; IP_HEADER_MAX_LEN];
+        // message_len <= M, and M is at most 128 (checksummed arrays).
+        let header_len = self.write(&mut header, protocol, ttl, message_len as u16);
+        match self {
+            Self::V4(_) => {
+                out[..IPV4_HEADER_LEN].copy_from_slice(&header[..IPV4_HEADER_LEN]);
+                out[IPV4_HEADER_LEN..IPV4_HEADER_LEN + M].copy_from_slice(message);
+            }
+            Self::V6(_) => {
+                out[..IPV6_HEADER_LEN].copy_from_slice(&header);
+                out[IPV6_HEADER_LEN..IPV6_HEADER_LEN + M].copy_from_slice(message);
+            }
+        }
+        header_len + message_len
+    }
+}

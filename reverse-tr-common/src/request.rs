@@ -1,0 +1,129 @@
+//! The request (§3): an Echo Request with code 1 carrying TTL, Protocol and
+//! Flow; decoded and validated by the server (§4.3), encoded by the client
+//! (§11.5.1).
+
+use crate::address::Family;
+use crate::checksum::{accumulate, checksum};
+use crate::constants::{CODE_REVERSE_TRACEROUTE, ECHO_HEADER_LEN, REQUEST_LEN, REQUEST_TTL};
+use crate::error::{Error, Result, read, read_u16};
+use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
+use crate::probe::{Probe, ProbeProtocol};
+use crate::response::State;
+
+/// Most zero padding a request may carry (its ICMP message stays within
+/// [`crate::checksum::MAX_SUMMED`] octets).
+pub const REQUEST_MAX_PADDING: usize = REQUEST_MESSAGE_MAX_LEN - REQUEST_LEN;
+/// Largest request ICMP message.
+pub const REQUEST_MESSAGE_MAX_LEN: usize = crate::checksum::MAX_SUMMED;
+/// Largest request packet.
+pub const REQUEST_MAX_LEN: usize = IP_HEADER_MAX_LEN + REQUEST_MESSAGE_MAX_LEN;
+/// Padding that makes a request as large as a success response (§3.7).
+pub const REQUEST_DEFAULT_PADDING: usize = 24;
+
+/// The request header at ICMP offset 8 (§3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHeader {
+    /// TTL / hop limit of the probe; 0 is invalid.
+    pub ttl: u8,
+    /// Probe protocol: 0, the family's ICMP, 17 or 6.
+    pub protocol: u8,
+    /// Flow, copied verbatim into the probe; 0 lets the server choose.
+    pub flow: u16,
+}
+
+/// A request: the echo identifier and sequence plus the request header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request {
+    /// Echo identifier (wire octets `identifier.to_be_bytes()`).
+    pub identifier: u16,
+    /// Echo sequence; ignored by servers, 0 from clients.
+    pub sequence: u16,
+    pub header: RequestHeader,
+}
+
+impl Request {
+    /// Decodes a request from an ICMP(v6) message: Echo Request with code 1
+    /// and at least 12 octets. Octets after offset 12 are ignored (§3.5).
+    #[inline(always)]
+    pub fn decode(family: Family, icmp: &[u8]) -> Result<Self> {
+        let [icmp_type, code] = read::<2>(icmp, 0)?;
+        if icmp_type != family.echo_request() || code != CODE_REVERSE_TRACEROUTE {
+            return Err(Error::NotRequest { icmp_type, code });
+        }
+        let [ttl, protocol] = read::<2>(icmp, ECHO_HEADER_LEN)?;
+        Ok(Self {
+            identifier: read_u16(icmp, 4)?,
+            sequence: read_u16(icmp, 6)?,
+            header: RequestHeader {
+                ttl,
+                protocol,
+                flow: read_u16(icmp, ECHO_HEADER_LEN + 2)?,
+            },
+        })
+    }
+
+    /// Validates the request as the server does (§4.3): TTL 0 → state 1,
+    /// unsupported protocol → state 2; otherwise the probe protocol.
+    #[inline(always)]
+    pub fn validate(&self, family: Family) -> Result<ProbeProtocol, State> {
+        if self.header.ttl == 0 {
+            return Err(State::InvalidTtl);
+        }
+        ProbeProtocol::from_request(family, self.header.protocol).ok_or(State::InvalidProtocol)
+    }
+
+    /// The probe this request asks for, carrying its own identifier (REF-1)
+    /// and the given random octets, or the error state to respond with.
+    #[inline(always)]
+    pub fn probe(&self, family: Family, random: [u8; 6]) -> Result<Probe, State> {
+        let protocol = self.validate(family)?;
+        Ok(Probe {
+            protocol,
+            ttl: self.header.ttl,
+            flow: self.header.flow,
+            identifier: self.identifier,
+            random,
+        })
+    }
+
+    /// Writes the ICMP message with `padding` zero octets (§3.7) and a valid
+    /// checksum (IPv6: over the pseudo-header of `ip`); returns its length.
+    pub fn write_message(
+        &self,
+        ip: &IpHeader,
+        padding: usize,
+        out: &mut [u8; REQUEST_MESSAGE_MAX_LEN],
+    ) -> Result<usize> {
+        if padding > REQUEST_MAX_PADDING {
+            return Err(Error::PaddingTooLong(padding));
+        }
+        let family = ip.family();
+        let len = REQUEST_LEN + padding;
+        *out = [0; REQUEST_MESSAGE_MAX_LEN];
+        out[0] = family.echo_request();
+        out[1] = CODE_REVERSE_TRACEROUTE;
+        out[4..6].copy_from_slice(&self.identifier.to_be_bytes());
+        out[6..8].copy_from_slice(&self.sequence.to_be_bytes());
+        out[8] = self.header.ttl;
+        out[9] = self.header.protocol;
+        out[10..12].copy_from_slice(&self.header.flow.to_be_bytes());
+        // len <= MAX_SUMMED, checked above.
+        let pseudo = ip.pseudo_header_sum(family.icmp_protocol(), len as u16);
+        let sum = checksum(accumulate(pseudo, out));
+        out[2..4].copy_from_slice(&sum.to_be_bytes());
+        Ok(len)
+    }
+
+    /// Writes the whole request packet (IP header from `ip`, TTL 64) and
+    /// returns its length.
+    pub fn build(
+        &self,
+        ip: &IpHeader,
+        padding: usize,
+        out: &mut [u8; REQUEST_MAX_LEN],
+    ) -> Result<usize> {
+        let mut message = [0u8; REQUEST_MESSAGE_MAX_LEN];
+        let len = self.write_message(ip, padding, &mut message)?;
+        Ok(ip.assemble(out, ip.family().icmp_protocol(), REQUEST_TTL, &message, len))
+    }
+}

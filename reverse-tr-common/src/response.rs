@@ -1,0 +1,186 @@
+//! The response (§7): an Echo Reply with code 1 carrying a state and, on
+//! success, the hop address and the server-measured time span.
+
+use core::net::IpAddr;
+
+use crate::address::{Family, from_mapped, to_mapped};
+use crate::checksum::{accumulate_array, checksum};
+use crate::constants::{
+    CODE_REVERSE_TRACEROUTE, ECHO_HEADER_LEN, RESPONSE_ERROR_LEN, RESPONSE_HEADER_LEN,
+    RESPONSE_SUCCESS_LEN, RESPONSE_TTL,
+};
+use crate::error::{Error, Result, read, read_u16};
+use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
+
+/// Largest response packet (IPv6 success, §7.7).
+pub const RESPONSE_MAX_LEN: usize = IP_HEADER_MAX_LEN + RESPONSE_SUCCESS_LEN;
+
+/// Offset of the hop address in a success response.
+const HOP_AT: usize = ECHO_HEADER_LEN + RESPONSE_HEADER_LEN;
+/// Offset of the time span field.
+const SPAN_AT: usize = HOP_AT + 16;
+
+/// Response state codes with the server meanings of §7.3 (normative; the
+/// reference client mislabels 2 and 3, Q-2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum State {
+    /// Success; hop address and time span follow.
+    Success = 0,
+    /// The request's TTL was 0.
+    InvalidTtl = 1,
+    /// The request's protocol is not supported.
+    InvalidProtocol = 2,
+    /// Invalid flow; defined, never sent.
+    InvalidFlow = 3,
+    /// Extension not supported or not permitted (REF-2).
+    ExtensionRefused = 4,
+}
+
+impl TryFrom<u8> for State {
+    type Error = Error;
+
+    #[inline(always)]
+    fn try_from(code: u8) -> Result<Self> {
+        match code {
+            0 => Ok(Self::Success),
+            1 => Ok(Self::InvalidTtl),
+            2 => Ok(Self::InvalidProtocol),
+            3 => Ok(Self::InvalidFlow),
+            4 => Ok(Self::ExtensionRefused),
+            other => Err(Error::UnknownState(other)),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl core::fmt::Display for State {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Success => "success",
+            Self::InvalidTtl => "invalid TTL",
+            Self::InvalidProtocol => "invalid protocol",
+            Self::InvalidFlow => "invalid flow",
+            Self::ExtensionRefused => "extension not supported",
+        })
+    }
+}
+
+/// What a response reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// State 0: the hop that answered the probe and the server→hop→server
+    /// time in nanoseconds (sent modulo 2^32, §7.5).
+    Hop { address: IpAddr, span_ns: u64 },
+    /// A non-zero state; `reserved` is octets 10–11 (REF-2 state 4: class, c-type).
+    Refused { state: State, reserved: [u8; 2] },
+}
+
+/// A response message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    /// The request's identifier.
+    pub identifier: u16,
+    /// Echo sequence; servers send 0.
+    pub sequence: u16,
+    pub outcome: Outcome,
+}
+
+impl Response {
+    /// Writes the ICMP message (36 octets for a hop, 12 for a refusal) with
+    /// a valid checksum (IPv6: over the pseudo-header of `ip`); returns its length.
+    #[inline(always)]
+    pub fn write_message(&self, ip: &IpHeader, out: &mut [u8; RESPONSE_SUCCESS_LEN]) -> usize {
+        let family = ip.family();
+        *out = [0; RESPONSE_SUCCESS_LEN];
+        out[0] = family.echo_reply();
+        out[1] = CODE_REVERSE_TRACEROUTE;
+        out[4..6].copy_from_slice(&self.identifier.to_be_bytes());
+        out[6..8].copy_from_slice(&self.sequence.to_be_bytes());
+        let len = match self.outcome {
+            Outcome::Hop { address, span_ns } => {
+                out[HOP_AT..SPAN_AT].copy_from_slice(&to_mapped(address));
+                // §7.5 quirk: low 32 bits big-endian, then four zero octets.
+                let low = (span_ns & 0xFFFF_FFFF) as u32;
+                out[SPAN_AT..SPAN_AT + 4].copy_from_slice(&low.to_be_bytes());
+                RESPONSE_SUCCESS_LEN
+            }
+            Outcome::Refused { state, reserved } => {
+                out[8] = state as u8;
+                out[10..12].copy_from_slice(&reserved);
+                RESPONSE_ERROR_LEN
+            }
+        };
+        // Both lengths are small constants; unused octets are zero and add nothing.
+        let pseudo = ip.pseudo_header_sum(family.icmp_protocol(), len as u16);
+        let sum = checksum(pseudo.wrapping_add(accumulate_array(0, out)));
+        out[2..4].copy_from_slice(&sum.to_be_bytes());
+        len
+    }
+
+    /// Writes the whole response packet (§7.6: IP header from `ip`, TTL 64)
+    /// and returns its length (§7.7).
+    #[inline(always)]
+    pub fn build(&self, ip: &IpHeader, out: &mut [u8; RESPONSE_MAX_LEN]) -> usize {
+        let mut message = [0u8; RESPONSE_SUCCESS_LEN];
+        let len = self.write_message(ip, &mut message);
+        ip.assemble(
+            out,
+            ip.family().icmp_protocol(),
+            RESPONSE_TTL,
+            &message,
+            len,
+        )
+    }
+
+    /// Decodes a response from an ICMP(v6) message (client rules §7.5,
+    /// §11.5.3–§11.5.4): Echo Reply code 1 only; a success shorter than 36
+    /// octets is a host echoing the request ([`Error::NotServer`]); unknown
+    /// states are errors.
+    pub fn decode(family: Family, icmp: &[u8]) -> Result<Self> {
+        let [icmp_type, code] = read::<2>(icmp, 0)?;
+        if icmp_type != family.echo_reply() || code != CODE_REVERSE_TRACEROUTE {
+            return Err(Error::NotResponse { icmp_type, code });
+        }
+        let [state, _message_len, reserved @ ..] =
+            read::<RESPONSE_HEADER_LEN>(icmp, ECHO_HEADER_LEN)?;
+        let outcome = match State::try_from(state)? {
+            State::Success => {
+                if icmp.len() < RESPONSE_SUCCESS_LEN {
+                    return Err(Error::NotServer { length: icmp.len() });
+                }
+                Outcome::Hop {
+                    address: from_mapped(family, read::<16>(icmp, HOP_AT)?)?,
+                    span_ns: decode_span(read::<8>(icmp, SPAN_AT)?),
+                }
+            }
+            state => Outcome::Refused { state, reserved },
+        };
+        Ok(Self {
+            identifier: read_u16(icmp, 4)?,
+            sequence: read_u16(icmp, 6)?,
+            outcome,
+        })
+    }
+}
+
+/// The optional error text of a response (ErrMsgLen octets after octet 12,
+/// cut to what is present); empty when there is none.
+pub fn error_message(icmp: &[u8]) -> &[u8] {
+    let len = icmp.get(9).map_or(0, |len| usize::from(*len));
+    let end = icmp.len().min(RESPONSE_ERROR_LEN + len);
+    icmp.get(RESPONSE_ERROR_LEN..end).unwrap_or_default()
+}
+
+/// Robust time-span decoding (§7.5): a corrected server's 64-bit value if
+/// octets 0..4 are zero and 4..8 are not, else the reference's 32 bits.
+#[inline(always)]
+fn decode_span(field: [u8; 8]) -> u64 {
+    let [a, b, c, d, rest @ ..] = field;
+    let high = u32::from_be_bytes([a, b, c, d]);
+    if high == 0 && rest != [0; 4] {
+        u64::from_be_bytes(field)
+    } else {
+        u64::from(high)
+    }
+}
