@@ -1,1 +1,160 @@
-fn main() {}
+//! `cargo xtask`: developer and CI tasks of reverse-tr.
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use xtask::Interrupt;
+use xtask::lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig};
+
+#[derive(Parser)]
+#[command(about = "Developer and CI tasks of reverse-tr")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// The network-namespace lab: client, routers with an ECMP diamond, server.
+    #[command(subcommand)]
+    Lab(LabTask),
+}
+
+#[derive(Subcommand)]
+enum LabTask {
+    /// Build a lab and leave it up (or, with --wait, until Ctrl-C).
+    Up {
+        /// Send reverse traffic (server → client) through an extra router, r5.
+        #[arg(long)]
+        asymmetric: bool,
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+        /// Stay in the foreground and tear the lab down on Ctrl-C or SIGTERM.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Remove a lab, or every lab of ours.
+    Down(DownArgs),
+    /// Prove reachability both ways for both families, the paths and the
+    /// diamond's flow splitting; exits non-zero on a failure.
+    Status {
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+    },
+}
+
+#[derive(Args)]
+#[group(multiple = false)]
+struct DownArgs {
+    #[arg(long)]
+    name: Option<String>,
+    /// Every lab of ours, including those of running tests.
+    #[arg(long)]
+    all: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::Lab(LabTask::Up {
+            asymmetric,
+            name,
+            wait,
+        }) => up(asymmetric, name, wait),
+        Task::Lab(LabTask::Down(DownArgs { all: true, .. })) => {
+            let removed = Lab::remove_all()?;
+            println!("removed {removed} namespaces");
+            Ok(())
+        }
+        Task::Lab(LabTask::Down(DownArgs { name, .. })) => {
+            let name = name.as_deref().unwrap_or(DEFAULT_NAME);
+            if !Lab::remove(name)? {
+                bail!("no lab named `{name}` is up");
+            }
+            println!("lab `{name}` removed");
+            Ok(())
+        }
+        Task::Lab(LabTask::Status { name }) => status(&name),
+    }
+}
+
+fn up(asymmetric: bool, name: String, wait: bool) -> anyhow::Result<()> {
+    // Before building, so that Ctrl-C during the build still tears down.
+    let interrupt = wait.then(Interrupt::install).transpose()?;
+    let lab = Lab::up(LabConfig {
+        asymmetric,
+        name: Some(name),
+    })
+    .context("cannot bring the lab up")?;
+    print_lab(&lab);
+    match interrupt {
+        Some(interrupt) => {
+            println!("up until Ctrl-C");
+            interrupt.wait();
+            let name = lab.name();
+            lab.down()?;
+            println!("lab `{name}` torn down");
+        }
+        None => {
+            println!("remove it with: cargo xtask lab down --name {}", lab.name());
+            lab.keep();
+        }
+    }
+    Ok(())
+}
+
+fn print_lab(lab: &Lab) {
+    let variant = if lab.is_asymmetric() {
+        "asymmetric"
+    } else {
+        "symmetric"
+    };
+    println!("lab `{}` is up ({variant})", lab.name());
+    for host in lab.hosts() {
+        println!(
+            "  {:<7} {:<20} {:<12} {}",
+            host.name(),
+            lab.netns(host),
+            lab.addr(host, Family::V4),
+            lab.addr(host, Family::V6)
+        );
+    }
+    for direction in Direction::ALL {
+        let hops = lab.expected_hops(direction, Family::V4);
+        let path: Vec<String> = hops
+            .values()
+            .map(|addrs| {
+                addrs
+                    .iter()
+                    .filter_map(|&addr| Host::by_addr(addr))
+                    .map(Host::name)
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect();
+        println!(
+            "{} path ({} → {}): {}",
+            direction.name(),
+            direction.source().name(),
+            direction.destination().name(),
+            path.join(", ")
+        );
+    }
+    println!(
+        "try: ip netns exec {} traceroute -n {}",
+        lab.netns(Host::Client),
+        lab.addr(Host::Server, Family::V4)
+    );
+}
+
+fn status(name: &str) -> anyhow::Result<()> {
+    let lab = Lab::attach(name)?;
+    let checks = lab.status()?;
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|check| !check.passed()).count();
+    if failed > 0 {
+        bail!("{failed} of {} checks failed", checks.len());
+    }
+    println!("all {} checks passed", checks.len());
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! The lab's self-check: reachability both ways in both families, the paths
+//! traces take, and that the diamond splits flows.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+
+use super::{Direction, Family, Hops, Host, Lab, TraceOptions};
+use crate::command::run;
+use crate::{Error, Result};
+
+/// Flows sent at the diamond: all on one branch by chance has odds 2^-29.
+const SPREAD_RUNS: u16 = 3;
+/// Probes per `traceroute` run (its maximum).
+const SPREAD_QUERIES: u8 = 10;
+
+/// One verified property of the lab.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub what: String,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+impl Check {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.failure {
+            None => write!(f, "ok    {}", self.what),
+            Some(why) => write!(f, "FAIL  {}: {why}", self.what),
+        }
+    }
+}
+
+impl Lab {
+    /// Runs every check; an error means a check could not run at all.
+    pub fn status(&self) -> Result<Vec<Check>> {
+        let mut checks = Vec::new();
+        for family in Family::ALL {
+            for direction in Direction::ALL {
+                checks.push(self.check_ping(direction, family)?);
+            }
+        }
+        for family in Family::ALL {
+            for direction in Direction::ALL {
+                checks.push(self.check_path(direction, family)?);
+                for (ttl, expected) in self.expected_hops(direction, family) {
+                    if expected.len() > 1 {
+                        checks.push(self.check_spread(direction, family, ttl, &expected)?);
+                    }
+                }
+            }
+        }
+        Ok(checks)
+    }
+
+    /// Which addresses answer at `ttl` over many flows from `direction`'s
+    /// source to its destination.
+    pub fn answers_at(
+        &self,
+        direction: Direction,
+        family: Family,
+        ttl: u8,
+    ) -> Result<BTreeSet<IpAddr>> {
+        let destination = self.addr(direction.destination(), family);
+        let mut seen = BTreeSet::new();
+        for run in 0..SPREAD_RUNS {
+            let options = TraceOptions {
+                first_ttl: ttl,
+                max_ttl: ttl,
+                queries: SPREAD_QUERIES,
+                port: 33434 + run * 1000,
+            };
+            let hops = self.traceroute(direction.source(), destination, options)?;
+            seen.extend(hops.into_values().flatten());
+        }
+        Ok(seen)
+    }
+
+    fn check_ping(&self, direction: Direction, family: Family) -> Result<Check> {
+        let (from, to) = (direction.source(), direction.destination());
+        let addr = self.addr(to, family);
+        let what = format!(
+            "{} ping {} → {} ({addr})",
+            family.name(),
+            from.name(),
+            to.name()
+        );
+        let pinged = run(
+            self.command(from, "ping")
+                .args(["-n", "-c1", "-W2", &addr.to_string()]),
+            None,
+        );
+        let failure = match pinged {
+            Ok(_) => None,
+            Err(Error::Command { stderr, .. }) => Some(format!("no reply {stderr}")),
+            Err(error) => return Err(error),
+        };
+        Ok(Check { what, failure })
+    }
+
+    fn check_path(&self, direction: Direction, family: Family) -> Result<Check> {
+        let expected = self.expected_hops(direction, family);
+        let what = format!(
+            "{} {} path {} → {}: {}",
+            family.name(),
+            direction.name(),
+            direction.source().name(),
+            direction.destination().name(),
+            describe(&expected),
+        );
+        let destination = self.addr(direction.destination(), family);
+        let traced = self.traceroute(direction.source(), destination, TraceOptions::default())?;
+        let fits = traced.len() == expected.len()
+            && traced.iter().all(|(ttl, seen)| {
+                expected
+                    .get(ttl)
+                    .is_some_and(|allowed| !seen.is_empty() && seen.is_subset(allowed))
+            });
+        let failure = (!fits).then(|| format!("traced {}", describe(&traced)));
+        Ok(Check { what, failure })
+    }
+
+    fn check_spread(
+        &self,
+        direction: Direction,
+        family: Family,
+        ttl: u8,
+        expected: &BTreeSet<IpAddr>,
+    ) -> Result<Check> {
+        let flows = SPREAD_RUNS * u16::from(SPREAD_QUERIES);
+        let what = format!(
+            "{} {} diamond at TTL {ttl} splits {flows} flows over {}",
+            family.name(),
+            direction.name(),
+            names(expected),
+        );
+        let seen = self.answers_at(direction, family, ttl)?;
+        let failure = (seen != *expected).then(|| format!("answered by {}", names(&seen)));
+        Ok(Check { what, failure })
+    }
+}
+
+/// `r1, r2a|r2b, r3`: hop sets by host name.
+pub(crate) fn describe(hops: &Hops) -> String {
+    hops.values().map(names).collect::<Vec<_>>().join(", ")
+}
+
+/// `r2a|r2b`, `*` for none, the address for a stranger.
+fn names(addrs: &BTreeSet<IpAddr>) -> String {
+    if addrs.is_empty() {
+        return "*".to_owned();
+    }
+    addrs
+        .iter()
+        .map(|&addr| {
+            Host::by_addr(addr).map_or_else(|| addr.to_string(), |host| host.name().to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
