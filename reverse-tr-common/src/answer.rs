@@ -12,7 +12,7 @@ use crate::constants::{
     CODE_TTL_EXCEEDED, IPV6_HEADER_LEN, PROBE_ICMP_SEQUENCE, PROBE_SOURCE_PORT, PROTOCOL_TCP,
     PROTOCOL_UDP,
 };
-use crate::error::{read_u8, read_u16, read_u32};
+use crate::error::{read, read_u8, read_u16, read_u32};
 use crate::probe::{ProbeProtocol, TCP_ACK, TCP_RST, TCP_SYN, identifier_from_sequence};
 
 /// A probe recognised in an answer.
@@ -38,23 +38,60 @@ pub fn is_quoting_error(family: Family, icmp_type: u8, code: u8) -> bool {
         || icmp_type == family.destination_unreachable()
 }
 
+/// The packet an ICMP error quotes: its addresses, protocol and transport octets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quote<'a> {
+    pub(crate) source: IpAddr,
+    pub(crate) destination: IpAddr,
+    pub(crate) protocol: u8,
+    pub(crate) transport: &'a [u8],
+}
+
+impl<'a> Quote<'a> {
+    /// Parses the quoted IP header (v4: length from IHL; v6: 40 octets).
+    #[inline(always)]
+    pub(crate) fn parse(family: Family, quote: &'a [u8]) -> Option<Self> {
+        let first = read_u8(quote, 0).ok()?;
+        let (header_len, protocol_at, source_at, destination_at) = match family {
+            Family::V4 if first >> 4 == 4 && first & 0x0F >= 5 => {
+                (usize::from(first & 0x0F) * 4, 9, 12, 16)
+            }
+            Family::V6 if first >> 4 == 6 => (IPV6_HEADER_LEN, 6, 8, 24),
+            _ => return None,
+        };
+        Some(Self {
+            source: address_at(family, quote, source_at).ok()?,
+            destination: address_at(family, quote, destination_at).ok()?,
+            protocol: read_u8(quote, protocol_at).ok()?,
+            transport: quote.get(header_len..)?,
+        })
+    }
+
+    /// For a quoted Echo Request with code 0: (checksum field, identifier, sequence).
+    #[inline(always)]
+    pub(crate) fn echo_request(&self, family: Family) -> Option<(u16, u16, u16)> {
+        let [icmp_type, code] = read::<2>(self.transport, 0).ok()?;
+        if self.protocol != family.icmp_protocol()
+            || icmp_type != family.echo_request()
+            || code != 0
+        {
+            return None;
+        }
+        Some((
+            read_u16(self.transport, 2).ok()?,
+            read_u16(self.transport, 4).ok()?,
+            read_u16(self.transport, 6).ok()?,
+        ))
+    }
+}
+
 /// Matches the packet an ICMP error quotes (the octets after its 8-octet
 /// header: the probe's IP header and at least 8 transport octets, §6.2).
 #[inline(always)]
 pub fn match_quoted(family: Family, quote: &[u8]) -> Option<ProbeMatch> {
-    let first = read_u8(quote, 0).ok()?;
-    let (header_len, protocol_at, source_at, destination_at) = match family {
-        Family::V4 if first >> 4 == 4 && first & 0x0F >= 5 => {
-            (usize::from(first & 0x0F) * 4, 9, 12, 16)
-        }
-        Family::V6 if first >> 4 == 6 => (IPV6_HEADER_LEN, 6, 8, 24),
-        _ => return None,
-    };
-    let protocol = read_u8(quote, protocol_at).ok()?;
-    let session = address_at(family, quote, destination_at).ok()?;
-    let source = address_at(family, quote, source_at).ok()?;
-    let transport = quote.get(header_len..)?;
-    let (protocol, identifier, flow) = match protocol {
+    let quote = Quote::parse(family, quote)?;
+    let transport = quote.transport;
+    let (protocol, identifier, flow) = match quote.protocol {
         PROTOCOL_UDP => {
             probe_ports(transport)?;
             (
@@ -72,26 +109,20 @@ pub fn match_quoted(family: Family, quote: &[u8]) -> Option<ProbeMatch> {
                 read_u16(transport, 2).ok()?,
             )
         }
-        p if p == family.icmp_protocol() => {
-            let [icmp_type, code] = crate::error::read::<2>(transport, 0).ok()?;
-            let sequence = read_u16(transport, 6).ok()?;
-            if icmp_type != family.echo_request() || code != 0 || sequence != PROBE_ICMP_SEQUENCE {
+        _ => {
+            let (flow, identifier, sequence) = quote.echo_request(family)?;
+            if sequence != PROBE_ICMP_SEQUENCE {
                 return None;
             }
-            (
-                ProbeProtocol::Icmp,
-                read_u16(transport, 4).ok()?,
-                read_u16(transport, 2).ok()?,
-            )
+            (ProbeProtocol::Icmp, identifier, flow)
         }
-        _ => return None,
     };
     Some(ProbeMatch {
-        session,
+        session: quote.destination,
         identifier,
         protocol,
         flow: Some(flow),
-        source: Some(source),
+        source: Some(quote.source),
     })
 }
 
@@ -105,7 +136,7 @@ fn probe_ports(transport: &[u8]) -> Option<()> {
 /// sequence 0xFFFF from `source`, the session address.
 #[inline(always)]
 pub fn match_echo_reply(family: Family, source: IpAddr, icmp: &[u8]) -> Option<ProbeMatch> {
-    let [icmp_type, code] = crate::error::read::<2>(icmp, 0).ok()?;
+    let [icmp_type, code] = read::<2>(icmp, 0).ok()?;
     let sequence = read_u16(icmp, 6).ok()?;
     if icmp_type != family.echo_reply() || code != 0 || sequence != PROBE_ICMP_SEQUENCE {
         return None;

@@ -65,6 +65,21 @@ pub fn compensation(sum: u32) -> u16 {
     checksum(sum)
 }
 
+/// Writes at `at` the word that makes `message` verify with the
+/// pseudo-header sum `pseudo`; the word must be zero on entry. Serves both a
+/// computed checksum field and a compensation word (§5.5), which are the
+/// same computation at different places.
+#[inline(always)]
+pub fn seal<const N: usize>(pseudo: u32, message: &mut [u8; N], at: usize) {
+    let word = compensation(pseudo.wrapping_add(accumulate_array(0, message)));
+    if let Some(field) = message
+        .get_mut(at..)
+        .and_then(|rest| rest.first_chunk_mut::<2>())
+    {
+        *field = word.to_be_bytes();
+    }
+}
+
 /// Sum of the IPv4 pseudo-header: both addresses, zero, protocol, length.
 #[inline(always)]
 pub fn pseudo_header_v4(source: &[u8; 4], destination: &[u8; 4], protocol: u8, length: u16) -> u32 {

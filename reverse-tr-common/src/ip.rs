@@ -8,7 +8,7 @@
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::address::Family;
-use crate::checksum::{accumulate_array, checksum, pseudo_header_v4, pseudo_header_v6};
+use crate::checksum::{pseudo_header_v4, pseudo_header_v6, seal};
 use crate::constants::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTOCOL_ICMP};
 
 /// Largest IP header we write.
@@ -108,8 +108,7 @@ impl IpHeader {
                 header[9] = protocol;
                 header[12..16].copy_from_slice(&h.source.octets());
                 header[16..20].copy_from_slice(&h.destination.octets());
-                let sum = checksum(accumulate_array(0, &header));
-                header[10..12].copy_from_slice(&sum.to_be_bytes());
+                seal(0, &mut header, 10);
                 out[..IPV4_HEADER_LEN].copy_from_slice(&header);
                 IPV4_HEADER_LEN
             }

@@ -5,7 +5,7 @@
 //! and one with server-global identifiers build probes the same way.
 
 use crate::address::Family;
-use crate::checksum::{accumulate_array, checksum, compensation};
+use crate::checksum::seal;
 use crate::constants::{
     DEFAULT_FLOW_ICMP, DEFAULT_FLOW_TCP, DEFAULT_FLOW_UDP, PROBE_ICMP_SEQUENCE, PROBE_RANDOM_LEN,
     PROBE_SHORT_LEN, PROBE_SOURCE_PORT, PROBE_TCP_LEN, PROBE_TCP_MSS, PROBE_TCP_WINDOW,
@@ -121,8 +121,7 @@ impl Probe {
                 out[6..8].copy_from_slice(&PROBE_ICMP_SEQUENCE.to_be_bytes());
                 out[8..14].copy_from_slice(&self.random);
                 // The checksum field is forced to the flow; the last word compensates.
-                let word = compensation(pseudo.wrapping_add(accumulate_array(0, out)));
-                out[14..16].copy_from_slice(&word.to_be_bytes());
+                seal(pseudo, out, PROBE_SHORT_LEN - 2);
             }
             ProbeProtocol::Udp => {
                 out[0..2].copy_from_slice(&PROBE_SOURCE_PORT.to_be_bytes());
@@ -131,8 +130,7 @@ impl Probe {
                 out[6..8].copy_from_slice(&identifier);
                 out[8..14].copy_from_slice(&self.random);
                 // The checksum field carries the identifier; the last word compensates.
-                let word = compensation(pseudo.wrapping_add(accumulate_array(0, out)));
-                out[14..16].copy_from_slice(&word.to_be_bytes());
+                seal(pseudo, out, PROBE_SHORT_LEN - 2);
             }
             ProbeProtocol::Tcp => {
                 out[0..2].copy_from_slice(&PROBE_SOURCE_PORT.to_be_bytes());
@@ -144,8 +142,7 @@ impl Probe {
                 out[20] = 2;
                 out[21] = 4;
                 out[22..24].copy_from_slice(&PROBE_TCP_MSS.to_be_bytes());
-                let sum = checksum(pseudo.wrapping_add(accumulate_array(0, out)));
-                out[16..18].copy_from_slice(&sum.to_be_bytes());
+                seal(pseudo, out, 16);
             }
         }
         len

@@ -3,7 +3,7 @@
 //! (§11.5.1).
 
 use crate::address::Family;
-use crate::checksum::{accumulate, checksum};
+use crate::checksum::seal;
 use crate::constants::{CODE_REVERSE_TRACEROUTE, ECHO_HEADER_LEN, REQUEST_LEN, REQUEST_TTL};
 use crate::error::{Error, Result, read, read_u16};
 use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
@@ -109,8 +109,7 @@ impl Request {
         out[10..12].copy_from_slice(&self.header.flow.to_be_bytes());
         // len <= MAX_SUMMED, checked above.
         let pseudo = ip.pseudo_header_sum(family.icmp_protocol(), len as u16);
-        let sum = checksum(accumulate(pseudo, out));
-        out[2..4].copy_from_slice(&sum.to_be_bytes());
+        seal(pseudo, out, 2);
         Ok(len)
     }
 

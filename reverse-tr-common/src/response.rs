@@ -4,7 +4,7 @@
 use core::net::IpAddr;
 
 use crate::address::{Family, from_mapped, to_mapped};
-use crate::checksum::{accumulate_array, checksum};
+use crate::checksum::seal;
 use crate::constants::{
     CODE_REVERSE_TRACEROUTE, ECHO_HEADER_LEN, RESPONSE_ERROR_LEN, RESPONSE_HEADER_LEN,
     RESPONSE_SUCCESS_LEN, RESPONSE_TTL,
@@ -113,8 +113,7 @@ impl Response {
         };
         // Both lengths are small constants; unused octets are zero and add nothing.
         let pseudo = ip.pseudo_header_sum(family.icmp_protocol(), len as u16);
-        let sum = checksum(pseudo.wrapping_add(accumulate_array(0, out)));
-        out[2..4].copy_from_slice(&sum.to_be_bytes());
+        seal(pseudo, out, 2);
         len
     }
 

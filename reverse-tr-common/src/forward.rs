@@ -1,0 +1,205 @@
+//! The client's forward probes (§11.4) and their matching.
+//!
+//! Like the server's probes they keep the ECMP-hashed fields constant per
+//! flow and force a value into a checksum field with a compensation word
+//! (§5.5), but with the client's layout: source port 33434, 2-octet
+//! compensation payloads, no random octets.
+
+use core::net::IpAddr;
+
+use crate::address::Family;
+use crate::answer::Quote;
+use crate::checksum::seal;
+use crate::constants::{
+    ECHO_HEADER_LEN, FORWARD_SOURCE_PORT, FORWARD_TCP_WINDOW, PROTOCOL_TCP, PROTOCOL_UDP,
+};
+use crate::error::{read_u16, read_u32};
+use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
+use crate::packet::{IcmpMessage, IpPacket, TcpSegment};
+use crate::probe::{ProbeProtocol, TCP_ACK, TCP_RST, TCP_SYN};
+
+/// Octets of a forward ICMP or UDP probe's transport part.
+pub const FORWARD_SHORT_LEN: usize = 10;
+/// Octets of a forward TCP probe's transport part.
+pub const FORWARD_TCP_LEN: usize = 20;
+/// Largest forward probe packet.
+pub const FORWARD_MAX_LEN: usize = IP_HEADER_MAX_LEN + FORWARD_TCP_LEN;
+
+/// A forward probe from the client towards the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardProbe {
+    pub protocol: ProbeProtocol,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// Flow: ICMP checksum field or UDP/TCP destination port.
+    pub flow: u16,
+    /// Per-probe id: ICMP sequence, UDP checksum field, TCP sequence.
+    pub probe_id: u16,
+    /// Echo identifier of ICMP probes ((process id mod 255) + 1 in the reference).
+    pub icmp_identifier: u16,
+}
+
+impl ForwardProbe {
+    /// Octets of the transport part (10 or 20).
+    #[inline(always)]
+    pub fn transport_len(&self) -> usize {
+        match self.protocol {
+            ProbeProtocol::Icmp | ProbeProtocol::Udp => FORWARD_SHORT_LEN,
+            ProbeProtocol::Tcp => FORWARD_TCP_LEN,
+        }
+    }
+
+    /// Writes the transport part with its checksum made valid for `ip` and
+    /// returns its length.
+    pub fn write_transport(&self, ip: &IpHeader, out: &mut [u8; FORWARD_TCP_LEN]) -> usize {
+        let family = ip.family();
+        let len = self.transport_len();
+        // Both lengths are small constants.
+        let pseudo = ip.pseudo_header_sum(self.protocol.number(family), len as u16);
+        let flow = self.flow.to_be_bytes();
+        *out = [0; FORWARD_TCP_LEN];
+        match self.protocol {
+            ProbeProtocol::Icmp => {
+                out[0] = family.echo_request();
+                out[2..4].copy_from_slice(&flow);
+                out[4..6].copy_from_slice(&self.icmp_identifier.to_be_bytes());
+                out[6..8].copy_from_slice(&self.probe_id.to_be_bytes());
+                seal(pseudo, out, ECHO_HEADER_LEN);
+            }
+            ProbeProtocol::Udp => {
+                out[0..2].copy_from_slice(&FORWARD_SOURCE_PORT.to_be_bytes());
+                out[2..4].copy_from_slice(&flow);
+                out[4..6].copy_from_slice(&(FORWARD_SHORT_LEN as u16).to_be_bytes());
+                out[6..8].copy_from_slice(&self.probe_id.to_be_bytes());
+                seal(pseudo, out, 8);
+            }
+            ProbeProtocol::Tcp => {
+                out[0..2].copy_from_slice(&FORWARD_SOURCE_PORT.to_be_bytes());
+                out[2..4].copy_from_slice(&flow);
+                out[4..8].copy_from_slice(&u32::from(self.probe_id).to_be_bytes());
+                out[12] = 0x50;
+                out[13] = TCP_SYN;
+                out[14..16].copy_from_slice(&FORWARD_TCP_WINDOW.to_be_bytes());
+                seal(pseudo, out, 16);
+            }
+        }
+        len
+    }
+
+    /// Writes the whole probe packet (IP header from `ip` with this probe's
+    /// TTL) and returns its length.
+    pub fn build(&self, ip: &IpHeader, out: &mut [u8; FORWARD_MAX_LEN]) -> usize {
+        let mut transport = [0u8; FORWARD_TCP_LEN];
+        let len = self.write_transport(ip, &mut transport);
+        ip.assemble(
+            out,
+            self.protocol.number(ip.family()),
+            self.ttl,
+            &transport,
+            len,
+        )
+    }
+}
+
+/// A forward probe recognised in an answer: compare with the outstanding
+/// probes by (target, protocol, probe id, and flow / ICMP identifier).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardMatch {
+    /// The answer's source address.
+    pub hop: IpAddr,
+    /// The probe's destination.
+    pub target: IpAddr,
+    pub protocol: ProbeProtocol,
+    pub probe_id: u16,
+    /// The probe's flow where the answer shows it (not in Echo Replies).
+    pub flow: Option<u16>,
+    /// The probe's echo identifier (ICMP only).
+    pub icmp_identifier: Option<u16>,
+}
+
+/// Recognises an answer to a forward probe (§11.4): an ICMP error quoting
+/// it, an Echo Reply, or a TCP segment to port 33434 (RST or SYN+ACK)
+/// acknowledging probe id + 1.
+pub fn match_forward(packet: &IpPacket<'_>) -> Option<ForwardMatch> {
+    let family = packet.family();
+    let hop = packet.source();
+    match packet.protocol() {
+        PROTOCOL_TCP => {
+            let tcp = TcpSegment::new(packet.payload()).ok()?;
+            let answers = tcp.flags() & TCP_RST != 0
+                || tcp.flags() & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK;
+            if tcp.destination_port() != FORWARD_SOURCE_PORT || !answers {
+                return None;
+            }
+            let probe_id = probe_id_of(tcp.acknowledgement().wrapping_sub(1))?;
+            Some(ForwardMatch {
+                hop,
+                target: hop,
+                protocol: ProbeProtocol::Tcp,
+                probe_id,
+                flow: Some(tcp.source_port()),
+                icmp_identifier: None,
+            })
+        }
+        p if p == family.icmp_protocol() => {
+            let icmp = IcmpMessage::new(packet.payload()).ok()?;
+            if crate::answer::is_quoting_error(family, icmp.icmp_type(), icmp.code()) {
+                match_quoted_forward(family, hop, icmp.body())
+            } else if icmp.icmp_type() == family.echo_reply() && icmp.code() == 0 {
+                Some(ForwardMatch {
+                    hop,
+                    target: hop,
+                    protocol: ProbeProtocol::Icmp,
+                    probe_id: icmp.sequence(),
+                    flow: None,
+                    icmp_identifier: Some(icmp.identifier()),
+                })
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Matches the forward probe an ICMP error from `hop` quotes.
+fn match_quoted_forward(family: Family, hop: IpAddr, quote: &[u8]) -> Option<ForwardMatch> {
+    let quote = Quote::parse(family, quote)?;
+    let transport = quote.transport;
+    let (protocol, probe_id, flow, icmp_identifier) = match quote.protocol {
+        PROTOCOL_UDP | PROTOCOL_TCP => {
+            if read_u16(transport, 0).ok()? != FORWARD_SOURCE_PORT {
+                return None;
+            }
+            let flow = read_u16(transport, 2).ok()?;
+            if quote.protocol == PROTOCOL_UDP {
+                (ProbeProtocol::Udp, read_u16(transport, 6).ok()?, flow, None)
+            } else {
+                (
+                    ProbeProtocol::Tcp,
+                    probe_id_of(read_u32(transport, 4).ok()?)?,
+                    flow,
+                    None,
+                )
+            }
+        }
+        _ => {
+            let (flow, identifier, sequence) = quote.echo_request(family)?;
+            (ProbeProtocol::Icmp, sequence, flow, Some(identifier))
+        }
+    };
+    Some(ForwardMatch {
+        hop,
+        target: quote.destination,
+        protocol,
+        probe_id,
+        flow: Some(flow),
+        icmp_identifier,
+    })
+}
+
+/// The probe id a TCP sequence number carries: ids are 16-bit, so a
+/// sequence above 0xFFFF is not ours.
+fn probe_id_of(sequence: u32) -> Option<u16> {
+    u16::try_from(sequence).ok()
+}
