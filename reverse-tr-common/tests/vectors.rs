@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use common::{LAB_V4, LAB_V6, Lab, assert_checksums_verify, ip_packets};
-use reverse_tr_common::packet::{IcmpMessage, IpPacket, UdpDatagram, match_answer};
+use reverse_tr_common::forward::{FORWARD_MAX_LEN, ForwardProbe, match_forward};
+use reverse_tr_common::packet::{IcmpMessage, IpPacket, TcpSegment, UdpDatagram, match_answer};
 use reverse_tr_common::{
     Family, IpHeader, Outcome, PROBE_MAX_LEN, ProbeProtocol, REQUEST_MAX_LEN, RESPONSE_MAX_LEN,
     Request, Response, State,
@@ -267,5 +268,85 @@ fn reverse_udp_traces() {
                 "{name}: one answer per success"
             );
         }
+    }
+}
+
+/// Walks a forward TCP single-path trace (flow 1234): every probe is
+/// reproduced by our forward-probe builder, every answer matches a probe.
+fn walk_forward(name: &str, family: Family, lab: Lab) -> (usize, usize) {
+    let (mut probes, mut answers) = (0, 0);
+    // probe id → TTL of the probe sent with it
+    let mut sent: HashMap<u16, u8> = HashMap::new();
+    // At the server the four routers have decremented the probes' TTL.
+    let at_server = name.contains(".srv.");
+    let decrements = if at_server { 4 } else { 0 };
+    for bytes in ip_packets(name) {
+        let packet = IpPacket::new(&bytes).expect("IP packet");
+        let exact = &bytes[..packet_len(&packet)];
+        if packet.protocol() == 6 && packet.source() == lab.client {
+            let tcp = TcpSegment::new(packet.payload()).expect("TCP");
+            let probe = ForwardProbe {
+                protocol: ProbeProtocol::Tcp,
+                ttl: packet.ttl() + decrements,
+                flow: tcp.destination_port(),
+                probe_id: u16::try_from(tcp.sequence()).expect("16-bit probe id"),
+                icmp_identifier: 0,
+            };
+            assert_eq!(probe.flow, 1234);
+            let mut out = [0; FORWARD_MAX_LEN];
+            let header = to(swap_source(packet.reply_header(), lab.client), lab.server);
+            let len = probe.build(&header, &mut out);
+            // At the server the TTL decrements changed the IP header.
+            let from = if at_server { len - 20 } else { 0 };
+            assert_eq!(
+                &out[from..len],
+                &exact[from..],
+                "forward probe {}",
+                probe.probe_id
+            );
+            assert_checksums_verify(&out[..len]);
+            sent.insert(probe.probe_id, probe.ttl);
+            probes += 1;
+        } else if packet.destination() == lab.client || packet.source() == lab.server {
+            if family == Family::V6
+                && packet.protocol() == 58
+                && IcmpMessage::new(packet.payload())
+                    .expect("ICMPv6")
+                    .icmp_type()
+                    >= 133
+            {
+                continue;
+            }
+            let answer = match_forward(&packet).expect("the answer matches a forward probe");
+            assert_eq!(answer.target, lab.server);
+            assert_eq!(answer.protocol, ProbeProtocol::Tcp);
+            assert_eq!(answer.flow, Some(1234));
+            let ttl = *sent
+                .get(&answer.probe_id)
+                .expect("answers a probe sent before");
+            assert!(
+                lab.forward_hops(ttl).contains(&answer.hop),
+                "hop {} for TTL {ttl}",
+                answer.hop
+            );
+            answers += 1;
+        }
+    }
+    (probes, answers)
+}
+
+#[test]
+fn forward_tcp_traces() {
+    let cases = [
+        ("v4-forward-tcp-sp.cli.pcap", Family::V4, LAB_V4),
+        ("v4-forward-tcp-sp.srv.pcap", Family::V4, LAB_V4),
+        ("v6-forward-tcp-sp.cli.pcap", Family::V6, LAB_V6),
+        ("v6-forward-tcp-sp.srv.pcap", Family::V6, LAB_V6),
+    ];
+    for (name, family, lab) in cases {
+        let (probes, answers) = walk_forward(name, family, lab);
+        println!("{name}: {probes} probes, {answers} answers");
+        assert!(probes >= 3, "{name}");
+        assert_eq!(probes, answers, "{name}: every probe answered");
     }
 }
