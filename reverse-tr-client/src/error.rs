@@ -1,6 +1,8 @@
 //! Errors of the client library. Each variant maps to one exit status of the
 //! CLI (see `Error::exit_code`).
 
+use std::net::IpAddr;
+
 use thiserror::Error;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -9,4 +11,62 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// A packet could not be built (a bug, or an option out of range).
+    #[error("building a packet: {0}")]
+    Wire(#[from] reverse_tr_common::Error),
+    /// TARGET has no address of the wanted family (§11.2).
+    #[error("failed to resolve {target}: {reason}")]
+    Resolve { target: String, reason: String },
+    /// Opening a raw socket was refused.
+    #[error(
+        "raw sockets need root or the CAP_NET_RAW capability (try `sudo` or `setcap cap_net_raw+ep`)"
+    )]
+    NoPrivilege,
+    /// The presence check (§11.5.3) got no answer at all.
+    #[error(
+        "{target} did not answer the reverse-traceroute presence check; is a server running there? try `forward`"
+    )]
+    NoAnswer { target: IpAddr },
+    /// The presence check got a plain echo: a host without a server (§11.5.3).
+    #[error("{target} does not run a reverse-traceroute server; try `forward`")]
+    NoServer { target: IpAddr },
+    /// The server refused a request with an error state (§7.3).
+    #[error("the server refused the request: {}", state_meaning(*.state))]
+    Refused { state: u8 },
+    /// Ctrl-C ended the trace early.
+    #[error("interrupted")]
+    Interrupted,
+    /// A discovery parameter outside the range §11.1 allows.
+    #[error("--{name} must be {constraint}")]
+    InvalidParameter {
+        name: &'static str,
+        constraint: &'static str,
+    },
+}
+
+/// The server meaning of an error state (§7.3; unknown states are errors too).
+pub fn state_meaning(state: u8) -> String {
+    match state {
+        1 => "invalid TTL (state 1)".to_owned(),
+        2 => "protocol not supported (state 2)".to_owned(),
+        3 => "invalid flow (state 3)".to_owned(),
+        4 => "extension not supported or not permitted (state 4)".to_owned(),
+        other => format!("unknown error state {other}"),
+    }
+}
+
+impl Error {
+    /// The CLI's exit status for this error; the table is printed by
+    /// `reverse-tr --help`. Usage errors exit with 2 from the parser itself.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Resolve { .. } => 3,
+            Self::NoPrivilege => 4,
+            Self::NoAnswer { .. } | Self::NoServer { .. } => 5,
+            Self::Refused { .. } => 6,
+            Self::Interrupted => 130,
+            Self::InvalidParameter { .. } => 2,
+            Self::Io(_) | Self::Wire(_) => 1,
+        }
+    }
 }

@@ -1,0 +1,370 @@
+//! The command line of §11.1, in the reference's grammar:
+//! `reverse-tr [OPTIONS] DIRECTION PROTOCOL MODE [MODE OPTIONS] TARGET`.
+//! Global options come before DIRECTION, mode options after MODE, TARGET
+//! last. Additions (`--rate`, `--padding`) never change what a reference
+//! command line means.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::discovery::{Mode, Params};
+
+/// How many probes per second are sent when neither `--rate` nor `--inter`
+/// is given: fast enough that a multipath trace of a few hops finishes in
+/// well under a second, slow enough that a router is asked a few hundred
+/// times per second at most (the reference sends 10 per second).
+pub const DEFAULT_RATE: u32 = 400;
+
+const EXAMPLES: &str = "\
+Examples:
+  reverse-tr forward tcp multipath example.net
+      the path towards example.net, every load-balanced branch, TCP SYN probes
+  reverse-tr reverse udp singlepath --flow 1234 example.net
+      the path from the server at example.net back to you, one UDP flow
+  reverse-tr -n --rate 100 two-way icmp multipath 2001:db8::1
+      both directions at once, ICMP, at most 100 probes per second
+
+Directions: `forward` probes from here (any target); `reverse` asks the
+reverse-traceroute server running on TARGET to probe back towards you;
+`two-way` does both at the same time.
+Modes: `singlepath` follows one flow (--flow); `multipath` varies the flow to
+find every branch of load balancers (MDA, Diamond-Miner style).
+
+Exit status:
+  0    trace complete          4    no raw-socket privilege (CAP_NET_RAW)
+  1    I/O or internal error   5    no reverse-traceroute server at TARGET
+  2    bad command line        6    the server refused requests (error state)
+  3    TARGET did not resolve  130  interrupted (Ctrl-C); partial trace printed";
+
+/// Forward, reverse and two-way traceroute over UDP, TCP and ICMP.
+#[derive(Debug, Parser)]
+#[command(name = "reverse-tr", version, about, after_help = EXAMPLES, term_width = 100)]
+#[command(subcommand_precedence_over_arg = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub options: Options,
+    #[command(subcommand)]
+    pub direction: Direction,
+}
+
+/// Options before DIRECTION (§11.1 global options).
+#[derive(Debug, Args)]
+pub struct Options {
+    /// Resolve TARGET to an IPv4 address only
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Resolve TARGET to an IPv6 address only
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+    /// Seconds to wait for answers after the last probe of a batch
+    #[arg(long, value_name = "S", default_value = "2", value_parser = positive_seconds)]
+    pub timeout: Duration,
+    /// Seconds between two probes (the reference's pacing; overrides --rate)
+    #[arg(long, value_name = "S", value_parser = seconds, conflicts_with = "rate")]
+    pub inter: Option<Duration>,
+    /// Probes per second, both directions together
+    #[arg(long, value_name = "PPS", default_value_t = DEFAULT_RATE,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate: u32,
+    /// Stop after this many successive hops without a new answer (≥ 2)
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..))]
+    pub abort: u32,
+    /// First TTL probed
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..))]
+    pub min_ttl: u8,
+    /// Last TTL probed (≥ --min-ttl)
+    #[arg(long, value_name = "N", default_value_t = 15, value_parser = clap::value_parser!(u8).range(1..))]
+    pub max_ttl: u8,
+    /// Zero octets appended to every request (§3.7); without a value 24,
+    /// which makes a request as large as a response
+    #[arg(long, value_name = "OCTETS", default_value_t = 0, default_missing_value = "24", num_args = 0..=1,
+          require_equals = true, value_parser = clap::value_parser!(u16).range(0..=1024))]
+    pub padding: u16,
+    /// Ask no questions (accepted for compatibility; reverse-tr never asks)
+    #[arg(short = 'y', long)]
+    pub assume_yes: bool,
+    /// No reverse DNS look-ups
+    #[arg(short = 'n', long)]
+    pub no_resolve: bool,
+    /// Do not merge equal vertices before rendering (graph output: later)
+    #[arg(long)]
+    pub no_merge: bool,
+    /// Alias resolution (later; accepted, not run yet)
+    #[arg(long)]
+    pub resolve_aliases: bool,
+    /// Base name of output files (graph and JSON output: later)
+    #[arg(short = 'o', long, value_name = "NAME", default_value = "trace")]
+    pub output: String,
+    /// Console log level
+    #[arg(short = 'l', long, value_enum, value_name = "L", default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+    /// Graph file format (graph output: later)
+    #[arg(short = 'f', long, value_enum, value_name = "F", default_value_t = Format::Pdf)]
+    pub format: Format,
+    /// Write <output>.json (later; accepted, nothing written yet)
+    #[arg(short = 's', long)]
+    pub store_json: bool,
+    /// Submit the measurement to the collector (later; accepted, nothing sent yet)
+    #[arg(long)]
+    pub transmit: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Dot,
+    Gif,
+    Jpg,
+    Pdf,
+    Png,
+    Ps,
+    Svg,
+}
+
+/// DIRECTION (§11.3).
+#[derive(Debug, Subcommand)]
+pub enum Direction {
+    /// Trace from here towards TARGET (any host)
+    #[command(
+        after_help = "Example:\n  reverse-tr forward udp singlepath --flow 33435 example.net"
+    )]
+    Forward(ProtocolChoice),
+    /// Trace from the server on TARGET back towards you
+    #[command(after_help = "Example:\n  reverse-tr reverse udp singlepath --flow 1234 example.net")]
+    Reverse(ProtocolChoice),
+    /// Forward and reverse at the same time
+    #[command(after_help = "Example:\n  reverse-tr two-way tcp multipath example.net")]
+    TwoWay(ProtocolChoice),
+}
+
+#[derive(Debug, Args)]
+pub struct ProtocolChoice {
+    #[command(subcommand)]
+    pub protocol: Protocol,
+}
+
+/// PROTOCOL of the probes, in both directions.
+#[derive(Debug, Subcommand)]
+pub enum Protocol {
+    /// UDP probes; the flow is the destination port
+    Udp(ModeChoice),
+    /// TCP SYN probes; the flow is the destination port
+    Tcp(ModeChoice),
+    /// ICMP echo probes; the flow is the echo checksum
+    Icmp(ModeChoice),
+}
+
+#[derive(Debug, Args)]
+pub struct ModeChoice {
+    #[command(subcommand)]
+    pub mode: ModeCommand,
+}
+
+/// MODE: one flow, or every branch.
+#[derive(Debug, Subcommand)]
+pub enum ModeCommand {
+    /// Follow one flow: every probe takes the same path through load balancers
+    #[command(
+        after_help = "Example:\n  reverse-tr reverse udp singlepath --flow 1234 --probes 5 example.net"
+    )]
+    Singlepath(Singlepath),
+    /// Vary the flow to find every branch (MDA with confidence 1 − ε per hop)
+    #[command(
+        after_help = "Example:\n  reverse-tr forward tcp multipath --confidence 0.01 example.net"
+    )]
+    Multipath(Multipath),
+}
+
+/// Mode options of `singlepath` (§11.9).
+#[derive(Debug, Args)]
+pub struct Singlepath {
+    /// The flow: 1–65535 (0, "the server's default", is refused as by the
+    /// reference, since it would mean different flows per protocol and direction)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub flow: u16,
+    /// Probes per hop
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub probes: u16,
+    /// Host name or IP address
+    pub target: String,
+}
+
+/// Mode options of `multipath` (§11.10).
+#[derive(Debug, Args)]
+pub struct Multipath {
+    /// ε: probability of missing a successor of a vertex, 0 < ε < 1
+    #[arg(long, value_name = "E", default_value_t = 0.05, value_parser = probability)]
+    pub confidence: f64,
+    /// Extra rounds for unanswered flows
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry: u32,
+    /// Assume a hop has one vertex when the previous one had (§11.10.5)
+    #[arg(long)]
+    pub opt_single_vertex_hop: bool,
+    /// Flows in the first burst (> 0, < --max-burst)
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_burst: u64,
+    /// Largest burst
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub max_burst: u64,
+    /// Host name or IP address
+    pub target: String,
+}
+
+/// Which directions a run traces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Directions {
+    Forward,
+    Reverse,
+    TwoWay,
+}
+
+/// Probe protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Icmp,
+}
+
+/// A validated command line.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub directions: Directions,
+    pub transport: Transport,
+    pub target: String,
+    pub params: Params,
+    /// `-4`/`-6`: resolve TARGET in this family only.
+    pub family: Option<reverse_tr_common::address::Family>,
+    pub timeout: Duration,
+    /// Gap between two probes sent.
+    pub gap: Duration,
+    pub padding: u16,
+    pub no_resolve: bool,
+    pub log_level: LogLevel,
+    /// Options accepted for compatibility whose output comes later.
+    pub deferred: Vec<&'static str>,
+}
+
+impl Cli {
+    /// The run this command line asks for, or the one-line reason it makes
+    /// no sense (checks that span several options).
+    pub fn config(self) -> Result<Config, String> {
+        let o = self.options;
+        if o.max_ttl < o.min_ttl {
+            return Err(format!(
+                "--max-ttl ({}) must be at least --min-ttl ({})",
+                o.max_ttl, o.min_ttl
+            ));
+        }
+        let (directions, choice) = match self.direction {
+            Direction::Forward(p) => (Directions::Forward, p),
+            Direction::Reverse(p) => (Directions::Reverse, p),
+            Direction::TwoWay(p) => (Directions::TwoWay, p),
+        };
+        let (transport, mode) = match choice.protocol {
+            Protocol::Udp(m) => (Transport::Udp, m.mode),
+            Protocol::Tcp(m) => (Transport::Tcp, m.mode),
+            Protocol::Icmp(m) => (Transport::Icmp, m.mode),
+        };
+        let (mode, target) = match mode {
+            ModeCommand::Singlepath(s) => (
+                Mode::SinglePath {
+                    flow: s.flow,
+                    probes: s.probes,
+                },
+                s.target,
+            ),
+            ModeCommand::Multipath(m) => {
+                if m.min_burst >= m.max_burst {
+                    return Err(format!(
+                        "--min-burst ({}) must be less than --max-burst ({})",
+                        m.min_burst, m.max_burst
+                    ));
+                }
+                let burst =
+                    |n: u64| usize::try_from(n).map_err(|_| format!("burst size {n} is too large"));
+                let mode = Mode::MultiPath {
+                    confidence: m.confidence,
+                    retry: m.retry,
+                    min_burst: burst(m.min_burst)?,
+                    max_burst: burst(m.max_burst)?,
+                    single_vertex_opt: m.opt_single_vertex_hop,
+                };
+                (mode, m.target)
+            }
+        };
+        let family = match (o.ipv4, o.ipv6) {
+            (true, _) => Some(reverse_tr_common::address::Family::V4),
+            (_, true) => Some(reverse_tr_common::address::Family::V6),
+            _ => None,
+        };
+        let gap = o.inter.unwrap_or_else(|| Duration::from_secs(1) / o.rate);
+        let deferred = [
+            (o.store_json, "--store-json"),
+            (o.transmit, "--transmit"),
+            (o.resolve_aliases, "--resolve-aliases"),
+            (o.no_merge, "--no-merge"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        Ok(Config {
+            directions,
+            transport,
+            target,
+            params: Params {
+                min_ttl: o.min_ttl,
+                max_ttl: o.max_ttl,
+                abort: o.abort,
+                mode,
+            },
+            family,
+            timeout: o.timeout,
+            gap,
+            padding: o.padding,
+            no_resolve: o.no_resolve,
+            log_level: o.log_level,
+            deferred,
+        })
+    }
+}
+
+/// Seconds as a non-negative decimal number.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("`{text}` is not a duration of 0 seconds or more"))
+}
+
+/// Seconds, strictly positive.
+fn positive_seconds(text: &str) -> Result<Duration, String> {
+    seconds(text).and_then(|d| {
+        if d.is_zero() {
+            Err("must be more than 0 seconds".to_owned())
+        } else {
+            Ok(d)
+        }
+    })
+}
+
+/// A probability strictly between 0 and 1.
+fn probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if value > 0.0 && value < 1.0 {
+        Ok(value)
+    } else {
+        Err(format!("{text} is not between 0 and 1 (exclusive)"))
+    }
+}
