@@ -169,3 +169,125 @@ pub fn match_tcp(source: IpAddr, tcp: &[u8]) -> Option<ProbeMatch> {
         source: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use core::net::Ipv4Addr;
+
+    use super::*;
+
+    const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 1, 100));
+
+    /// A quoted IPv4 probe header from 10.0.7.200 to the client, then `transport`.
+    fn quote(protocol: u8, transport: [u8; 8]) -> [u8; 28] {
+        let mut quote = [0u8; 28];
+        quote[..20].copy_from_slice(&[
+            0x45, 0, 0, 36, 0, 1, 0, 0, 1, protocol, 0, 0, 10, 0, 7, 200, 10, 0, 1, 100,
+        ]);
+        quote[20..].copy_from_slice(&transport);
+        quote
+    }
+
+    #[test]
+    fn quoted_patterns() {
+        // (protocol, quoted transport, identifier if matched) — §6.2.
+        let cases = [
+            (
+                17,
+                [0x03, 0xfd, 0x04, 0xd2, 0, 16, 0x01, 0x02],
+                Some(0x0102),
+            ),
+            (17, [0x03, 0xfe, 0x04, 0xd2, 0, 16, 0x01, 0x02], None),
+            (6, [0x03, 0xfd, 0, 80, 0, 0, 0x02, 0x01], Some(0x0102)),
+            (6, [0x82, 0x9a, 0, 80, 0, 0, 0x02, 0x01], None),
+            (1, [8, 0, 0xbe, 0xaf, 0x01, 0x02, 0xff, 0xff], Some(0x0102)),
+            (1, [8, 0, 0xbe, 0xaf, 0x01, 0x02, 0x00, 0x01], None),
+            (1, [8, 1, 0xbe, 0xaf, 0x01, 0x02, 0xff, 0xff], None),
+            (58, [128, 0, 0xbe, 0xaf, 0x01, 0x02, 0xff, 0xff], None),
+            (132, [0x03, 0xfd, 0, 80, 0, 0, 0x02, 0x01], None),
+        ];
+        for (protocol, transport, identifier) in cases {
+            let matched = match_quoted(Family::V4, &quote(protocol, transport));
+            assert_eq!(
+                matched.map(|m| m.identifier),
+                identifier,
+                "protocol {protocol} {transport:02x?}"
+            );
+            if let Some(m) = matched {
+                assert_eq!(m.session, CLIENT);
+                assert_eq!(m.source, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 7, 200))));
+            }
+        }
+        // Cut short of the 8 transport octets: no match, no panic.
+        assert_eq!(
+            match_quoted(
+                Family::V4,
+                &quote(17, [0x03, 0xfd, 0, 53, 0, 16, 1, 2])[..27]
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn quoting_errors() {
+        // (family, type, code, quoting) — §6.2.
+        let cases = [
+            (Family::V4, 11, 0, true),
+            (Family::V4, 11, 1, false),
+            (Family::V4, 3, 3, true),
+            (Family::V4, 12, 0, false),
+            (Family::V6, 3, 0, true),
+            (Family::V6, 3, 1, false),
+            (Family::V6, 1, 4, true),
+            (Family::V6, 2, 0, false),
+        ];
+        for (family, icmp_type, code, quoting) in cases {
+            assert_eq!(
+                is_quoting_error(family, icmp_type, code),
+                quoting,
+                "{family:?} {icmp_type}/{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn tcp_direct_answers() {
+        // (flags, destination port, identifier if matched) — §6.3, REF-1.
+        let cases = [
+            (0x14, 1021, Some(0x0102)), // RST+ACK
+            (0x04, 1021, Some(0x0102)), // RST
+            (0x12, 1021, Some(0x0102)), // SYN+ACK
+            (0x02, 1021, None),         // SYN alone
+            (0x10, 1021, None),         // ACK alone
+            (0x14, 1022, None),
+        ];
+        for (flags, port, identifier) in cases {
+            let mut tcp = [0u8; 20];
+            tcp[..2].copy_from_slice(&80u16.to_be_bytes());
+            tcp[2..4].copy_from_slice(&u16::to_be_bytes(port));
+            // ack = sequence + 1 = 0x0201 + 1
+            tcp[8..12].copy_from_slice(&0x0202u32.to_be_bytes());
+            tcp[12] = 0x50;
+            tcp[13] = flags;
+            let matched = match_tcp(CLIENT, &tcp);
+            assert_eq!(
+                matched.map(|m| (m.identifier, m.flow)),
+                identifier.map(|id| (id, Some(80))),
+                "flags {flags:#x}"
+            );
+        }
+    }
+
+    #[test]
+    fn echo_reply_needs_probe_sequence() {
+        let reply = [0, 0, 0, 0, 0x01, 0x02, 0xff, 0xff];
+        assert_eq!(
+            match_echo_reply(Family::V4, CLIENT, &reply).map(|m| m.identifier),
+            Some(0x0102)
+        );
+        let ping = [0, 0, 0, 0, 0x01, 0x02, 0x00, 0x07];
+        assert_eq!(match_echo_reply(Family::V4, CLIENT, &ping), None);
+        let response = [0, 1, 0, 0, 0x01, 0x02, 0xff, 0xff];
+        assert_eq!(match_echo_reply(Family::V4, CLIENT, &response), None);
+    }
+}

@@ -464,3 +464,106 @@ pub fn match_answer(packet: &IpPacket<'_>) -> Option<Answer> {
     };
     Some(Answer { hop, probe })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal Ethernet frame padded to 60 octets around a 32-octet
+    /// request whose IP total length says 32.
+    fn padded_request() -> [u8; 60] {
+        let mut frame = [0xEE; 60];
+        frame[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        let ip = [
+            0x45, 0, 0, 32, 0, 1, 0, 0, 64, 1, 0, 0, 10, 0, 1, 100, 10, 0, 7, 200, 8, 1, 0, 0, 0,
+            1, 0, 0, 5, 17, 4, 210,
+        ];
+        frame[14..46].copy_from_slice(&ip);
+        frame
+    }
+
+    #[test]
+    fn payload_is_bounded_by_ip_length_not_frame() {
+        let frame = padded_request();
+        let ip = EthernetFrame::new(&frame)
+            .expect("frame")
+            .ip()
+            .expect("IPv4");
+        assert_eq!(
+            ip.payload().len(),
+            12,
+            "Ethernet padding is not payload (Q-7)"
+        );
+    }
+
+    #[test]
+    fn short_request_in_padded_frame_is_truncated() {
+        let mut frame = padded_request();
+        // Total length 30: two octets of the request header are missing.
+        frame[17] = 30;
+        let ip = EthernetFrame::new(&frame)
+            .expect("frame")
+            .ip()
+            .expect("IPv4");
+        let request = crate::request::Request::decode(Family::V4, ip.payload());
+        assert_eq!(request, Err(Error::Truncated { need: 12, have: 10 }));
+    }
+
+    #[test]
+    fn malformed_ip_headers() {
+        let frame = padded_request();
+        let ip = &frame[14..46];
+        let with = |at: usize, value: u8| {
+            let mut bytes = [0u8; 32];
+            bytes.copy_from_slice(ip);
+            bytes[at] = value;
+            bytes
+        };
+        // (bytes, error)
+        let cases = [
+            (with(0, 0x44), Error::HeaderLength(4)),
+            (with(0, 0x55), Error::IpVersion(5)),
+            (with(3, 19), Error::IpLength(19)),
+            (with(3, 33), Error::Truncated { need: 33, have: 32 }),
+        ];
+        for (bytes, error) in cases {
+            assert_eq!(IpPacket::new(&bytes).map(|_| ()), Err(error));
+        }
+        assert_eq!(
+            IpPacket::new(&[0x60; 39]).map(|_| ()),
+            Err(Error::Truncated { need: 40, have: 39 })
+        );
+        let arp = {
+            let mut f = frame;
+            f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+            f
+        };
+        assert_eq!(
+            EthernetFrame::new(&arp).expect("frame").ip().map(|_| ()),
+            Err(Error::LinkProtocol(0x0806))
+        );
+    }
+
+    #[test]
+    fn ipv6_fields() {
+        let mut bytes = [0u8; 48];
+        bytes[..4].copy_from_slice(&[0x6A, 0xB1, 0x23, 0x45]);
+        bytes[5] = 8;
+        bytes[6] = 17;
+        bytes[7] = 9;
+        let IpPacket::V6(ip) = IpPacket::new(&bytes).expect("IPv6") else {
+            panic!("IPv6 expected")
+        };
+        assert_eq!(
+            (
+                ip.traffic_class(),
+                ip.flow_label(),
+                ip.next_header(),
+                ip.hop_limit()
+            ),
+            (0xAB, 0x12345, 17, 9)
+        );
+        let header = ip.reply_header();
+        assert_eq!((header.traffic_class, header.flow_label), (0xAB, 0x12345));
+    }
+}

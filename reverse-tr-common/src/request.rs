@@ -126,3 +126,121 @@ impl Request {
         Ok(ip.assemble(out, ip.family().icmp_protocol(), REQUEST_TTL, &message, len))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(ttl: u8, protocol: u8) -> Request {
+        Request {
+            identifier: 7,
+            sequence: 0,
+            header: RequestHeader {
+                ttl,
+                protocol,
+                flow: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn validation_outcomes() {
+        use ProbeProtocol::{Icmp, Tcp, Udp};
+        // (family, ttl, protocol, outcome) — §4.3 steps 4–6.
+        let cases = [
+            (Family::V4, 0, 17, Err(State::InvalidTtl)),
+            (Family::V4, 0, 99, Err(State::InvalidTtl)),
+            (Family::V4, 1, 0, Ok(Icmp)),
+            (Family::V4, 1, 1, Ok(Icmp)),
+            (Family::V4, 1, 58, Err(State::InvalidProtocol)),
+            (Family::V4, 1, 17, Ok(Udp)),
+            (Family::V4, 255, 6, Ok(Tcp)),
+            (Family::V4, 1, 99, Err(State::InvalidProtocol)),
+            (Family::V6, 1, 0, Ok(Icmp)),
+            (Family::V6, 1, 58, Ok(Icmp)),
+            (Family::V6, 1, 1, Err(State::InvalidProtocol)),
+            (Family::V6, 1, 17, Ok(Udp)),
+            (Family::V6, 1, 6, Ok(Tcp)),
+        ];
+        for (family, ttl, protocol, outcome) in cases {
+            assert_eq!(
+                request(ttl, protocol).validate(family),
+                outcome,
+                "{family:?} ttl {ttl} protocol {protocol}"
+            );
+        }
+    }
+
+    #[test]
+    fn probe_takes_request_fields() {
+        let request = Request {
+            identifier: 0x0102,
+            sequence: 9,
+            header: RequestHeader {
+                ttl: 5,
+                protocol: 0,
+                flow: 0x3039,
+            },
+        };
+        let probe = request
+            .probe(Family::V6, [1, 2, 3, 4, 5, 6])
+            .expect("valid");
+        assert_eq!(
+            probe,
+            Probe {
+                protocol: ProbeProtocol::Icmp,
+                ttl: 5,
+                flow: 0x3039,
+                identifier: 0x0102,
+                random: [1, 2, 3, 4, 5, 6]
+            }
+        );
+    }
+
+    #[test]
+    fn decode_refuses_non_requests() {
+        let ping = [8, 0, 0, 0, 0, 1, 0, 0, 5, 17, 0, 0];
+        assert_eq!(
+            Request::decode(Family::V4, &ping),
+            Err(Error::NotRequest {
+                icmp_type: 8,
+                code: 0
+            })
+        );
+        let v6_request_on_v4 = [128, 1, 0, 0, 0, 1, 0, 0, 5, 17, 0, 0];
+        assert_eq!(
+            Request::decode(Family::V4, &v6_request_on_v4),
+            Err(Error::NotRequest {
+                icmp_type: 128,
+                code: 1
+            })
+        );
+        // §3.5: fewer than 4 octets after the echo header.
+        let short = [8, 1, 0, 0, 0, 1, 0, 0, 5, 17];
+        assert_eq!(
+            Request::decode(Family::V4, &short),
+            Err(Error::Truncated { need: 12, have: 10 })
+        );
+    }
+
+    #[test]
+    fn padding_is_bounded() {
+        let ip = IpHeader::V4(crate::ip::Ipv4Header {
+            source: core::net::Ipv4Addr::LOCALHOST,
+            destination: core::net::Ipv4Addr::LOCALHOST,
+            tos: 0,
+            identification: 1,
+            flags_fragment: 0,
+        });
+        let mut out = [0; REQUEST_MESSAGE_MAX_LEN];
+        let request = request(1, 17);
+        assert_eq!(
+            request.write_message(&ip, REQUEST_MAX_PADDING, &mut out),
+            Ok(REQUEST_MESSAGE_MAX_LEN)
+        );
+        assert_eq!(
+            request.write_message(&ip, REQUEST_MAX_PADDING + 1, &mut out),
+            Err(Error::PaddingTooLong(REQUEST_MAX_PADDING + 1))
+        );
+    }
+}

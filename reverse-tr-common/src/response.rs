@@ -183,3 +183,125 @@ fn decode_span(field: [u8; 8]) -> u64 {
         u64::from(high)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use core::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    /// A v4 success response message with the given span field.
+    fn success(span: [u8; 8]) -> [u8; 36] {
+        let mut icmp = [0u8; 36];
+        icmp[1] = 1;
+        icmp[4..6].copy_from_slice(&[0, 7]);
+        icmp[22..24].copy_from_slice(&[0xff, 0xff]);
+        icmp[24..28].copy_from_slice(&[10, 255, 0, 4]);
+        icmp[28..36].copy_from_slice(&span);
+        icmp
+    }
+
+    #[test]
+    fn span_decoding_is_robust() {
+        // (field, nanoseconds) — §7.5: reference layout, corrected 64-bit layout.
+        let cases = [
+            ([0, 0x12, 0xd6, 0x87, 0, 0, 0, 0], 1_234_567),
+            ([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0], 0xFFFF_FFFF),
+            ([0, 0, 0, 0, 0, 0, 0, 0], 0),
+            ([0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78], 0x1234_5678),
+            ([0, 0, 0, 1, 0, 0, 0, 1], 1),
+        ];
+        for (field, span_ns) in cases {
+            let response = Response::decode(Family::V4, &success(field)).expect("decodes");
+            let hop = IpAddr::V4(Ipv4Addr::new(10, 255, 0, 4));
+            assert_eq!(
+                response.outcome,
+                Outcome::Hop {
+                    address: hop,
+                    span_ns
+                },
+                "{field:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn decode_refusals() {
+        let icmp = success([0; 8]);
+        // (message, family, error)
+        let code_zero = {
+            let mut m = icmp;
+            m[1] = 0;
+            m
+        };
+        let unknown_state = {
+            let mut m = icmp;
+            m[8] = 5;
+            m
+        };
+        let unmapped = {
+            let mut m = icmp;
+            m[22] = 0;
+            m
+        };
+        let cases: [(&[u8], Family, Error); 5] = [
+            (
+                &code_zero,
+                Family::V4,
+                Error::NotResponse {
+                    icmp_type: 0,
+                    code: 0,
+                },
+            ),
+            (
+                &icmp,
+                Family::V6,
+                Error::NotResponse {
+                    icmp_type: 0,
+                    code: 1,
+                },
+            ),
+            // §11.5.3: a host echoing a TTL-0 request: state 0, 4 octets.
+            (&icmp[..12], Family::V4, Error::NotServer { length: 12 }),
+            (&unknown_state, Family::V4, Error::UnknownState(5)),
+            (&unmapped, Family::V4, Error::NotMapped),
+        ];
+        for (message, family, error) in cases {
+            assert_eq!(Response::decode(family, message), Err(error));
+        }
+    }
+
+    #[test]
+    fn tolerates_error_text() {
+        let message = [
+            129, 1, 0, 0, 0, 7, 0, 0, 4, 5, 5, 0, b'n', b'o', b' ', b'e', b'x',
+        ];
+        let response = Response::decode(Family::V6, &message).expect("decodes");
+        assert_eq!(
+            response.outcome,
+            Outcome::Refused {
+                state: State::ExtensionRefused,
+                reserved: [5, 0]
+            }
+        );
+        assert_eq!(error_message(&message), b"no ex");
+        // ErrMsgLen beyond the message is cut to what is present.
+        assert_eq!(error_message(&message[..14]), b"no");
+        assert_eq!(error_message(&message[..9]), b"");
+    }
+
+    #[test]
+    fn v6_hop_is_not_unmapped() {
+        let mut icmp = success([0; 8]);
+        icmp[0] = 129;
+        let response = Response::decode(Family::V6, &icmp).expect("decodes");
+        let mapped = Ipv6Addr::from(<[u8; 16]>::try_from(&icmp[12..28]).expect("16 octets"));
+        assert_eq!(
+            response.outcome,
+            Outcome::Hop {
+                address: IpAddr::V6(mapped),
+                span_ns: 0
+            }
+        );
+    }
+}
