@@ -1,0 +1,93 @@
+//! A simulated network for discovery tests: a function decides the outcome
+//! of each probe, and every probe and batch is logged for assertions.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use crate::{
+    Result,
+    probe::{Outcome, Probe, Prober},
+};
+
+/// `10.0.0.n`.
+pub fn host(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+}
+
+/// An answer from `host(n)`, with an RTT that tells the TTL apart.
+pub fn answer(n: u8, probe: Probe) -> Outcome {
+    Outcome::Answered {
+        hop: host(n),
+        rtt: Duration::from_millis(u64::from(probe.ttl)),
+    }
+}
+
+/// The outcome of a probe is `route(probe, sequence)`, where `sequence`
+/// counts every probe sent before it (for per-packet balancing).
+pub struct FakeNetwork<F> {
+    route: F,
+    log: Mutex<Vec<Vec<Probe>>>,
+    /// Set once this many batches were sent, to simulate Ctrl-C.
+    stop_after: Option<(usize, Arc<AtomicBool>)>,
+}
+
+impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> FakeNetwork<F> {
+    pub fn new(route: F) -> Self {
+        Self {
+            route,
+            log: Mutex::new(Vec::new()),
+            stop_after: None,
+        }
+    }
+
+    pub fn stopping(route: F, batches: usize, stop: Arc<AtomicBool>) -> Self {
+        Self {
+            route,
+            log: Mutex::new(Vec::new()),
+            stop_after: Some((batches, stop)),
+        }
+    }
+
+    /// Every batch sent so far, in order.
+    pub fn batches(&self) -> Vec<Vec<Probe>> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Every probe sent so far, in order.
+    pub fn probes(&self) -> Vec<Probe> {
+        self.batches().concat()
+    }
+
+    /// Probes sent with `ttl`.
+    pub fn sent_at(&self, ttl: u8) -> usize {
+        self.probes()
+            .iter()
+            .filter(|probe| probe.ttl == ttl)
+            .count()
+    }
+}
+
+impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> Prober for FakeNetwork<F> {
+    async fn send_batch(&self, probes: &[Probe]) -> Result<Vec<(Probe, Outcome)>> {
+        let mut log = self.log.lock().expect("log lock");
+        let before = log.iter().map(Vec::len).sum::<usize>();
+        let outcomes = probes
+            .iter()
+            .enumerate()
+            .map(|(i, &probe)| (probe, (self.route)(probe, before + i)))
+            .collect();
+        log.push(probes.to_vec());
+        if let Some((batches, stop)) = &self.stop_after
+            && log.len() >= *batches
+        {
+            stop.store(true, Ordering::Relaxed);
+        }
+        Ok(outcomes)
+    }
+}
