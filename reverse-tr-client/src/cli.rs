@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use reverse_tr_common::{Family, ProbeProtocol};
 
 use crate::discovery::{Mode, Params};
 
@@ -226,23 +227,15 @@ pub enum Directions {
     TwoWay,
 }
 
-/// Probe protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    Icmp,
-}
-
 /// A validated command line.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub directions: Directions,
-    pub transport: Transport,
+    pub protocol: ProbeProtocol,
     pub target: String,
     pub params: Params,
     /// `-4`/`-6`: resolve TARGET in this family only.
-    pub family: Option<reverse_tr_common::address::Family>,
+    pub family: Option<Family>,
     pub timeout: Duration,
     /// Gap between two probes sent.
     pub gap: Duration,
@@ -269,10 +262,10 @@ impl Cli {
             Direction::Reverse(p) => (Directions::Reverse, p),
             Direction::TwoWay(p) => (Directions::TwoWay, p),
         };
-        let (transport, mode) = match choice.protocol {
-            Protocol::Udp(m) => (Transport::Udp, m.mode),
-            Protocol::Tcp(m) => (Transport::Tcp, m.mode),
-            Protocol::Icmp(m) => (Transport::Icmp, m.mode),
+        let (protocol, mode) = match choice.protocol {
+            Protocol::Udp(m) => (ProbeProtocol::Udp, m.mode),
+            Protocol::Tcp(m) => (ProbeProtocol::Tcp, m.mode),
+            Protocol::Icmp(m) => (ProbeProtocol::Icmp, m.mode),
         };
         let (mode, target) = match mode {
             ModeCommand::Singlepath(s) => (
@@ -302,8 +295,8 @@ impl Cli {
             }
         };
         let family = match (o.ipv4, o.ipv6) {
-            (true, _) => Some(reverse_tr_common::address::Family::V4),
-            (_, true) => Some(reverse_tr_common::address::Family::V6),
+            (true, _) => Some(Family::V4),
+            (_, true) => Some(Family::V6),
             _ => None,
         };
         let gap = o.inter.unwrap_or_else(|| Duration::from_secs(1) / o.rate);
@@ -318,7 +311,7 @@ impl Cli {
         .collect();
         Ok(Config {
             directions,
-            transport,
+            protocol,
             target,
             params: Params {
                 min_ttl: o.min_ttl,

@@ -1,13 +1,19 @@
 //! reverse-tr client library: forward, reverse and two-way traceroute over
 //! UDP, TCP and ICMP, single-path and multipath (PROTOCOL.md §11).
 
+pub mod cli;
 pub mod discovery;
 mod error;
 #[cfg(test)]
 mod fake_network;
 mod flows;
+pub mod forward;
 pub mod graph;
 pub mod mda;
+pub mod net;
 pub mod probe;
+pub mod resolve;
+pub mod reverse;
+pub mod run;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, state_meaning};

@@ -1,0 +1,108 @@
+//! One run of the client (§11.17 steps 2–4): resolve TARGET, open the
+//! probers, check for a server, and discover forward and/or reverse —
+//! in a two-way run both at the same time.
+
+use std::{net::IpAddr, sync::Arc, sync::atomic::AtomicBool};
+
+use log::info;
+use reverse_tr_common::Family;
+
+use crate::{
+    Error, Result,
+    cli::{Config, Directions},
+    discovery::discover,
+    forward,
+    graph::Trace,
+    net::Pacer,
+    resolve::{local_address, resolve_target},
+    reverse::{self, check_presence},
+};
+
+/// What a run found.
+#[derive(Debug)]
+pub struct Traces {
+    pub target: IpAddr,
+    pub local: IpAddr,
+    pub forward: Option<Trace>,
+    pub reverse: Option<Trace>,
+}
+
+impl Traces {
+    /// True if Ctrl-C cut a trace short.
+    pub fn interrupted(&self) -> bool {
+        self.all().any(Trace::interrupted)
+    }
+
+    /// The error states the server refused requests with, and how often.
+    pub fn refusals(&self) -> impl Iterator<Item = (u8, u32)> + '_ {
+        self.reverse.iter().flat_map(|trace| {
+            trace
+                .refusals()
+                .iter()
+                .map(|(&state, &count)| (state, count))
+        })
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Trace> {
+        self.forward.iter().chain(self.reverse.iter())
+    }
+}
+
+/// Runs the traces `config` asks for. Setting `stop` ends them after the
+/// batches in flight; what was found is returned, flagged as interrupted.
+pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
+    let (name, family) = (config.target.clone(), config.family);
+    let target = tokio::task::spawn_blocking(move || resolve_target(&name, family))
+        .await
+        .map_err(|error| Error::Io(std::io::Error::other(error)))??;
+    let local = local_address(target)?;
+    info!("tracing {} ({target}) from {local}", config.target);
+    let pacer = Arc::new(Pacer::new(config.gap));
+    let params = &config.params;
+    let forward = async {
+        match config.directions {
+            Directions::Reverse => Ok(None),
+            _ => {
+                let prober = forward::prober(
+                    local,
+                    target,
+                    config.protocol,
+                    Arc::clone(&pacer),
+                    config.timeout,
+                )?;
+                discover(&prober, params, local, Some(target), stop)
+                    .await
+                    .map(Some)
+            }
+        }
+    };
+    let reverse = async {
+        match config.directions {
+            Directions::Forward => Ok(None),
+            _ => {
+                let protocol = config.protocol.number(Family::of(target));
+                let padding = usize::from(config.padding);
+                let prober = reverse::prober(
+                    local,
+                    target,
+                    protocol,
+                    padding,
+                    Arc::clone(&pacer),
+                    config.timeout,
+                )?;
+                check_presence(&prober).await?;
+                discover(&prober, params, target, Some(local), stop)
+                    .await
+                    .map(Some)
+            }
+        }
+    };
+    // Both directions at once; the first error ends the run.
+    let (forward, reverse) = tokio::try_join!(forward, reverse)?;
+    Ok(Traces {
+        target,
+        local,
+        forward,
+        reverse,
+    })
+}
