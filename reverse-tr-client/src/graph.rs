@@ -9,6 +9,24 @@ use std::{
     time::Duration,
 };
 
+/// Which way a trace runs (§11.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From here towards the target.
+    Forward,
+    /// From the server on the target back towards here.
+    Reverse,
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Forward => "forward",
+            Self::Reverse => "reverse",
+        })
+    }
+}
+
 /// Index of a vertex within its [`Trace`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct VertexId(usize);
@@ -79,9 +97,26 @@ impl Vertex {
         self.all_flows().count()
     }
 
+    /// Smallest, mean and largest RTT of its answers; `None` without any.
+    pub fn rtt_summary(&self) -> Option<RttSummary> {
+        let min = *self.rtts.iter().min()?;
+        let max = *self.rtts.iter().max()?;
+        let total: Duration = self.rtts.iter().sum();
+        let mean = total.div_f64(self.rtts.len() as f64);
+        Some(RttSummary { min, mean, max })
+    }
+
     fn shares_flow_with(&self, other: &Vertex) -> bool {
         self.all_flows().any(|flow| other.carries(flow))
     }
+}
+
+/// The RTTs of one vertex in brief.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RttSummary {
+    pub min: Duration,
+    pub mean: Duration,
+    pub max: Duration,
 }
 
 /// The vertices found at one TTL and what probing that TTL cost.
@@ -436,6 +471,19 @@ mod tests {
         assert_eq!(trace.hops().len(), 2);
         assert_eq!(trace.hops()[1].vertices, [a]);
         assert_ne!(a, stray);
+    }
+
+    #[test]
+    fn rtt_summary_of_the_answers() {
+        let (mut trace, hop) = two_hops();
+        let a = record_all(&mut trace, hop, 1, &[1]);
+        trace.record(hop, host(1), 2, Duration::from_millis(5));
+        trace.record(hop, host(1), 3, Duration::from_millis(3));
+        let summary = trace[a].rtt_summary().expect("answers");
+        assert_eq!(summary.min, RTT);
+        assert_eq!(summary.mean, Duration::from_millis(3));
+        assert_eq!(summary.max, Duration::from_millis(5));
+        assert_eq!(trace[trace.root()].rtt_summary(), None);
     }
 
     #[test]

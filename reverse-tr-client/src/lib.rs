@@ -12,6 +12,7 @@ pub mod graph;
 pub mod mda;
 pub mod net;
 pub mod probe;
+pub mod render;
 pub mod resolve;
 pub mod reverse;
 pub mod run;
