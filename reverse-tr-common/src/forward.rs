@@ -89,15 +89,11 @@ impl ForwardProbe {
     /// Writes the whole probe packet (IP header from `ip` with this probe's
     /// TTL) and returns its length.
     pub fn build(&self, ip: &IpHeader, out: &mut [u8; FORWARD_MAX_LEN]) -> usize {
-        let mut transport = [0u8; FORWARD_TCP_LEN];
-        let len = self.write_transport(ip, &mut transport);
-        ip.assemble(
-            out,
-            self.protocol.number(ip.family()),
-            self.ttl,
-            &transport,
-            len,
-        )
+        let Some(transport) = ip.message_area(out) else {
+            return 0;
+        };
+        let len = self.write_transport(ip, transport);
+        ip.finish(out, self.protocol.number(ip.family()), self.ttl, len)
     }
 }
 

@@ -97,7 +97,10 @@ impl IpHeader {
     ) -> usize {
         match self {
             Self::V4(h) => {
-                let mut header = [0u8; IPV4_HEADER_LEN];
+                let Some(header) = out.first_chunk_mut::<IPV4_HEADER_LEN>() else {
+                    return 0;
+                };
+                *header = [0; IPV4_HEADER_LEN];
                 let total = payload_len.wrapping_add(IPV4_HEADER_LEN as u16);
                 header[0] = 0x45;
                 header[1] = h.tos;
@@ -108,8 +111,7 @@ impl IpHeader {
                 header[9] = protocol;
                 header[12..16].copy_from_slice(&h.source.octets());
                 header[16..20].copy_from_slice(&h.destination.octets());
-                seal(0, &mut header, 10);
-                out[..IPV4_HEADER_LEN].copy_from_slice(&header);
+                seal(0, header, 10);
                 IPV4_HEADER_LEN
             }
             Self::V6(h) => {
@@ -126,37 +128,39 @@ impl IpHeader {
         }
     }
 
-    /// Writes header and `message` (its first `message_len` octets) into `out`
-    /// and returns the packet length.
+    /// The message area of a packet buffer: the `M` octets after this
+    /// header. Builders write the message there in place, then call
+    /// [`Self::finish`]; no intermediate buffers, so the eBPF stack holds
+    /// only `out`.
     #[inline(always)]
-    pub(crate) fn assemble<const M: usize, const O: usize>(
+    pub(crate) fn message_area<'a, const M: usize, const O: usize>(
         &self,
-        out: &mut [u8; O],
-        protocol: u8,
-        ttl: u8,
-        message: &[u8; M],
-        message_len: usize,
-    ) -> usize {
+        out: &'a mut [u8; O],
+    ) -> Option<&'a mut [u8; M]> {
         const {
             assert!(
                 O >= IP_HEADER_MAX_LEN + M,
                 "output holds an IPv6 header and the message"
             )
         };
-        let message_len = if message_len > M { M } else { message_len };
-        let mut header = [0u8; IP_HEADER_MAX_LEN];
-        // message_len <= M, and M is at most 128 (checksummed arrays).
-        let header_len = self.write(&mut header, protocol, ttl, message_len as u16);
-        match self {
-            Self::V4(_) => {
-                out[..IPV4_HEADER_LEN].copy_from_slice(&header[..IPV4_HEADER_LEN]);
-                out[IPV4_HEADER_LEN..IPV4_HEADER_LEN + M].copy_from_slice(message);
-            }
-            Self::V6(_) => {
-                out[..IPV6_HEADER_LEN].copy_from_slice(&header);
-                out[IPV6_HEADER_LEN..IPV6_HEADER_LEN + M].copy_from_slice(message);
-            }
-        }
-        header_len + message_len
+        out.get_mut(self.header_len()..)?.first_chunk_mut::<M>()
+    }
+
+    /// Writes the header in front of a message of `message_len` octets
+    /// written by [`Self::message_area`]; returns the packet length.
+    #[inline(always)]
+    pub(crate) fn finish<const O: usize>(
+        &self,
+        out: &mut [u8; O],
+        protocol: u8,
+        ttl: u8,
+        message_len: usize,
+    ) -> usize {
+        let Some(header) = out.first_chunk_mut::<IP_HEADER_MAX_LEN>() else {
+            return 0;
+        };
+        // Messages are at most 128 octets (checksummed arrays). The header
+        // ends where the message area starts, so it leaves the message intact.
+        self.write(header, protocol, ttl, message_len as u16) + message_len
     }
 }

@@ -153,15 +153,11 @@ impl Probe {
     /// length (§5.8).
     #[inline(always)]
     pub fn build(&self, ip: &IpHeader, out: &mut [u8; PROBE_MAX_LEN]) -> usize {
-        let mut transport = [0u8; PROBE_TCP_LEN];
-        let len = self.write_transport(ip, &mut transport);
-        ip.assemble(
-            out,
-            self.protocol.number(ip.family()),
-            self.ttl,
-            &transport,
-            len,
-        )
+        let Some(transport) = ip.message_area(out) else {
+            return 0;
+        };
+        let len = self.write_transport(ip, transport);
+        ip.finish(out, self.protocol.number(ip.family()), self.ttl, len)
     }
 }
 

@@ -121,9 +121,12 @@ impl Request {
         padding: usize,
         out: &mut [u8; REQUEST_MAX_LEN],
     ) -> Result<usize> {
-        let mut message = [0u8; REQUEST_MESSAGE_MAX_LEN];
-        let len = self.write_message(ip, padding, &mut message)?;
-        Ok(ip.assemble(out, ip.family().icmp_protocol(), REQUEST_TTL, &message, len))
+        let message = ip.message_area(out).ok_or(Error::BufferTooSmall {
+            need: ip.header_len() + REQUEST_MESSAGE_MAX_LEN,
+            have: REQUEST_MAX_LEN,
+        })?;
+        let len = self.write_message(ip, padding, message)?;
+        Ok(ip.finish(out, ip.family().icmp_protocol(), REQUEST_TTL, len))
     }
 }
 

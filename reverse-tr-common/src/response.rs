@@ -121,15 +121,11 @@ impl Response {
     /// and returns its length (§7.7).
     #[inline(always)]
     pub fn build(&self, ip: &IpHeader, out: &mut [u8; RESPONSE_MAX_LEN]) -> usize {
-        let mut message = [0u8; RESPONSE_SUCCESS_LEN];
-        let len = self.write_message(ip, &mut message);
-        ip.assemble(
-            out,
-            ip.family().icmp_protocol(),
-            RESPONSE_TTL,
-            &message,
-            len,
-        )
+        let Some(message) = ip.message_area(out) else {
+            return 0;
+        };
+        let len = self.write_message(ip, message);
+        ip.finish(out, ip.family().icmp_protocol(), RESPONSE_TTL, len)
     }
 
     /// Decodes a response from an ICMP(v6) message (client rules §7.5,
