@@ -41,12 +41,17 @@ Exit status:
 /// Forward, reverse and two-way traceroute over UDP, TCP and ICMP.
 #[derive(Debug, Parser)]
 #[command(name = "reverse-tr", version, about, after_help = EXAMPLES, term_width = 100)]
-#[command(subcommand_precedence_over_arg = true)]
+#[command(
+    override_usage = "reverse-tr [OPTIONS] <DIRECTION> <PROTOCOL> <MODE> [MODE OPTIONS] <TARGET>",
+    subcommand_value_name = "DIRECTION",
+    subcommand_help_heading = "Directions",
+    disable_help_subcommand = true
+)]
 pub struct Cli {
     #[command(flatten)]
     pub options: Options,
     #[command(subcommand)]
-    pub direction: Direction,
+    pub direction: DirectionCommand,
 }
 
 /// Options before DIRECTION (§11.1 global options).
@@ -131,7 +136,7 @@ pub enum Format {
 
 /// DIRECTION (§11.3).
 #[derive(Debug, Subcommand)]
-pub enum Direction {
+pub enum DirectionCommand {
     /// Trace from here towards TARGET (any host)
     #[command(
         after_help = "Example:\n  reverse-tr forward udp singlepath --flow 33435 example.net"
@@ -146,6 +151,10 @@ pub enum Direction {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    subcommand_value_name = "PROTOCOL",
+    subcommand_help_heading = "Protocols"
+)]
 pub struct ProtocolChoice {
     #[command(subcommand)]
     pub protocol: Protocol,
@@ -163,6 +172,7 @@ pub enum Protocol {
 }
 
 #[derive(Debug, Args)]
+#[command(subcommand_value_name = "MODE", subcommand_help_heading = "Modes")]
 pub struct ModeChoice {
     #[command(subcommand)]
     pub mode: ModeCommand,
@@ -258,9 +268,9 @@ impl Cli {
             ));
         }
         let (directions, choice) = match self.direction {
-            Direction::Forward(p) => (Directions::Forward, p),
-            Direction::Reverse(p) => (Directions::Reverse, p),
-            Direction::TwoWay(p) => (Directions::TwoWay, p),
+            DirectionCommand::Forward(p) => (Directions::Forward, p),
+            DirectionCommand::Reverse(p) => (Directions::Reverse, p),
+            DirectionCommand::TwoWay(p) => (Directions::TwoWay, p),
         };
         let (protocol, mode) = match choice.protocol {
             Protocol::Udp(m) => (ProbeProtocol::Udp, m.mode),

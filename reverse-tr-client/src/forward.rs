@@ -170,3 +170,267 @@ pub fn prober(
     };
     Ok(Engine::new(wire, receivers, pacer, timeout))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use pnet_packet::{
+        icmp::{IcmpTypes, MutableIcmpPacket},
+        icmpv6::{Icmpv6Types, MutableIcmpv6Packet},
+        ipv4::MutableIpv4Packet,
+        ipv6::MutableIpv6Packet,
+        tcp::{MutableTcpPacket, TcpFlags},
+    };
+    use reverse_tr_common::constants::{FORWARD_SOURCE_PORT, PROTOCOL_ICMP, PROTOCOL_ICMPV6};
+
+    use super::*;
+
+    const PROTOCOLS: [ProbeProtocol; 3] =
+        [ProbeProtocol::Udp, ProbeProtocol::Tcp, ProbeProtocol::Icmp];
+
+    /// (client, router, target) of each family.
+    fn addresses(family: Family) -> [IpAddr; 3] {
+        let parse = |text: &str| text.parse::<IpAddr>().expect("test address");
+        match family {
+            Family::V4 => [
+                parse("10.0.1.100"),
+                parse("10.255.0.1"),
+                parse("10.0.7.200"),
+            ],
+            Family::V6 => [
+                parse("fd00:0:1::100"),
+                parse("fd00:255::1"),
+                parse("fd00:0:7::200"),
+            ],
+        }
+    }
+
+    /// The probe as it travelled: IPv6 probes get the header the kernel
+    /// would have written, built here with pnet, independently of common.
+    fn on_the_wire(
+        probes: &ForwardProbes,
+        local: IpAddr,
+        target: IpAddr,
+        probe: Probe,
+        id: u16,
+    ) -> Vec<u8> {
+        let packet = probes.packet(probe, id);
+        let (IpAddr::V6(source), IpAddr::V6(destination)) = (local, target) else {
+            return packet;
+        };
+        let mut whole = vec![0u8; 40 + packet.len()];
+        let mut ip = MutableIpv6Packet::new(&mut whole).expect("room for the header");
+        ip.set_version(6);
+        ip.set_payload_length(packet.len() as u16);
+        ip.set_next_header(pnet_packet::ip::IpNextHeaderProtocol::new(
+            probes.protocol.number(Family::V6),
+        ));
+        ip.set_hop_limit(probe.ttl);
+        ip.set_source(source);
+        ip.set_destination(destination);
+        ip.set_payload(&packet);
+        whole
+    }
+
+    /// A Time Exceeded message (the ICMP(v6) part) quoting `quoted`, built with pnet.
+    fn time_exceeded(family: Family, quoted: &[u8]) -> Vec<u8> {
+        // RFC 792 minimum: the IP header and the first 8 transport octets.
+        let header_len = match family {
+            Family::V4 => usize::from(quoted[0] & 0x0F) * 4,
+            Family::V6 => 40,
+        };
+        let quote = &quoted[..header_len + 8];
+        let mut message = vec![0u8; 8 + quote.len()];
+        match family {
+            Family::V4 => {
+                let mut icmp = MutableIcmpPacket::new(&mut message).expect("room");
+                icmp.set_icmp_type(IcmpTypes::TimeExceeded);
+                icmp.set_payload(&[[0u8; 4].as_slice(), quote].concat());
+            }
+            Family::V6 => {
+                let mut icmp = MutableIcmpv6Packet::new(&mut message).expect("room");
+                icmp.set_icmpv6_type(Icmpv6Types::TimeExceeded);
+                icmp.set_payload(&[[0u8; 4].as_slice(), quote].concat());
+            }
+        }
+        message
+    }
+
+    #[test]
+    fn every_protocol_and_family_round_trips_through_a_quoting_router() {
+        for family in [Family::V4, Family::V6] {
+            let [local, router, target] = addresses(family);
+            for protocol in PROTOCOLS {
+                let probes = ForwardProbes::new(local, target, protocol);
+                let probe = Probe {
+                    ttl: 3,
+                    flow: 40_000,
+                };
+                let sent = on_the_wire(&probes, local, target, probe, 0x1234);
+                let answer = time_exceeded(family, &sent);
+                let received = Received {
+                    source: router,
+                    protocol: family.icmp_protocol(),
+                    payload: &answer,
+                };
+                let expected = Reply::Hop {
+                    hop: router,
+                    span: None,
+                    flow: Some(40_000),
+                };
+                assert_eq!(
+                    probes.recognise(&received),
+                    Some((0x1234, expected)),
+                    "{family:?} {protocol:?}"
+                );
+
+                let elsewhere = ForwardProbes::new(local, router, protocol);
+                assert_eq!(
+                    elsewhere.recognise(&received),
+                    None,
+                    "another target's trace, {family:?} {protocol:?}"
+                );
+                let other = PROTOCOLS
+                    .into_iter()
+                    .find(|p| *p != protocol)
+                    .expect("three protocols");
+                let other = ForwardProbes::new(local, target, other);
+                assert_eq!(
+                    other.recognise(&received),
+                    None,
+                    "another protocol, {family:?} {protocol:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn probes_keep_the_flow_where_ecmp_hashes_it() {
+        for family in [Family::V4, Family::V6] {
+            let [local, _, target] = addresses(family);
+            for protocol in PROTOCOLS {
+                let probes = ForwardProbes::new(local, target, protocol);
+                let flow_of = |packet: Vec<u8>| {
+                    let at = if family == Family::V4 { 20 } else { 0 };
+                    // Destination port, or the forced ICMP checksum: octets 2–3 either way.
+                    u16::from_be_bytes([packet[at + 2], packet[at + 3]])
+                };
+                let flows: Vec<u16> = (1..=4)
+                    .map(|id| {
+                        flow_of(probes.packet(
+                            Probe {
+                                ttl: id as u8,
+                                flow: 4242,
+                            },
+                            id,
+                        ))
+                    })
+                    .collect();
+                assert_eq!(flows, [4242; 4], "{family:?} {protocol:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn echo_replies_match_by_identifier_and_sequence() {
+        for family in [Family::V4, Family::V6] {
+            let [local, _, target] = addresses(family);
+            let probes = ForwardProbes::new(local, target, ProbeProtocol::Icmp);
+            let reply = |identifier: u16| {
+                let mut message = vec![0u8; 10];
+                message[0] = family.echo_reply();
+                message[4..6].copy_from_slice(&identifier.to_be_bytes());
+                message[6..8].copy_from_slice(&77u16.to_be_bytes());
+                message
+            };
+            let ours = reply(probes.icmp_identifier);
+            let received = Received {
+                source: target,
+                protocol: family.icmp_protocol(),
+                payload: &ours,
+            };
+            let expected = Reply::Hop {
+                hop: target,
+                span: None,
+                flow: None,
+            };
+            assert_eq!(
+                probes.recognise(&received),
+                Some((77, expected)),
+                "{family:?}"
+            );
+            let theirs = reply(probes.icmp_identifier.wrapping_add(1));
+            let received = Received {
+                source: target,
+                protocol: family.icmp_protocol(),
+                payload: &theirs,
+            };
+            assert_eq!(
+                probes.recognise(&received),
+                None,
+                "another process's ping, {family:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn tcp_answers_from_the_target_acknowledge_the_probe_id() {
+        for family in [Family::V4, Family::V6] {
+            let [local, router, target] = addresses(family);
+            let probes = ForwardProbes::new(local, target, ProbeProtocol::Tcp);
+            for flags in [TcpFlags::SYN | TcpFlags::ACK, TcpFlags::RST | TcpFlags::ACK] {
+                let mut segment = vec![0u8; 20];
+                let mut tcp = MutableTcpPacket::new(&mut segment).expect("room");
+                tcp.set_source(443);
+                tcp.set_destination(FORWARD_SOURCE_PORT);
+                tcp.set_acknowledgement(0x0BEE + 1);
+                tcp.set_data_offset(5);
+                tcp.set_flags(flags);
+                let from = |source| Received {
+                    source,
+                    protocol: PROTOCOL_TCP,
+                    payload: &segment,
+                };
+                let expected = Reply::Hop {
+                    hop: target,
+                    span: None,
+                    flow: Some(443),
+                };
+                assert_eq!(
+                    probes.recognise(&from(target)),
+                    Some((0x0BEE, expected)),
+                    "{family:?} {flags:#x}"
+                );
+                assert_eq!(
+                    probes.recognise(&from(router)),
+                    None,
+                    "not from the target, {family:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_never_an_answer() {
+        let [local, router, target] = addresses(Family::V4);
+        let probes = ForwardProbes::new(local, target, ProbeProtocol::Udp);
+        let mut quoted = vec![0u8; 28];
+        let mut ip = MutableIpv4Packet::new(&mut quoted).expect("room");
+        ip.set_version(4);
+        ip.set_header_length(5);
+        ip.set_destination(Ipv4Addr::new(10, 0, 7, 200));
+        ip.set_next_level_protocol(pnet_packet::ip::IpNextHeaderProtocols::Udp);
+        let inputs: [&[u8]; 4] = [&[], &[11, 0], &[11, 0, 0, 0, 0, 0, 0, 0, 0x45], &quoted];
+        for payload in inputs {
+            for protocol in [PROTOCOL_ICMP, PROTOCOL_ICMPV6, PROTOCOL_TCP] {
+                let received = Received {
+                    source: router,
+                    protocol,
+                    payload,
+                };
+                assert_eq!(probes.recognise(&received), None, "{payload:?}");
+            }
+        }
+    }
+}

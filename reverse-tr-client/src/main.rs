@@ -1,1 +1,108 @@
-fn main() {}
+//! `reverse-tr`: the command line over the client library. Errors end as
+//! one line `reverse-tr: <message>` on stderr and the exit status of
+//! `Error::exit_code` (the table is in `--help`).
+
+use std::{
+    collections::HashMap,
+    io::Write,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use clap::{CommandFactory, Parser, error::ErrorKind};
+use reverse_tr_client::{
+    Error,
+    cli::{Cli, Config, LogLevel},
+    render::render_text,
+    run::{Traces, run},
+    state_meaning,
+};
+
+fn main() -> ExitCode {
+    let config = match Cli::parse().config() {
+        Ok(config) => config,
+        Err(message) => Cli::command()
+            .error(ErrorKind::ArgumentConflict, message)
+            .exit(),
+    };
+    init_logging(config.log_level);
+    if !config.deferred.is_empty() {
+        eprintln!(
+            "reverse-tr: note: {} accepted but not implemented yet: nothing is written or sent",
+            config.deferred.join(", ")
+        );
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Io)
+        .and_then(|runtime| runtime.block_on(trace(&config)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("reverse-tr: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+/// Runs the traces, with Ctrl-C ending them early, and prints them.
+async fn trace(config: &Config) -> Result<(), Error> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let interrupt = tokio::spawn(on_interrupt(Arc::clone(&stop)));
+    let traces = run(config, &stop).await;
+    interrupt.abort();
+    let traces = traces?;
+    print(&traces)?;
+    if traces.interrupted() {
+        return Err(Error::Interrupted);
+    }
+    // The first refusal stands for all: one state is the usual cause.
+    if let Some((state, count)) = traces.refusals().next() {
+        log::warn!(
+            "the server refused {count} request(s): {}",
+            state_meaning(state)
+        );
+        return Err(Error::Refused { state });
+    }
+    Ok(())
+}
+
+/// First Ctrl-C: finish the probes in flight and print what was found.
+/// Second: leave at once.
+async fn on_interrupt(stop: Arc<AtomicBool>) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        stop.store(true, Ordering::Relaxed);
+        eprintln!(
+            "reverse-tr: interrupted; finishing the probes in flight (Ctrl-C again to quit at once)"
+        );
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(Error::Interrupted.exit_code()));
+        }
+    }
+}
+
+fn print(traces: &Traces) -> Result<(), Error> {
+    let text = render_text(&traces.labelled(), &HashMap::new());
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn init_logging(level: LogLevel) {
+    let filter = match level {
+        LogLevel::Debug => log::LevelFilter::Debug,
+        LogLevel::Info => log::LevelFilter::Info,
+        LogLevel::Warning => log::LevelFilter::Warn,
+    };
+    env_logger::Builder::new()
+        .filter_level(log::LevelFilter::Warn)
+        .filter_module("reverse_tr_client", filter)
+        .format_timestamp(None)
+        .format_target(false)
+        .init();
+}

@@ -31,5 +31,8 @@ pub trait Prober: Send + Sync {
     /// Sends every probe of the batch (many in flight at once, within the
     /// configured rate) and waits until each has an outcome or timed out.
     /// The result holds exactly one entry per probe, in the order given.
-    fn send_batch(&self, probes: &[Probe]) -> impl Future<Output = Result<Vec<(Probe, Outcome)>>> + Send;
+    fn send_batch(
+        &self,
+        probes: &[Probe],
+    ) -> impl Future<Output = Result<Vec<(Probe, Outcome)>>> + Send;
 }

@@ -12,7 +12,7 @@ use crate::{
     cli::{Config, Directions},
     discovery::discover,
     forward,
-    graph::Trace,
+    graph::{Direction, Trace},
     net::Pacer,
     resolve::{local_address, resolve_target},
     reverse::{self, check_presence},
@@ -41,6 +41,14 @@ impl Traces {
                 .iter()
                 .map(|(&state, &count)| (state, count))
         })
+    }
+
+    /// The traces with their directions, forward first.
+    pub fn labelled(&self) -> Vec<(Direction, &Trace)> {
+        let forward = self.forward.iter().map(|trace| (Direction::Forward, trace));
+        forward
+            .chain(self.reverse.iter().map(|trace| (Direction::Reverse, trace)))
+            .collect()
     }
 
     fn all(&self) -> impl Iterator<Item = &Trace> {

@@ -67,31 +67,38 @@ impl ReverseWire {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    /// The request packet for `probe` (IPv4: with its IP header; IPv6: the
-    /// ICMPv6 message, the kernel adds the header).
-    fn request(&self, probe: Probe, identifier: u16) -> Result<Vec<u8>> {
-        let header = RequestHeader {
-            ttl: probe.ttl,
-            protocol: self.protocol,
-            flow: probe.flow,
-        };
-        let request = Request {
-            identifier,
-            sequence: 0,
-            header,
-        };
-        match self.ip {
-            IpHeader::V4(_) => {
-                let mut packet = [0u8; REQUEST_MAX_LEN];
-                let len = request.build(&self.ip, self.padding, &mut packet)?;
-                Ok(packet.get(..len).unwrap_or_default().to_vec())
-            }
-            IpHeader::V6(_) => {
-                let mut message = [0u8; REQUEST_MESSAGE_MAX_LEN];
-                let len = request.write_message(&self.ip, self.padding, &mut message)?;
-                Ok(message.get(..len).unwrap_or_default().to_vec())
-            }
+/// The request for `probe` with `identifier`, asking for IP `protocol`
+/// probes, with `padding` zero octets: for IPv4 the whole packet (the socket
+/// takes our header), for IPv6 the ICMPv6 message (the kernel adds it).
+pub fn request_packet(
+    ip: &IpHeader,
+    protocol: u8,
+    padding: usize,
+    probe: Probe,
+    identifier: u16,
+) -> Result<Vec<u8>> {
+    let header = RequestHeader {
+        ttl: probe.ttl,
+        protocol,
+        flow: probe.flow,
+    };
+    let request = Request {
+        identifier,
+        sequence: 0,
+        header,
+    };
+    match ip {
+        IpHeader::V4(_) => {
+            let mut packet = [0u8; REQUEST_MAX_LEN];
+            let len = request.build(ip, padding, &mut packet)?;
+            Ok(packet.get(..len).unwrap_or_default().to_vec())
+        }
+        IpHeader::V6(_) => {
+            let mut message = [0u8; REQUEST_MESSAGE_MAX_LEN];
+            let len = request.write_message(ip, padding, &mut message)?;
+            Ok(message.get(..len).unwrap_or_default().to_vec())
         }
     }
 }
@@ -117,7 +124,7 @@ impl Wire for ReverseWire {
     }
 
     async fn transmit(&self, probe: Probe, identifier: u16) -> Result<()> {
-        let packet = self.request(probe, identifier)?;
+        let packet = request_packet(&self.ip, self.protocol, self.padding, probe, identifier)?;
         self.socket.send_to(&packet, self.target).await
     }
 
@@ -206,5 +213,214 @@ pub fn presence(reply: Reply, target: IpAddr) -> Result<()> {
         Reply::Refused { state: 1 } | Reply::Hop { .. } => Ok(()),
         Reply::Refused { state } => Err(Error::Refused { state }),
         Reply::NotServer => Err(Error::NoServer { target }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reverse_tr_common::{State, response::Outcome as WireOutcome};
+
+    use super::*;
+
+    fn addresses(family: Family) -> (IpAddr, IpAddr, IpAddr) {
+        let parse = |text: &str| text.parse::<IpAddr>().expect("test address");
+        match family {
+            Family::V4 => (
+                parse("10.0.1.100"),
+                parse("10.0.7.200"),
+                parse("10.255.0.4"),
+            ),
+            Family::V6 => (
+                parse("fd00:0:1::100"),
+                parse("fd00:0:7::200"),
+                parse("fd00:255::4"),
+            ),
+        }
+    }
+
+    /// A response message as a server would send it to `client`.
+    fn response(family: Family, identifier: u16, outcome: WireOutcome) -> Vec<u8> {
+        let (client, server, _) = addresses(family);
+        let mut message = [0u8; reverse_tr_common::constants::RESPONSE_SUCCESS_LEN];
+        let len = Response {
+            identifier,
+            sequence: 0,
+            outcome,
+        }
+        .write_message(&ip_header(server, client), &mut message);
+        message[..len].to_vec()
+    }
+
+    /// What a host without a server sends back: the request echoed, with
+    /// the reply type and the given code (Linux keeps code 1).
+    fn echo_of_request(family: Family, identifier: u16, code: u8) -> Vec<u8> {
+        let (client, server, _) = addresses(family);
+        let request = Request {
+            identifier,
+            sequence: 0,
+            header: RequestHeader {
+                ttl: 0,
+                protocol: 17,
+                flow: 0,
+            },
+        };
+        let mut message = [0u8; REQUEST_MESSAGE_MAX_LEN];
+        let len = request
+            .write_message(&ip_header(client, server), 0, &mut message)
+            .expect("no padding");
+        message[0] = family.echo_reply();
+        message[1] = code;
+        message[..len].to_vec()
+    }
+
+    type Verdict = Result<(), u8>;
+
+    #[test]
+    fn presence_check_outcomes() {
+        for family in [Family::V4, Family::V6] {
+            let (_, server, hop) = addresses(family);
+            let refused = |state| WireOutcome::Refused {
+                state,
+                reserved: [0; 2],
+            };
+            // (message, what it says, the presence verdict: Ok or an exit status)
+            let cases: [(Vec<u8>, Option<Reply>, Verdict); 5] = [
+                (
+                    response(family, 9, refused(State::InvalidTtl)),
+                    Some(Reply::Refused { state: 1 }),
+                    Ok(()),
+                ),
+                (
+                    response(
+                        family,
+                        9,
+                        WireOutcome::Hop {
+                            address: hop,
+                            span_ns: 1_234_567,
+                        },
+                    ),
+                    Some(Reply::Hop {
+                        hop,
+                        span: Some(Duration::from_nanos(1_234_567)),
+                        flow: None,
+                    }),
+                    Ok(()),
+                ),
+                (
+                    response(family, 9, refused(State::InvalidProtocol)),
+                    Some(Reply::Refused { state: 2 }),
+                    Err(6),
+                ),
+                (
+                    echo_of_request(family, 9, 1),
+                    Some(Reply::NotServer),
+                    Err(5),
+                ),
+                (
+                    echo_of_request(family, 9, 0),
+                    Some(Reply::NotServer),
+                    Err(5),
+                ),
+            ];
+            for (message, reply, verdict) in cases {
+                let recognised = recognise_response(family, &message);
+                assert_eq!(
+                    recognised,
+                    reply.map(|reply| (9, reply)),
+                    "{family:?} {message:02x?}"
+                );
+                let outcome =
+                    reply.map(|reply| presence(reply, server).map_err(|error| error.exit_code()));
+                assert_eq!(outcome, Some(verdict), "{family:?} {message:02x?}");
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_states_are_refusals_not_success() {
+        let mut message = response(
+            Family::V4,
+            3,
+            WireOutcome::Refused {
+                state: State::InvalidTtl,
+                reserved: [0; 2],
+            },
+        );
+        message[8] = 9;
+        assert_eq!(
+            recognise_response(Family::V4, &message),
+            Some((3, Reply::Refused { state: 9 }))
+        );
+    }
+
+    #[test]
+    fn forward_pings_and_other_messages_are_not_responses() {
+        let mut ping_reply = echo_of_request(Family::V4, 9, 0);
+        ping_reply[7] = 5;
+        let time_exceeded = [11, 0, 0, 0, 0, 0, 0, 0];
+        for message in [&ping_reply[..], &time_exceeded, &[0, 1, 0]] {
+            assert_eq!(
+                recognise_response(Family::V4, message),
+                None,
+                "{message:02x?}"
+            );
+        }
+        let v4_response = response(
+            Family::V4,
+            9,
+            WireOutcome::Refused {
+                state: State::InvalidTtl,
+                reserved: [0; 2],
+            },
+        );
+        assert_eq!(
+            recognise_response(Family::V6, &v4_response),
+            None,
+            "ICMP type of the other family"
+        );
+    }
+
+    #[test]
+    fn requests_ask_for_the_probe_exactly() {
+        for (family, ip_len) in [(Family::V4, 20), (Family::V6, 0)] {
+            let (client, server, _) = addresses(family);
+            let probe = Probe {
+                ttl: 5,
+                flow: 0x3039,
+            };
+            for padding in [0, 24] {
+                let packet = request_packet(&ip_header(client, server), 17, padding, probe, 0x0102)
+                    .expect("fits");
+                assert_eq!(
+                    packet.len(),
+                    ip_len + 12 + padding,
+                    "{family:?} padding {padding}"
+                );
+                if family == Family::V4 {
+                    // TTL 64, ID 1, no DF, ICMP (§11.5.1).
+                    assert_eq!(
+                        (packet[8], &packet[4..8], packet[9]),
+                        (64, &[0, 1, 0, 0][..], 1)
+                    );
+                }
+                let message = &packet[ip_len..];
+                assert_eq!(
+                    Request::decode(family, message).map(|r| (r.identifier, r.sequence, r.header)),
+                    Ok((
+                        0x0102,
+                        0,
+                        RequestHeader {
+                            ttl: 5,
+                            protocol: 17,
+                            flow: 0x3039
+                        }
+                    ))
+                );
+                assert!(
+                    message[12..].iter().all(|&octet| octet == 0),
+                    "padding is zeros (§3.7)"
+                );
+            }
+        }
     }
 }

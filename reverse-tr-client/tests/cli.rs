@@ -1,0 +1,214 @@
+//! The command line as a user meets it: every bad input ends with one clear
+//! line on stderr and its own exit status, never a panic; `--help` teaches.
+
+use std::process::{Command, Output};
+
+fn reverse_tr(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reverse-tr"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+/// `args` with a valid rest of the command line appended.
+fn with_singlepath<'a>(options: &[&'a str]) -> Vec<&'a str> {
+    [
+        options,
+        &[
+            "forward",
+            "udp",
+            "singlepath",
+            "--flow",
+            "1234",
+            "127.0.0.1",
+        ],
+    ]
+    .concat()
+}
+
+#[test]
+fn bad_input_gives_its_message_and_status() {
+    let usage = 2;
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (with_singlepath(&["--min-ttl", "0"]), usage, "--min-ttl"),
+        (with_singlepath(&["--max-ttl", "256"]), usage, "--max-ttl"),
+        (
+            with_singlepath(&["--min-ttl", "9", "--max-ttl", "4"]),
+            usage,
+            "--max-ttl (4) must be at least --min-ttl (9)",
+        ),
+        (with_singlepath(&["--abort", "1"]), usage, "--abort"),
+        (
+            with_singlepath(&["--timeout", "0"]),
+            usage,
+            "must be more than 0 seconds",
+        ),
+        (
+            with_singlepath(&["--timeout", "soon"]),
+            usage,
+            "is not a number of seconds",
+        ),
+        (with_singlepath(&["--inter=-1"]), usage, "not a duration of 0 seconds or more"),
+        (
+            with_singlepath(&["--inter", "0.1", "--rate", "50"]),
+            usage,
+            "cannot be used with",
+        ),
+        (with_singlepath(&["--rate", "0"]), usage, "--rate"),
+        (with_singlepath(&["-4", "-6"]), usage, "cannot be used with"),
+        (with_singlepath(&["--padding=2000"]), usage, "--padding"),
+        (
+            vec!["forward", "udp", "singlepath", "--flow", "0", "x"],
+            usage,
+            "--flow",
+        ),
+        (
+            vec!["forward", "udp", "singlepath", "--flow", "65536", "x"],
+            usage,
+            "--flow",
+        ),
+        (vec!["forward", "udp", "singlepath", "x"], usage, "--flow"),
+        (
+            vec![
+                "forward",
+                "udp",
+                "singlepath",
+                "--flow",
+                "1",
+                "--probes",
+                "0",
+                "x",
+            ],
+            usage,
+            "--probes",
+        ),
+        (
+            vec!["forward", "udp", "multipath", "--confidence", "0", "x"],
+            usage,
+            "not between 0 and 1",
+        ),
+        (
+            vec!["forward", "udp", "multipath", "--confidence", "1", "x"],
+            usage,
+            "not between 0 and 1",
+        ),
+        (
+            vec!["forward", "udp", "multipath", "--confidence=-0.5", "x"],
+            usage,
+            "not between 0 and 1",
+        ),
+        (
+            vec!["forward", "udp", "multipath", "--min-burst", "0", "x"],
+            usage,
+            "--min-burst",
+        ),
+        (
+            vec!["forward", "udp", "multipath", "--min-burst", "600", "x"],
+            usage,
+            "--min-burst (600) must be less than --max-burst (500)",
+        ),
+        (
+            vec!["sideways", "udp", "singlepath", "--flow", "1", "x"],
+            usage,
+            "unrecognized subcommand",
+        ),
+        (
+            vec!["forward", "sctp", "singlepath", "--flow", "1", "x"],
+            usage,
+            "unrecognized subcommand",
+        ),
+        (
+            vec!["forward", "udp", "singlepath", "--flow", "1"],
+            usage,
+            "<TARGET>",
+        ),
+        (
+            vec![
+                "-6",
+                "forward",
+                "udp",
+                "singlepath",
+                "--flow",
+                "1",
+                "127.0.0.1",
+            ],
+            3,
+            "failed to resolve 127.0.0.1: no IPv6 address",
+        ),
+        (
+            vec!["-4", "reverse", "icmp", "multipath", "::1"],
+            3,
+            "failed to resolve ::1: no IPv4 address",
+        ),
+        (
+            vec!["reverse", "udp", "singlepath", "--flow", "1", "127.0.0.1"],
+            5,
+            "127.0.0.1 does not run a reverse-traceroute server; try `forward`",
+        ),
+        (
+            vec!["two-way", "tcp", "multipath", "::1"],
+            5,
+            "::1 does not run a reverse-traceroute server; try `forward`",
+        ),
+    ];
+    for (args, status, message) in cases {
+        let output = reverse_tr(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(status), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{args:?}: expected `{message}` in: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        if status != usage {
+            let last = stderr.lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with("reverse-tr: "),
+                "{args:?}: one line `reverse-tr: …` at the end: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_raw_socket_privilege_says_which_capability() {
+    // The same binary with CAP_NET_RAW dropped from the bounding set.
+    let output = Command::new("setpriv")
+        .args([
+            "--bounding-set=-net_raw",
+            "--",
+            env!("CARGO_BIN_EXE_reverse-tr"),
+        ])
+        .args([
+            "-n",
+            "forward",
+            "icmp",
+            "singlepath",
+            "--flow",
+            "1",
+            "127.0.0.1",
+        ])
+        .output()
+        .expect("setpriv (util-linux) runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("CAP_NET_RAW"), "{stderr}");
+}
+
+#[test]
+fn help_teaches_every_level() {
+    for (args, snapshot) in [
+        (&["--help"][..], "help"),
+        (&["two-way", "--help"], "help_direction"),
+        (&["two-way", "udp", "--help"], "help_protocol"),
+        (
+            &["two-way", "udp", "singlepath", "--help"],
+            "help_singlepath",
+        ),
+        (&["two-way", "udp", "multipath", "--help"], "help_multipath"),
+    ] {
+        let output = reverse_tr(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        insta::assert_snapshot!(snapshot, String::from_utf8_lossy(&output.stdout));
+    }
+}
