@@ -67,7 +67,7 @@ fn block(
         loss: "LOSS".to_owned(),
         note: String::new(),
     }];
-    let last = trace.hops().len() - 1;
+    let last = trace.hops().len().saturating_sub(1);
     for (index, hop) in trace.hops().iter().enumerate() {
         for (position, &id) in hop.vertices.iter().enumerate() {
             let vertex = &trace[id];
