@@ -1,5 +1,97 @@
+//! The reverse-traceroute server: one TC ingress program for IPv4 and IPv6.
+//!
+//! `reverse_tr` is attached; it parses the frame and continues, by tail
+//! call, with the `request` stage or the `answer` and `matched` stages,
+//! which end in the `send` stage (see `work`). `sweep` starts the session sweeper; the loader runs
+//! it through BPF_PROG_TEST_RUN.
 #![no_std]
 #![no_main]
+
+mod answer;
+mod frame;
+mod maps;
+mod parse;
+mod probe;
+mod request;
+mod response;
+mod session;
+mod skb;
+mod work;
+
+use aya_ebpf::{
+    bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC},
+    macros::classifier,
+    programs::TcContext,
+};
+use reverse_tr_common::constants::CODE_REVERSE_TRACEROUTE;
+
+use crate::work::{Outgoing, work};
+
+/// Requests become probes or error responses, answers become responses;
+/// everything else goes on to the next filter and the host untouched
+/// (TC_ACT_UNSPEC, which is also TCX "next", not the reference's "OK": Q-11).
+#[classifier]
+pub fn reverse_tr(ctx: TcContext) -> i32 {
+    if skb::pkt_type(&ctx) != skb::PACKET_HOST || skb::mark(&ctx) == answer::CLONE_MARK {
+        return TC_ACT_UNSPEC;
+    }
+    let (Some(work), Some(packet)) = (work(), parse::Packet::parse(&ctx)) else {
+        return TC_ACT_UNSPEC;
+    };
+    let is_request = packet.protocol == packet.family.icmp_protocol()
+        && packet
+            .transport::<2>(&ctx)
+            .is_some_and(|[icmp_type, code]| icmp_type == packet.family.echo_request() && code == CODE_REVERSE_TRACEROUTE);
+    work.packet = packet;
+    work::next(&ctx, if is_request { work::REQUEST } else { work::ANSWER });
+    // The stages are missing: nothing is ours then.
+    TC_ACT_UNSPEC
+}
+
+/// Stage: a request (Echo Request code 1).
+#[classifier]
+pub fn request(ctx: TcContext) -> i32 {
+    work().map_or(TC_ACT_UNSPEC, |work| request::handle(&ctx, work))
+}
+
+/// Stage: anything else, which might answer a probe.
+#[classifier]
+pub fn answer(ctx: TcContext) -> i32 {
+    work().map_or(TC_ACT_UNSPEC, |work| answer::recognise(&ctx, work))
+}
+
+/// Stage: an answer to one of our probes, to match to its session.
+#[classifier]
+pub fn matched(mut ctx: TcContext) -> i32 {
+    work().map_or(TC_ACT_UNSPEC, |work| answer::matched(&mut ctx, work))
+}
+
+/// Stage: build the probe or response the previous stage decided on and
+/// send it out of the arrival interface.
+#[classifier]
+pub fn send(mut ctx: TcContext) -> i32 {
+    let Some(work) = work() else {
+        return TC_ACT_SHOT as i32;
+    };
+    let len = match work.outgoing {
+        Outgoing::Probe(probe) => probe::build(&mut work.frame, &work.packet, &probe),
+        Outgoing::Response {
+            client,
+            identifier,
+            outcome,
+        } => response::build(&mut work.frame, &work.packet, client, identifier, outcome),
+    };
+    frame::send(&mut ctx, &work.frame, len)
+}
+
+/// Starts (or restarts) the sweeper timer and sweeps once; returns 0 or
+/// the timer helper's error. The loader runs it at start-up and whenever
+/// the sweep counter stops advancing.
+#[classifier]
+pub fn sweep(_ctx: TcContext) -> i32 {
+    session::sweep();
+    session::start_sweeper() as i32
+}
 
 #[cfg(not(test))]
 #[panic_handler]

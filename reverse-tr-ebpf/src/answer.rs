@@ -1,0 +1,179 @@
+//! The answer path (§6): recognise an answer to one of our probes, match
+//! it to its session and turn it into the response (§7).
+
+use aya_ebpf::{
+    bindings::{BPF_F_INGRESS, TC_ACT_SHOT, TC_ACT_UNSPEC},
+    programs::TcContext,
+};
+use reverse_tr_common::{
+    Family, Outcome, ProbeMatch, ProbeProtocol,
+    constants::{ECHO_HEADER_LEN, IPV4_HEADER_LEN, IPV6_HEADER_LEN, QUOTED_TRANSPORT_LEN},
+    counter::Counter,
+    event::{Event, EventKind},
+    from_mapped, is_quoting_error, match_echo_reply, match_quoted, match_tcp,
+    session::{Session, SessionKey},
+    to_mapped,
+};
+
+use crate::{
+    maps::{EVENTS, count},
+    parse::Packet,
+    session, skb,
+    work::{self, Outgoing, Work},
+};
+
+/// Mark of TCP answers handed back to the host stack; the program passes
+/// marked packets untouched.
+pub const CLONE_MARK: u32 = 0x7274_7221;
+
+const TCP_HEADER_LEN: usize = 20;
+const TCP_SYN_ACK: u8 = 0x12;
+const QUOTE_V4_LEN: usize = IPV4_HEADER_LEN + QUOTED_TRANSPORT_LEN;
+const QUOTE_V6_LEN: usize = IPV6_HEADER_LEN + QUOTED_TRANSPORT_LEN;
+
+/// Stage one: recognises the probe `work.packet` answers and continues
+/// with `matched`; anything else passes.
+#[inline(always)]
+pub fn recognise(ctx: &TcContext, work: &mut Work) -> i32 {
+    let Some((found, syn_ack)) = probe_answered(ctx, &work.packet) else {
+        return TC_ACT_UNSPEC;
+    };
+    work.answered = Answered { found, syn_ack };
+    work::next(ctx, work::MATCH);
+    count(Counter::Failures);
+    TC_ACT_UNSPEC
+}
+
+/// Stage two: matches the recognised answer to its session (none: the
+/// packet passes) and continues with the response.
+#[inline(always)]
+pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
+    let packet = &work.packet;
+    let answered = &work.answered;
+    let key = SessionKey::new(to_mapped(answered.found.session), answered.found.identifier.to_be_bytes());
+    let Some(t0) = session::get(&key).filter(|session| is_answer(session, packet, answered)).map(|session| session.t0)
+    else {
+        count(Counter::Unmatched);
+        return TC_ACT_UNSPEC;
+    };
+    if !session::remove(&key) {
+        // The sweeper or a concurrent answer took it first.
+        count(Counter::Unmatched);
+        return TC_ACT_UNSPEC;
+    }
+    let span_ns = session::now().wrapping_sub(t0);
+    let hop = packet.source();
+    count(Counter::Answers);
+    report_answer(&key, &hop, span_ns);
+    if answered.syn_ack {
+        hand_to_host(ctx);
+    }
+    let Ok(address) = from_mapped(packet.family, hop) else {
+        return TC_ACT_SHOT as i32;
+    };
+    count(Counter::Responses);
+    work.outgoing = Outgoing::Response {
+        client: key.address,
+        identifier: answered.found.identifier,
+        outcome: Outcome::Hop { address, span_ns },
+    };
+    work::next(ctx, work::SEND);
+    // Only reached if the tail call failed; the session is gone already.
+    count(Counter::Failures);
+    TC_ACT_SHOT as i32
+}
+
+/// Reports the ANSWERED event, written in place in the ring buffer.
+#[inline(always)]
+fn report_answer(key: &SessionKey, hop: &[u8; 16], span_ns: u64) {
+    match EVENTS.reserve(0) {
+        Some(mut event) => {
+            event.write(Event {
+                hop: *hop,
+                span_ns,
+                ..Event::new(EventKind::Answered, *key)
+            });
+            event.submit(0);
+        }
+        None => count(Counter::EventsLost),
+    }
+}
+
+/// What `recognise` found for `matched`.
+#[derive(Clone, Copy)]
+pub struct Answered {
+    pub found: ProbeMatch,
+    /// A TCP SYN-ACK, to be handed to the host stack too.
+    pub syn_ack: bool,
+}
+
+/// The probe `packet` answers, and whether it is a TCP SYN-ACK.
+#[inline(always)]
+fn probe_answered(ctx: &TcContext, packet: &Packet) -> Option<(ProbeMatch, bool)> {
+    let family = packet.family;
+    let hop = from_mapped(family, packet.source()).ok()?;
+    if packet.protocol == family.icmp_protocol() {
+        let header: [u8; ECHO_HEADER_LEN] = packet.transport(ctx)?;
+        let found = if is_quoting_error(family, header[0], header[1]) {
+            match_quote(ctx, packet)
+        } else {
+            match_echo_reply(family, hop, &header)
+        };
+        Some((found?, false))
+    } else if packet.protocol == ProbeProtocol::Tcp.number(family) {
+        let tcp: [u8; TCP_HEADER_LEN] = packet.transport(ctx)?;
+        Some((match_tcp(hop, &tcp)?, tcp[13] & TCP_SYN_ACK == TCP_SYN_ACK))
+    } else {
+        None
+    }
+}
+
+/// Matches the probe an ICMP error quotes (§6.2).
+#[inline(always)]
+fn match_quote(ctx: &TcContext, packet: &Packet) -> Option<ProbeMatch> {
+    match packet.family {
+        Family::V4 => {
+            let quote: [u8; QUOTE_V4_LEN] = packet.transport_at(ctx, ECHO_HEADER_LEN)?;
+            // Our probes never carry IPv4 options (§5.1); requiring IHL 5
+            // also keeps the quoted transport's offset constant for the verifier.
+            if quote[0] != 0x45 {
+                return None;
+            }
+            match_quoted(Family::V4, &quote)
+        }
+        Family::V6 => {
+            let quote: [u8; QUOTE_V6_LEN] = packet.transport_at(ctx, ECHO_HEADER_LEN)?;
+            match_quoted(Family::V6, &quote)
+        }
+    }
+}
+
+/// Checks more than the reference does: the answer reached the
+/// address the probe left from, and whatever it shows of the probe (its
+/// protocol, quoted source and flow) is what the session sent.
+#[inline(always)]
+fn is_answer(session: &Session, packet: &Packet, answered: &Answered) -> bool {
+    let found = &answered.found;
+    session.protocol == found.protocol.number(packet.family)
+        && session.source == packet.destination()
+        && found
+            .source
+            .is_none_or(|source| to_mapped(source) == session.source)
+        && found.flow.is_none_or(|flow| flow.to_be_bytes() == session.flow)
+}
+
+/// Hands a copy of a SYN-ACK answer to the host stack, which never sent the
+/// SYN and so resets the half-open connection at the client; otherwise the
+/// client retransmits SYN-ACKs for a while. The reference clones without a
+/// mark, sees its own clone again, finds no session and drops it;
+/// the mark makes this program pass the clone instead.
+#[inline(always)]
+fn hand_to_host(ctx: &mut TcContext) {
+    let mark = skb::mark(ctx);
+    ctx.set_mark(CLONE_MARK);
+    let cloned = ctx.clone_redirect(skb::ifindex(ctx), u64::from(BPF_F_INGRESS));
+    ctx.set_mark(mark);
+    if cloned.is_ok() {
+        count(Counter::TcpResets);
+    }
+}

@@ -1,0 +1,167 @@
+//! Parsing a frame's Ethernet and IP headers (§4.1), bounded by the IP
+//! length fields rather than the frame end (Ethernet padding, Q-7).
+
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+use aya_ebpf::programs::TcContext;
+use reverse_tr_common::{
+    Family, IpHeader, Ipv4Header, Ipv6Header,
+    constants::{IPV4_HEADER_LEN, IPV6_HEADER_LEN},
+};
+
+/// Octets of the Ethernet header.
+pub const ETH_LEN: usize = 14;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86DD;
+/// IPv4 "more fragments" flag and fragment offset.
+const IPV4_FRAGMENT: u16 = 0x3FFF;
+
+/// An IP packet in a frame: its link header, IP header fields and where its
+/// transport part lies.
+pub struct Packet {
+    pub family: Family,
+    /// The frame's Ethernet header.
+    pub ethernet: [u8; ETH_LEN],
+    /// Source and destination, with the fields a packet rewritten from this
+    /// one inherits (§3.4, Q-14).
+    pub ip: IpHeader,
+    /// IPv4 protocol or IPv6 next header.
+    pub protocol: u8,
+    /// Frame offset of the transport header.
+    pub transport_at: usize,
+    /// Transport octets according to the IP length fields.
+    pub transport_len: usize,
+}
+
+impl Packet {
+    /// Parses the frame; `None` for anything that is not an unfragmented
+    /// IPv4 or IPv6 packet lying wholly in the frame.
+    #[inline(always)]
+    pub fn parse(ctx: &TcContext) -> Option<Self> {
+        let ethernet: [u8; ETH_LEN] = ctx.load(0).ok()?;
+        let frame_len = ctx.len() as usize;
+        match u16::from_be_bytes([ethernet[12], ethernet[13]]) {
+            ETHERTYPE_IPV4 => Self::parse_v4(ctx, ethernet, frame_len),
+            ETHERTYPE_IPV6 => Self::parse_v6(ctx, ethernet, frame_len),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    fn parse_v4(ctx: &TcContext, ethernet: [u8; ETH_LEN], frame_len: usize) -> Option<Self> {
+        let h: [u8; IPV4_HEADER_LEN] = ctx.load(ETH_LEN).ok()?;
+        let header_len = usize::from(h[0] & 0x0F) * 4;
+        let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let flags_fragment = u16::from_be_bytes([h[6], h[7]]);
+        if h[0] >> 4 != 4
+            || header_len < IPV4_HEADER_LEN
+            || total_len < header_len
+            || ETH_LEN + total_len > frame_len
+            || flags_fragment & IPV4_FRAGMENT != 0
+        {
+            return None;
+        }
+        Some(Self {
+            family: Family::V4,
+            ethernet,
+            ip: IpHeader::V4(Ipv4Header {
+                source: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
+                destination: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
+                tos: h[1],
+                identification: u16::from_be_bytes([h[4], h[5]]),
+                flags_fragment,
+            }),
+            protocol: h[9],
+            transport_at: ETH_LEN + header_len,
+            transport_len: total_len - header_len,
+        })
+    }
+
+    #[inline(always)]
+    fn parse_v6(ctx: &TcContext, ethernet: [u8; ETH_LEN], frame_len: usize) -> Option<Self> {
+        let h: [u8; IPV6_HEADER_LEN] = ctx.load(ETH_LEN).ok()?;
+        let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+        if h[0] >> 4 != 6 || ETH_LEN + IPV6_HEADER_LEN + payload_len > frame_len {
+            return None;
+        }
+        let word = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let mut source = [0u8; 16];
+        source.copy_from_slice(&h[8..24]);
+        let mut destination = [0u8; 16];
+        destination.copy_from_slice(&h[24..40]);
+        Some(Self {
+            family: Family::V6,
+            ethernet,
+            ip: IpHeader::V6(Ipv6Header {
+                source: Ipv6Addr::from(source),
+                destination: Ipv6Addr::from(destination),
+                // Version and the 8 traffic class bits sit in the top 12 bits.
+                traffic_class: ((word >> 20) & 0xFF) as u8,
+                flow_label: word & 0x000F_FFFF,
+            }),
+            // Extension headers are not walked (REF-1, Q-8): a fragment
+            // header or any other shows up here and matches nothing.
+            protocol: h[6],
+            transport_at: ETH_LEN + IPV6_HEADER_LEN,
+            transport_len: payload_len,
+        })
+    }
+
+    /// Loads the first `N` transport octets, if the IP length covers them.
+    #[inline(always)]
+    pub fn transport<const N: usize>(&self, ctx: &TcContext) -> Option<[u8; N]> {
+        if self.transport_len < N {
+            return None;
+        }
+        ctx.load(self.transport_at).ok()
+    }
+
+    /// Loads `N` octets at `offset` into the transport part, if the IP
+    /// length covers them.
+    #[inline(always)]
+    pub fn transport_at<const N: usize>(&self, ctx: &TcContext, offset: usize) -> Option<[u8; N]> {
+        if self.transport_len < offset + N {
+            return None;
+        }
+        ctx.load(self.transport_at + offset).ok()
+    }
+}
+
+impl Packet {
+    /// The header of a packet sent back from this packet's destination to
+    /// `destination` (16 octets, IPv4-mapped for IPv4), inheriting this
+    /// packet's TOS/ID/flags or traffic class/flow label (§5.1, §7.6).
+    #[inline(always)]
+    pub fn reply_to(&self, destination: [u8; 16]) -> IpHeader {
+        match self.ip {
+            IpHeader::V4(h) => IpHeader::V4(Ipv4Header {
+                source: h.destination,
+                destination: Ipv4Addr::new(destination[12], destination[13], destination[14], destination[15]),
+                ..h
+            }),
+            IpHeader::V6(h) => IpHeader::V6(Ipv6Header {
+                source: h.destination,
+                destination: Ipv6Addr::from(destination),
+                ..h
+            }),
+        }
+    }
+
+    /// Source address, 16 octets (IPv4-mapped for IPv4).
+    #[inline(always)]
+    pub fn source(&self) -> [u8; 16] {
+        match self.ip {
+            IpHeader::V4(h) => h.source.to_ipv6_mapped().octets(),
+            IpHeader::V6(h) => h.source.octets(),
+        }
+    }
+
+    /// Destination address, 16 octets (IPv4-mapped for IPv4).
+    #[inline(always)]
+    pub fn destination(&self) -> [u8; 16] {
+        match self.ip {
+            IpHeader::V4(h) => h.destination.to_ipv6_mapped().octets(),
+            IpHeader::V6(h) => h.destination.octets(),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The reverse-traceroute server's loader: loads the eBPF program
+//! ([`Server`]), attaches it to interfaces ([`attach()`]), reads its session
+//! events ([`event`]) and counters. The daemon binary, the tests and the
+//! benchmarks all go through it.
+
+pub mod attach;
+pub mod error;
+pub mod event;
+mod privilege;
+pub mod server;
+
+pub use attach::{Hook, attach};
+pub use error::{Error, Result};
+pub use server::{Config, Run, Server};

@@ -1,0 +1,302 @@
+//! Loading the eBPF program and talking to it: the same code serves the
+//! daemon, the tests and the benchmarks.
+
+use std::{io, time::Duration};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
+    programs::{ProgramError, SchedClassifier, TestRun as _, TestRunOptions},
+    util::KernelVersion,
+};
+use reverse_tr_common::{
+    constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS},
+    counter::Counter,
+    session::{DEADLINES_PER_SESSION, Session, SessionKey},
+};
+
+use crate::error::{Error, Result};
+
+/// The program attached to interfaces.
+pub const ENTRY: &str = "reverse_tr";
+/// The stage programs, in the index order of the eBPF `work` module.
+const STAGES: [&str; 4] = ["request", "answer", "matched", "send"];
+/// The program that starts the sweeper timer and sweeps once.
+const SWEEP: &str = "sweep";
+
+/// The eBPF object built by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/reverse-tr"));
+
+/// What the operator can choose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Most sessions pending at once (§8.1).
+    pub max_sessions: u32,
+    /// How long a session waits for its answer (§8.2).
+    pub timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_sessions: DEFAULT_CAPACITY,
+            timeout: Duration::from_nanos(DEFAULT_TIMEOUT_NS),
+        }
+    }
+}
+
+/// The verdict and output frame of one test run of the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// The TC verdict (-1 pass on, 2 drop, 7 redirect).
+    pub verdict: i32,
+    /// The frame as the program left it.
+    pub frame: Vec<u8>,
+}
+
+/// The loaded program and its maps.
+pub struct Server {
+    ebpf: Ebpf,
+    config: Config,
+}
+
+impl Server {
+    /// Checks the kernel and privileges, loads and verifies every program,
+    /// links the stages and starts the session sweeper.
+    pub fn load(config: Config) -> Result<Self> {
+        preflight()?;
+        let timeout_ns = u64::try_from(config.timeout.as_nanos())
+            .ok()
+            .filter(|ns| *ns > 0)
+            .ok_or_else(|| Error::Config(format!("timeout {:?} out of range", config.timeout)))?;
+        let deadlines = config
+            .max_sessions
+            .checked_mul(DEADLINES_PER_SESSION)
+            .filter(|_| config.max_sessions > 0)
+            .ok_or_else(|| Error::Config(format!("{} sessions out of range", config.max_sessions)))?;
+        let mut ebpf = EbpfLoader::new()
+            .override_global("TIMEOUT_NS", &timeout_ns, true)
+            .map_max_entries("SESSIONS", config.max_sessions)
+            .map_max_entries("DEADLINES", deadlines)
+            .load(OBJECT)
+            .map_err(permission_or(Error::Load))?;
+        for name in [ENTRY, SWEEP].into_iter().chain(STAGES) {
+            classifier_mut(&mut ebpf, name)?
+                .load()
+                .map_err(|source| verifier_error(name, source))?;
+        }
+        let mut stages = Vec::with_capacity(STAGES.len());
+        for name in STAGES {
+            let fd = classifier_mut(&mut ebpf, name)?
+                .fd()
+                .map_err(program_error("program descriptor"))?
+                .try_clone()
+                .map_err(io_error("duplicating a program descriptor"))?;
+            stages.push(fd);
+        }
+        let mut table = ProgramArray::try_from(map_mut(&mut ebpf, "STAGES")?).map_err(map_error("STAGES"))?;
+        for (index, fd) in (0u32..).zip(&stages) {
+            table.set(index, fd, 0).map_err(map_error("linking the stages"))?;
+        }
+        let server = Self { ebpf, config };
+        match server.sweep()? {
+            0 => Ok(server),
+            code => Err(Error::Sweeper(code)),
+        }
+    }
+
+    /// The configuration the program was loaded with.
+    pub fn config(&self) -> Config {
+        self.config
+    }
+
+    /// Runs the entry program once on `frame` (BPF_PROG_TEST_RUN).
+    pub fn run(&self, frame: &[u8]) -> Result<Run> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = classifier(&self.ebpf, ENTRY)?
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ..TestRunOptions::new()
+            })
+            .map_err(program_error("test run"))?;
+        out.truncate(result.data_size_out as usize);
+        Ok(Run {
+            // The verdict is an i32 the kernel hands back as u32.
+            verdict: result.return_value as i32,
+            frame: out,
+        })
+    }
+
+    /// Starts (or restarts) the sweeper timer and expires what is due;
+    /// returns the timer helpers' status (0 = running).
+    pub fn sweep(&self) -> Result<i32> {
+        // Any frame will do: the sweep program does not look at it.
+        let frame = [0u8; 64];
+        let result = classifier(&self.ebpf, SWEEP)?
+            .test_run(TestRunOptions {
+                data_in: Some(&frame),
+                ..TestRunOptions::new()
+            })
+            .map_err(program_error("running the sweeper"))?;
+        Ok(result.return_value as i32)
+    }
+
+    /// Totals of every counter over all CPUs, in [`Counter::ALL`] order.
+    pub fn counters(&self) -> Result<Vec<(Counter, u64)>> {
+        let array: PerCpuArray<_, u64> = PerCpuArray::try_from(map(&self.ebpf, "COUNTERS")?).map_err(map_error("COUNTERS"))?;
+        Counter::ALL
+            .iter()
+            .map(|counter| {
+                let values = array.get(&(*counter as u32), 0).map_err(map_error("reading a counter"))?;
+                Ok((*counter, values.iter().sum()))
+            })
+            .collect()
+    }
+
+    /// The total of one counter.
+    pub fn counter(&self, counter: Counter) -> Result<u64> {
+        Ok(self
+            .counters()?
+            .into_iter()
+            .find_map(|(c, value)| (c == counter).then_some(value))
+            .unwrap_or_default())
+    }
+
+    /// The pending sessions.
+    pub fn sessions(&self) -> Result<Vec<(SessionKey, Session)>> {
+        let table: HashMap<_, SessionKey, Session> =
+            HashMap::try_from(map(&self.ebpf, "SESSIONS")?).map_err(map_error("SESSIONS"))?;
+        table
+            .iter()
+            .map(|entry| entry.map_err(map_error("reading sessions")))
+            .collect()
+    }
+
+    /// Takes the event ring buffer (once) for reading.
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>> {
+        let events = self
+            .ebpf
+            .take_map("EVENTS")
+            .ok_or_else(|| Error::Config("event ring buffer already taken".into()))?;
+        RingBuf::try_from(events).map_err(map_error("EVENTS"))
+    }
+
+    /// The attachable program, for [`crate::attach`].
+    pub(crate) fn entry_mut(&mut self) -> Result<&mut SchedClassifier> {
+        classifier_mut(&mut self.ebpf, ENTRY)
+    }
+
+    /// The underlying object, e.g. to initialise aya-log.
+    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+}
+
+/// Refuses early, with a clear reason, what would fail obscurely later.
+fn preflight() -> Result<()> {
+    let minimum = KernelVersion::new(5, 15, 0);
+    if let Ok(current) = KernelVersion::current()
+        && current < minimum
+    {
+        return Err(Error::KernelTooOld {
+            found: format!("{current:?}"),
+        });
+    }
+    if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+        return Err(Error::NoBtf);
+    }
+    if !crate::privilege::sufficient() {
+        return Err(Error::Permission);
+    }
+    Ok(())
+}
+
+fn classifier<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a SchedClassifier> {
+    let program = ebpf
+        .program(name)
+        .ok_or_else(|| Error::Config(format!("program {name} missing from the eBPF object")))?;
+    program.try_into().map_err(program_error(name))
+}
+
+fn classifier_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedClassifier> {
+    let program = ebpf
+        .program_mut(name)
+        .ok_or_else(|| Error::Config(format!("program {name} missing from the eBPF object")))?;
+    program.try_into().map_err(program_error(name))
+}
+
+fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map> {
+    ebpf.map(name)
+        .ok_or_else(|| Error::Config(format!("map {name} missing from the eBPF object")))
+}
+
+fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map> {
+    ebpf.map_mut(name)
+        .ok_or_else(|| Error::Config(format!("map {name} missing from the eBPF object")))
+}
+
+/// A load failure: EPERM means missing privileges, anything else the verifier.
+fn verifier_error(program: &'static str, error: ProgramError) -> Error {
+    match error {
+        ProgramError::LoadError { io_error, verifier_log } => {
+            if io_error.kind() == io::ErrorKind::PermissionDenied {
+                Error::Permission
+            } else {
+                Error::Verifier {
+                    program,
+                    source: io_error,
+                    log: verifier_log.to_string(),
+                }
+            }
+        }
+        source => Error::Program {
+            context: format!("loading program {program}"),
+            source,
+        },
+    }
+}
+
+fn permission_or(wrap: fn(aya::EbpfError) -> Error) -> impl Fn(aya::EbpfError) -> Error {
+    move |error| {
+        if is_permission_denied(&error) {
+            Error::Permission
+        } else {
+            wrap(error)
+        }
+    }
+}
+
+fn is_permission_denied(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<io::Error>()
+            && io.kind() == io::ErrorKind::PermissionDenied
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
+pub(crate) fn program_error(context: &str) -> impl Fn(ProgramError) -> Error + '_ {
+    move |source| Error::Program {
+        context: context.to_owned(),
+        source,
+    }
+}
+
+fn map_error(context: &str) -> impl Fn(aya::maps::MapError) -> Error + '_ {
+    move |source| Error::Map {
+        context: context.to_owned(),
+        source,
+    }
+}
+
+pub(crate) fn io_error(context: &str) -> impl Fn(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        context: context.to_owned(),
+        source,
+    }
+}
