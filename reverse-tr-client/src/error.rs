@@ -27,6 +27,11 @@ pub enum Error {
         "{target} did not answer the reverse-traceroute presence check; is a server running there? try `forward`"
     )]
     NoAnswer { target: IpAddr },
+    /// An ICMP error answered the presence check: the way to TARGET is broken.
+    #[error(
+        "{target} is unreachable (an ICMP error came from {from}); no reverse-traceroute server can answer"
+    )]
+    Unreachable { target: IpAddr, from: IpAddr },
     /// The presence check got a plain echo: a host without a server (§11.5.3).
     #[error("{target} does not run a reverse-traceroute server; try `forward`")]
     NoServer { target: IpAddr },
@@ -62,7 +67,7 @@ impl Error {
         match self {
             Self::Resolve { .. } => 3,
             Self::NoPrivilege => 4,
-            Self::NoAnswer { .. } | Self::NoServer { .. } => 5,
+            Self::NoAnswer { .. } | Self::NoServer { .. } | Self::Unreachable { .. } => 5,
             Self::Refused { .. } => 6,
             Self::Interrupted => 130,
             Self::InvalidParameter { .. } => 2,

@@ -43,6 +43,8 @@ pub enum Reply {
     Refused { state: u8 },
     /// TARGET echoed the request: no server runs there (§11.5.3).
     NotServer,
+    /// An ICMP error from `from` says the request never reached TARGET.
+    Unreachable { from: IpAddr },
 }
 
 /// The packets of one direction.
@@ -215,7 +217,7 @@ fn outcome(answer: Option<(Reply, Duration)>) -> Outcome {
         },
         Some((Reply::Refused { state }, _)) => Outcome::Refused { state },
         // A host echoing requests mid-trace: nothing learnt about the hop.
-        Some((Reply::NotServer, _)) | None => Outcome::Lost,
+        Some((Reply::NotServer | Reply::Unreachable { .. }, _)) | None => Outcome::Lost,
     }
 }
 

@@ -12,8 +12,9 @@ use std::{
 
 use reverse_tr_common::{
     Family, IpHeader, REQUEST_MAX_LEN, Request, RequestHeader, Response,
-    constants::{CODE_REVERSE_TRACEROUTE, REQUEST_TTL},
+    constants::{CODE_REVERSE_TRACEROUTE, ICMP_ERROR_HEADER_LEN, IPV6_HEADER_LEN, REQUEST_TTL},
     error::Error as WireError,
+    is_quoting_error,
     request::REQUEST_MESSAGE_MAX_LEN,
     response,
 };
@@ -129,11 +130,19 @@ impl Wire for ReverseWire {
     }
 
     fn recognise(&self, packet: &Received<'_>) -> Option<(u16, Reply)> {
-        if packet.source != self.target {
-            return None;
-        }
-        let (identifier, reply) = recognise_response(self.ip.family(), packet.payload)?;
-        // A reply proves the session gone (§11.5.2); one for an identifier
+        let family = self.ip.family();
+        let (identifier, reply) = if packet.source == self.target {
+            recognise_response(family, packet.payload)?
+        } else {
+            let identifier = quoted_request(family, self.target, packet.payload)?;
+            (
+                identifier,
+                Reply::Unreachable {
+                    from: packet.source,
+                },
+            )
+        };
+        // A reply proves the session gone or never made (§11.5.2); one for an identifier
         // we have not handed out is a stranger's, or a previous run's.
         self.identifiers()
             .reclaim(identifier)
@@ -172,6 +181,40 @@ pub fn recognise_response(family: Family, icmp: &[u8]) -> Option<(u16, Reply)> {
         Err(_) => return None,
     };
     Some((identifier, reply))
+}
+
+/// The identifier of our request to `target` that an ICMP error (Time
+/// Exceeded, Destination Unreachable) quotes: the request never arrived.
+pub fn quoted_request(family: Family, target: IpAddr, icmp: &[u8]) -> Option<u16> {
+    let (icmp_type, code) = (*icmp.first()?, *icmp.get(1)?);
+    if !is_quoting_error(family, icmp_type, code) {
+        return None;
+    }
+    let quote = icmp.get(ICMP_ERROR_HEADER_LEN..)?;
+    let version = quote.first()? >> 4;
+    let (header_len, protocol, destination) = match family {
+        Family::V4 if version == 4 => {
+            let destination: [u8; 4] = quote.get(16..20)?.try_into().ok()?;
+            (
+                usize::from(quote.first()? & 0x0F) * 4,
+                *quote.get(9)?,
+                IpAddr::from(destination),
+            )
+        }
+        Family::V6 if version == 6 => {
+            let destination: [u8; 16] = quote.get(24..40)?.try_into().ok()?;
+            (IPV6_HEADER_LEN, *quote.get(6)?, IpAddr::from(destination))
+        }
+        _ => return None,
+    };
+    let echo = quote.get(header_len..)?;
+    let request = protocol == family.icmp_protocol()
+        && destination == target
+        && echo.first() == Some(&family.echo_request())
+        && echo.get(1) == Some(&CODE_REVERSE_TRACEROUTE);
+    request
+        .then(|| Some(u16::from_be_bytes([*echo.get(4)?, *echo.get(5)?])))
+        .flatten()
 }
 
 /// The reverse prober: requests out, responses in, on raw ICMP sockets.
@@ -213,6 +256,7 @@ pub fn presence(reply: Reply, target: IpAddr) -> Result<()> {
         Reply::Refused { state: 1 } | Reply::Hop { .. } => Ok(()),
         Reply::Refused { state } => Err(Error::Refused { state }),
         Reply::NotServer => Err(Error::NoServer { target }),
+        Reply::Unreachable { from } => Err(Error::Unreachable { target, from }),
     }
 }
 
@@ -421,6 +465,46 @@ mod tests {
                     "padding is zeros (§3.7)"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn icmp_errors_quoting_a_request_mean_unreachable() {
+        for family in [Family::V4, Family::V6] {
+            let (client, server, router) = addresses(family);
+            let ip = ip_header(client, server);
+            let request =
+                request_packet(&ip, 17, 0, Probe { ttl: 0, flow: 0 }, 0xABCD).expect("fits");
+            // The whole request as it travelled: IPv6 messages get their header here.
+            let mut quoted = [0u8; 40];
+            let header_len = match family {
+                Family::V4 => 0,
+                Family::V6 => ip.write(&mut quoted, 58, REQUEST_TTL, request.len() as u16),
+            };
+            let quoted = [&quoted[..header_len], &request].concat();
+            let error = |icmp_type: u8, code: u8| {
+                [&[icmp_type, code, 0, 0, 0, 0, 0, 0][..], &quoted].concat()
+            };
+            let unreachable = error(family.destination_unreachable(), 0);
+            assert_eq!(
+                quoted_request(family, server, &unreachable),
+                Some(0xABCD),
+                "{family:?}"
+            );
+            assert_eq!(
+                quoted_request(family, router, &unreachable),
+                None,
+                "{family:?}: a request to another target"
+            );
+            let echo = error(family.echo_reply(), 0);
+            assert_eq!(
+                quoted_request(family, server, &echo),
+                None,
+                "{family:?}: not an error"
+            );
+            let verdict = presence(Reply::Unreachable { from: router }, server)
+                .map_err(|error| error.exit_code());
+            assert_eq!(verdict, Err(5));
         }
     }
 }
