@@ -7,8 +7,8 @@
 pub const MAX_SUMMED: usize = 128;
 
 /// Adds `bytes` as big-endian 16-bit words to `sum` (an odd last octet is
-/// padded with zero). Bounded by the slice length; the eBPF program uses
-/// [`accumulate_array`], whose bound is a constant.
+/// padded with zero). For userspace; the eBPF program uses
+/// [`accumulate_array`], whose loop the verifier can bound.
 #[inline(always)]
 pub fn accumulate(sum: u32, bytes: &[u8]) -> u32 {
     let (words, rest) = bytes.as_chunks::<2>();
@@ -22,7 +22,10 @@ pub fn accumulate(sum: u32, bytes: &[u8]) -> u32 {
     sum
 }
 
-/// [`accumulate`] over a fixed-size array of at most [`MAX_SUMMED`] octets.
+/// [`accumulate`] over a fixed-size array of at most [`MAX_SUMMED`]
+/// octets. The loop runs on a scalar index bounded by the constant `N`:
+/// the verifier cannot bound a loop that compares two stack pointers,
+/// which is what iterating a slice compiles to.
 #[inline(always)]
 pub fn accumulate_array<const N: usize>(sum: u32, bytes: &[u8; N]) -> u32 {
     const {
@@ -31,7 +34,15 @@ pub fn accumulate_array<const N: usize>(sum: u32, bytes: &[u8; N]) -> u32 {
             "checksummed arrays are at most MAX_SUMMED octets"
         )
     };
-    accumulate(sum, bytes)
+    let mut sum = sum;
+    let mut at = 0;
+    while at < N {
+        let high = bytes.get(at).copied().unwrap_or_default();
+        let low = bytes.get(at + 1).copied().unwrap_or_default();
+        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([high, low])));
+        at += 2;
+    }
+    sum
 }
 
 /// Folds the carries of a sum into 16 bits (one's-complement addition).
@@ -65,27 +76,106 @@ pub fn compensation(sum: u32) -> u16 {
     checksum(sum)
 }
 
-/// Writes at `at` the word that makes `message` verify with the
-/// pseudo-header sum `pseudo`; the word must be zero on entry. Serves both a
-/// computed checksum field and a compensation word (§5.5), which are the
-/// same computation at different places.
-#[inline(always)]
-pub fn seal<const N: usize>(pseudo: u32, message: &mut [u8; N], at: usize) {
-    let word = compensation(pseudo.wrapping_add(accumulate_array(0, message)));
-    if let Some(field) = message
-        .get_mut(at..)
-        .and_then(|rest| rest.first_chunk_mut::<2>())
-    {
-        *field = word.to_be_bytes();
+/// Writes a message as big-endian values at even offsets and sums them as
+/// it goes, so that the checksum is computed from values in registers.
+/// (Summing the octets back from memory makes LLVM forward every octet just
+/// stored into the sum and spill them, which overflows the eBPF stack.)
+///
+/// Offsets must be even: every field of our messages is word-aligned or
+/// written together with its neighbour as one word.
+pub struct Writer<'a, const N: usize> {
+    message: &'a mut [u8; N],
+    sum: u32,
+}
+
+impl<'a, const N: usize> Writer<'a, N> {
+    /// Zeroes `message` and starts the sum with a pseudo-header sum (0 if none).
+    #[inline(always)]
+    pub fn new(message: &'a mut [u8; N], pseudo: u32) -> Self {
+        const { assert!(N <= MAX_SUMMED, "messages are at most MAX_SUMMED octets") };
+        *message = [0; N];
+        Self {
+            message,
+            sum: pseudo,
+        }
     }
+
+    /// Writes `value` at `at`, sums the octets written.
+    #[inline(always)]
+    fn put<const M: usize>(&mut self, at: usize, octets: [u8; M], words: u32) {
+        if let Some(field) = self
+            .message
+            .get_mut(at..)
+            .and_then(|rest| rest.first_chunk_mut::<M>())
+        {
+            *field = octets;
+            self.sum = self.sum.wrapping_add(words);
+        }
+    }
+
+    /// Writes a 16-bit word.
+    #[inline(always)]
+    pub fn u16(&mut self, at: usize, value: u16) {
+        self.put(at, value.to_be_bytes(), u32::from(value));
+    }
+
+    /// Writes two octets as one word.
+    #[inline(always)]
+    pub fn octets(&mut self, at: usize, high: u8, low: u8) {
+        self.u16(at, u16::from_be_bytes([high, low]));
+    }
+
+    /// Writes a 32-bit value.
+    #[inline(always)]
+    pub fn u32(&mut self, at: usize, value: u32) {
+        self.put(at, value.to_be_bytes(), words_of_u32(value));
+    }
+
+    /// Writes a 128-bit value (an IPv6 address).
+    #[inline(always)]
+    pub fn u128(&mut self, at: usize, value: u128) {
+        self.put(at, value.to_be_bytes(), words_of_u128(value));
+    }
+
+    /// Writes at `at` the word that makes the message verify and returns it.
+    /// The same computation serves a checksum field and a compensation word
+    /// next to a forced checksum field (§5.5); `at` must not have been written.
+    #[inline(always)]
+    pub fn seal(self, at: usize) -> u16 {
+        let word = compensation(self.sum);
+        if let Some(field) = self
+            .message
+            .get_mut(at..)
+            .and_then(|rest| rest.first_chunk_mut::<2>())
+        {
+            *field = word.to_be_bytes();
+        }
+        word
+    }
+}
+
+/// Sum of the 16-bit words of a 32-bit value.
+#[inline(always)]
+fn words_of_u32(value: u32) -> u32 {
+    (value >> 16) + (value & 0xFFFF)
+}
+
+/// Sum of the 16-bit words of a 128-bit value (an IPv6 address), in
+/// registers: byte-wise sums of address copies cost the eBPF stack dearly.
+#[inline(always)]
+fn words_of_u128(value: u128) -> u32 {
+    // Each shifted part is below 2^32.
+    let part = |shift: u32| words_of_u32((value >> shift) as u32);
+    part(96) + part(64) + part(32) + part(0)
 }
 
 /// Sum of the IPv4 pseudo-header: both addresses, zero, protocol, length.
 #[inline(always)]
 pub fn pseudo_header_v4(source: &[u8; 4], destination: &[u8; 4], protocol: u8, length: u16) -> u32 {
-    let sum = accumulate_array(0, source);
-    let sum = accumulate_array(sum, destination);
-    sum + u32::from(protocol) + u32::from(length)
+    words_of_u32(u32::from_be_bytes(*source))
+        + words_of_u32(u32::from_be_bytes(*destination))
+        + u32::from(protocol)
+        + u32::from(length)
 }
 
 /// Sum of the IPv6 pseudo-header: both addresses, 32-bit upper-layer length,
@@ -97,9 +187,10 @@ pub fn pseudo_header_v6(
     length: u32,
     next_header: u8,
 ) -> u32 {
-    let sum = accumulate_array(0, source);
-    let sum = accumulate_array(sum, destination);
-    sum + (length >> 16) + (length & 0xFFFF) + u32::from(next_header)
+    words_of_u128(u128::from_be_bytes(*source))
+        + words_of_u128(u128::from_be_bytes(*destination))
+        + words_of_u32(length)
+        + u32::from(next_header)
 }
 
 #[cfg(test)]
@@ -120,12 +211,45 @@ mod tests {
     }
 
     #[test]
-    fn compensation_makes_message_verify() {
-        let mut msg = [
-            0x08, 0x00, 0xbe, 0xaf, 0x01, 0x02, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 0, 0,
-        ];
-        let word = compensation(accumulate_array(0, &msg));
-        msg[14..16].copy_from_slice(&word.to_be_bytes());
+    fn writer_seals_with_forced_field() {
+        let mut msg = [0u8; 16];
+        let mut writer = Writer::new(&mut msg, 0);
+        writer.octets(0, 8, 0);
+        writer.u16(2, 0xbeaf);
+        writer.u32(4, 0x0102_ffff);
+        writer.u32(8, 0x0102_0304);
+        writer.u16(12, 0x0506);
+        let word = writer.seal(14);
+        assert_eq!(
+            &msg[..14],
+            &[8, 0, 0xbe, 0xaf, 1, 2, 0xff, 0xff, 1, 2, 3, 4, 5, 6],
+            "fields as written"
+        );
+        assert_eq!(&msg[14..], &word.to_be_bytes());
         assert!(verifies(accumulate_array(0, &msg)));
+    }
+
+    #[test]
+    fn writer_sums_addresses_like_octets() {
+        let address = 0xfd00_0000_0001_0000_0000_0000_0000_0100u128;
+        let mut msg = [0u8; 18];
+        let mut writer = Writer::new(&mut msg, 0);
+        writer.u128(0, address);
+        writer.seal(16);
+        assert_eq!(&msg[..16], &address.to_be_bytes());
+        assert!(verifies(accumulate_array(0, &msg)));
+    }
+
+    #[test]
+    fn pseudo_header_sums_match_octet_sums() {
+        let source = [0xfd, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00];
+        let destination = [0xfd, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x00];
+        let octets = accumulate_array(accumulate_array(0, &source), &destination);
+        assert_eq!(
+            fold(pseudo_header_v6(&source, &destination, 0x1_0024, 58)),
+            fold(octets + 1 + 0x24 + 58)
+        );
+        let v4 = pseudo_header_v4(&[10, 0, 7, 200], &[10, 0, 1, 100], 17, 16);
+        assert_eq!(fold(v4), fold(0x0a00 + 0x07c8 + 0x0a00 + 0x0164 + 17 + 16));
     }
 }

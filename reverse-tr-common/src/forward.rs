@@ -9,7 +9,7 @@ use core::net::IpAddr;
 
 use crate::address::Family;
 use crate::answer::Quote;
-use crate::checksum::seal;
+use crate::checksum::Writer;
 use crate::constants::{
     ECHO_HEADER_LEN, FORWARD_SOURCE_PORT, FORWARD_TCP_WINDOW, PROTOCOL_TCP, PROTOCOL_UDP,
 };
@@ -56,31 +56,29 @@ impl ForwardProbe {
         let len = self.transport_len();
         // Both lengths are small constants.
         let pseudo = ip.pseudo_header_sum(self.protocol.number(family), len as u16);
-        let flow = self.flow.to_be_bytes();
-        *out = [0; FORWARD_TCP_LEN];
+        let mut transport = Writer::new(out, pseudo);
         match self.protocol {
             ProbeProtocol::Icmp => {
-                out[0] = family.echo_request();
-                out[2..4].copy_from_slice(&flow);
-                out[4..6].copy_from_slice(&self.icmp_identifier.to_be_bytes());
-                out[6..8].copy_from_slice(&self.probe_id.to_be_bytes());
-                seal(pseudo, out, ECHO_HEADER_LEN);
+                transport.octets(0, family.echo_request(), 0);
+                transport.u16(2, self.flow);
+                transport.u16(4, self.icmp_identifier);
+                transport.u16(6, self.probe_id);
+                transport.seal(ECHO_HEADER_LEN);
             }
             ProbeProtocol::Udp => {
-                out[0..2].copy_from_slice(&FORWARD_SOURCE_PORT.to_be_bytes());
-                out[2..4].copy_from_slice(&flow);
-                out[4..6].copy_from_slice(&(FORWARD_SHORT_LEN as u16).to_be_bytes());
-                out[6..8].copy_from_slice(&self.probe_id.to_be_bytes());
-                seal(pseudo, out, 8);
+                transport.u16(0, FORWARD_SOURCE_PORT);
+                transport.u16(2, self.flow);
+                transport.u16(4, FORWARD_SHORT_LEN as u16);
+                transport.u16(6, self.probe_id);
+                transport.seal(8);
             }
             ProbeProtocol::Tcp => {
-                out[0..2].copy_from_slice(&FORWARD_SOURCE_PORT.to_be_bytes());
-                out[2..4].copy_from_slice(&flow);
-                out[4..8].copy_from_slice(&u32::from(self.probe_id).to_be_bytes());
-                out[12] = 0x50;
-                out[13] = TCP_SYN;
-                out[14..16].copy_from_slice(&FORWARD_TCP_WINDOW.to_be_bytes());
-                seal(pseudo, out, 16);
+                transport.u16(0, FORWARD_SOURCE_PORT);
+                transport.u16(2, self.flow);
+                transport.u32(4, u32::from(self.probe_id));
+                transport.octets(12, 0x50, TCP_SYN);
+                transport.u16(14, FORWARD_TCP_WINDOW);
+                transport.seal(16);
             }
         }
         len

@@ -8,7 +8,7 @@
 use core::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::address::Family;
-use crate::checksum::{pseudo_header_v4, pseudo_header_v6, seal};
+use crate::checksum::{Writer, pseudo_header_v4, pseudo_header_v6};
 use crate::constants::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTOCOL_ICMP};
 
 /// Largest IP header we write.
@@ -100,18 +100,16 @@ impl IpHeader {
                 let Some(header) = out.first_chunk_mut::<IPV4_HEADER_LEN>() else {
                     return 0;
                 };
-                *header = [0; IPV4_HEADER_LEN];
                 let total = payload_len.wrapping_add(IPV4_HEADER_LEN as u16);
-                header[0] = 0x45;
-                header[1] = h.tos;
-                header[2..4].copy_from_slice(&total.to_be_bytes());
-                header[4..6].copy_from_slice(&h.identification.to_be_bytes());
-                header[6..8].copy_from_slice(&h.flags_fragment.to_be_bytes());
-                header[8] = ttl;
-                header[9] = protocol;
-                header[12..16].copy_from_slice(&h.source.octets());
-                header[16..20].copy_from_slice(&h.destination.octets());
-                seal(0, header, 10);
+                let mut header = Writer::new(header, 0);
+                header.octets(0, 0x45, h.tos);
+                header.u16(2, total);
+                header.u16(4, h.identification);
+                header.u16(6, h.flags_fragment);
+                header.octets(8, ttl, protocol);
+                header.u32(12, h.source.to_bits());
+                header.u32(16, h.destination.to_bits());
+                header.seal(10);
                 IPV4_HEADER_LEN
             }
             Self::V6(h) => {

@@ -5,7 +5,7 @@
 //! and one with server-global identifiers build probes the same way.
 
 use crate::address::Family;
-use crate::checksum::seal;
+use crate::checksum::Writer;
 use crate::constants::{
     DEFAULT_FLOW_ICMP, DEFAULT_FLOW_TCP, DEFAULT_FLOW_UDP, PROBE_ICMP_SEQUENCE, PROBE_RANDOM_LEN,
     PROBE_SHORT_LEN, PROBE_SOURCE_PORT, PROBE_TCP_LEN, PROBE_TCP_MSS, PROBE_TCP_WINDOW,
@@ -16,6 +16,8 @@ use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
 /// Largest probe packet (IPv6 TCP, §5.8).
 pub const PROBE_MAX_LEN: usize = IP_HEADER_MAX_LEN + PROBE_TCP_LEN;
 
+/// TCP option kind MSS.
+const TCP_OPTION_MSS: u8 = 2;
 /// TCP flag SYN.
 pub(crate) const TCP_SYN: u8 = 0x02;
 /// TCP flag RST.
@@ -107,44 +109,43 @@ impl Probe {
     #[inline(always)]
     pub fn write_transport(&self, ip: &IpHeader, out: &mut [u8; PROBE_TCP_LEN]) -> usize {
         let family = ip.family();
-        let flow = self.flow_field().to_be_bytes();
-        let identifier = self.identifier.to_be_bytes();
+        let flow = self.flow_field();
         let len = self.protocol.transport_len();
         // Both lengths are small constants.
         let pseudo = ip.pseudo_header_sum(self.protocol.number(family), len as u16);
-        *out = [0; PROBE_TCP_LEN];
+        let [r0, r1, r2, r3, r4, r5] = self.random;
+        let mut transport = Writer::new(out, pseudo);
         match self.protocol {
             ProbeProtocol::Icmp => {
-                out[0] = family.echo_request();
-                out[2..4].copy_from_slice(&flow);
-                out[4..6].copy_from_slice(&identifier);
-                out[6..8].copy_from_slice(&PROBE_ICMP_SEQUENCE.to_be_bytes());
-                out[8..14].copy_from_slice(&self.random);
+                transport.octets(0, family.echo_request(), 0);
                 // The checksum field is forced to the flow; the last word compensates.
-                seal(pseudo, out, PROBE_SHORT_LEN - 2);
+                transport.u16(2, flow);
+                transport.u16(4, self.identifier);
+                transport.u16(6, PROBE_ICMP_SEQUENCE);
             }
             ProbeProtocol::Udp => {
-                out[0..2].copy_from_slice(&PROBE_SOURCE_PORT.to_be_bytes());
-                out[2..4].copy_from_slice(&flow);
-                out[4..6].copy_from_slice(&(PROBE_SHORT_LEN as u16).to_be_bytes());
-                out[6..8].copy_from_slice(&identifier);
-                out[8..14].copy_from_slice(&self.random);
+                transport.u16(0, PROBE_SOURCE_PORT);
+                transport.u16(2, flow);
+                transport.u16(4, PROBE_SHORT_LEN as u16);
                 // The checksum field carries the identifier; the last word compensates.
-                seal(pseudo, out, PROBE_SHORT_LEN - 2);
+                transport.u16(6, self.identifier);
             }
             ProbeProtocol::Tcp => {
-                out[0..2].copy_from_slice(&PROBE_SOURCE_PORT.to_be_bytes());
-                out[2..4].copy_from_slice(&flow);
-                out[4..8].copy_from_slice(&tcp_sequence(self.identifier).to_be_bytes());
-                out[12] = 0x60;
-                out[13] = TCP_SYN;
-                out[14..16].copy_from_slice(&PROBE_TCP_WINDOW.to_be_bytes());
-                out[20] = 2;
-                out[21] = 4;
-                out[22..24].copy_from_slice(&PROBE_TCP_MSS.to_be_bytes());
-                seal(pseudo, out, 16);
+                transport.u16(0, PROBE_SOURCE_PORT);
+                transport.u16(2, flow);
+                transport.u32(4, tcp_sequence(self.identifier));
+                transport.octets(12, 0x60, TCP_SYN);
+                transport.u16(14, PROBE_TCP_WINDOW);
+                transport.octets(20, TCP_OPTION_MSS, 4);
+                transport.u16(22, PROBE_TCP_MSS);
+                transport.seal(16);
+                return len;
             }
         }
+        transport.octets(8, r0, r1);
+        transport.octets(10, r2, r3);
+        transport.octets(12, r4, r5);
+        transport.seal(PROBE_SHORT_LEN - 2);
         len
     }
 

@@ -3,7 +3,7 @@
 //! (§11.5.1).
 
 use crate::address::Family;
-use crate::checksum::seal;
+use crate::checksum::Writer;
 use crate::constants::{CODE_REVERSE_TRACEROUTE, ECHO_HEADER_LEN, REQUEST_LEN, REQUEST_TTL};
 use crate::error::{Error, Result, read, read_u16};
 use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
@@ -99,17 +99,16 @@ impl Request {
         }
         let family = ip.family();
         let len = REQUEST_LEN + padding;
-        *out = [0; REQUEST_MESSAGE_MAX_LEN];
-        out[0] = family.echo_request();
-        out[1] = CODE_REVERSE_TRACEROUTE;
-        out[4..6].copy_from_slice(&self.identifier.to_be_bytes());
-        out[6..8].copy_from_slice(&self.sequence.to_be_bytes());
-        out[8] = self.header.ttl;
-        out[9] = self.header.protocol;
-        out[10..12].copy_from_slice(&self.header.flow.to_be_bytes());
         // len <= MAX_SUMMED, checked above.
         let pseudo = ip.pseudo_header_sum(family.icmp_protocol(), len as u16);
-        seal(pseudo, out, 2);
+        // The padding is the zeros the writer starts with.
+        let mut message = Writer::new(out, pseudo);
+        message.octets(0, family.echo_request(), CODE_REVERSE_TRACEROUTE);
+        message.u16(4, self.identifier);
+        message.u16(6, self.sequence);
+        message.octets(8, self.header.ttl, self.header.protocol);
+        message.u16(10, self.header.flow);
+        message.seal(2);
         Ok(len)
     }
 

@@ -4,7 +4,7 @@
 use core::net::IpAddr;
 
 use crate::address::{Family, from_mapped, to_mapped};
-use crate::checksum::seal;
+use crate::checksum::Writer;
 use crate::constants::{
     CODE_REVERSE_TRACEROUTE, ECHO_HEADER_LEN, RESPONSE_ERROR_LEN, RESPONSE_HEADER_LEN,
     RESPONSE_SUCCESS_LEN, RESPONSE_TTL,
@@ -92,28 +92,31 @@ impl Response {
     #[inline(always)]
     pub fn write_message(&self, ip: &IpHeader, out: &mut [u8; RESPONSE_SUCCESS_LEN]) -> usize {
         let family = ip.family();
-        *out = [0; RESPONSE_SUCCESS_LEN];
-        out[0] = family.echo_reply();
-        out[1] = CODE_REVERSE_TRACEROUTE;
-        out[4..6].copy_from_slice(&self.identifier.to_be_bytes());
-        out[6..8].copy_from_slice(&self.sequence.to_be_bytes());
         let len = match self.outcome {
-            Outcome::Hop { address, span_ns } => {
-                out[HOP_AT..SPAN_AT].copy_from_slice(&to_mapped(address));
-                // §7.5 quirk: low 32 bits big-endian, then four zero octets.
-                let low = (span_ns & 0xFFFF_FFFF) as u32;
-                out[SPAN_AT..SPAN_AT + 4].copy_from_slice(&low.to_be_bytes());
-                RESPONSE_SUCCESS_LEN
-            }
-            Outcome::Refused { state, reserved } => {
-                out[8] = state as u8;
-                out[10..12].copy_from_slice(&reserved);
-                RESPONSE_ERROR_LEN
-            }
+            Outcome::Hop { .. } => RESPONSE_SUCCESS_LEN,
+            Outcome::Refused { .. } => RESPONSE_ERROR_LEN,
         };
-        // Both lengths are small constants; unused octets are zero and add nothing.
+        // Both lengths are small constants.
         let pseudo = ip.pseudo_header_sum(family.icmp_protocol(), len as u16);
-        seal(pseudo, out, 2);
+        let mut message = Writer::new(out, pseudo);
+        message.octets(0, family.echo_reply(), CODE_REVERSE_TRACEROUTE);
+        message.u16(4, self.identifier);
+        message.u16(6, self.sequence);
+        match self.outcome {
+            Outcome::Hop { address, span_ns } => {
+                message.u128(HOP_AT, u128::from_be_bytes(to_mapped(address)));
+                // §7.5 quirk: low 32 bits big-endian, then four zero octets.
+                message.u32(SPAN_AT, (span_ns & 0xFFFF_FFFF) as u32);
+            }
+            Outcome::Refused {
+                state,
+                reserved: [class, c_type],
+            } => {
+                message.octets(8, state as u8, 0);
+                message.octets(10, class, c_type);
+            }
+        }
+        message.seal(2);
         len
     }
 
