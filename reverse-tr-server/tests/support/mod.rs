@@ -22,13 +22,19 @@ pub const PASS: i32 = -1;
 pub const DROP: i32 = 2;
 pub const REDIRECT: i32 = 7;
 
-/// Moves this test's thread into a network namespace of its own, so a
-/// packet the program hands to the host stack (the TCP clone) can never
-/// leave the machine.
+/// Moves this test's thread into a network namespace of its own with only
+/// `lo` up, so a packet the program hands to the host stack (the TCP
+/// clone) and the host's reply to it can never leave the machine.
 pub fn isolate() {
     // SAFETY: unshare only changes this thread's namespace membership.
     let status = unsafe { libc::unshare(libc::CLONE_NEWNET) };
     assert_eq!(status, 0, "unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+    // A child forked from this thread starts in its namespace.
+    let up = std::process::Command::new("ip")
+        .args(["link", "set", "lo", "up"])
+        .status()
+        .expect("running ip");
+    assert!(up.success(), "ip link set lo up");
 }
 
 /// A server loaded for a test, in an isolated thread.
