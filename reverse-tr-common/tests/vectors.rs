@@ -12,12 +12,12 @@ use common::{LAB_V4, LAB_V6, Lab, assert_checksums_verify, ip_packets};
 use reverse_tr_common::forward::{FORWARD_MAX_LEN, ForwardProbe, match_forward};
 use reverse_tr_common::packet::{IcmpMessage, IpPacket, TcpSegment, UdpDatagram, match_answer};
 use reverse_tr_common::{
-    Family, IpHeader, Outcome, PROBE_MAX_LEN, ProbeProtocol, REQUEST_MAX_LEN, RESPONSE_MAX_LEN,
-    Request, Response, State,
+    Family, IpHeader, Ipv4Header, Ipv6Header, Outcome, PROBE_MAX_LEN, ProbeProtocol,
+    REQUEST_MAX_LEN, RESPONSE_MAX_LEN, Request, Response, State,
 };
 
 /// What a walk over a reverse trace checked, to prove it checked something.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 struct Seen {
     requests: usize,
     presence_checks: usize,
@@ -25,19 +25,26 @@ struct Seen {
     answers: usize,
     successes: usize,
     refusals: usize,
+    /// TTLs of the requests, in order.
+    ttls: Vec<u8>,
 }
 
-/// The same header with another destination (a response goes to the
-/// session address, not to the hop that answered).
-fn to(header: IpHeader, destination: IpAddr) -> IpHeader {
-    match (header, destination) {
-        (IpHeader::V4(mut h), IpAddr::V4(d)) => {
-            h.destination = d;
-            IpHeader::V4(h)
+/// The header fields `packet` passes on (§3.4, §7.6), with new addresses.
+fn inherited(packet: &IpPacket<'_>, source: IpAddr, destination: IpAddr) -> IpHeader {
+    match (packet.reply_header(), source, destination) {
+        (IpHeader::V4(h), IpAddr::V4(source), IpAddr::V4(destination)) => {
+            IpHeader::V4(Ipv4Header {
+                source,
+                destination,
+                ..h
+            })
         }
-        (IpHeader::V6(mut h), IpAddr::V6(d)) => {
-            h.destination = d;
-            IpHeader::V6(h)
+        (IpHeader::V6(h), IpAddr::V6(source), IpAddr::V6(destination)) => {
+            IpHeader::V6(Ipv6Header {
+                source,
+                destination,
+                ..h
+            })
         }
         _ => panic!("family mismatch"),
     }
@@ -84,11 +91,11 @@ fn walk_reverse(name: &str, family: Family, lab: Lab, at_server: bool) -> Seen {
                 if !at_server {
                     // Our client builds the same request from the same inputs.
                     let mut out = [0; REQUEST_MAX_LEN];
-                    let header = to(packet.reply_header(), lab.server);
-                    let header = swap_source(header, lab.client);
+                    let header = inherited(&packet, lab.client, lab.server);
                     let len = request.build(&header, 0, &mut out).expect("builds");
                     assert_eq!(&out[..len], exact, "request {}", request.identifier);
                 }
+                seen.ttls.push(request.header.ttl);
                 pending.insert(
                     request.identifier,
                     Pending {
@@ -137,10 +144,10 @@ fn walk_reverse(name: &str, family: Family, lab: Lab, at_server: bool) -> Seen {
                 // request, the success from the answer packet.
                 let header = match (&response.outcome, &sent.answer) {
                     (Outcome::Refused { .. }, _) => request_packet.reply_header(),
-                    (Outcome::Hop { .. }, Some((answer, _))) => to(
-                        IpPacket::new(answer).expect("answer").reply_header(),
-                        lab.client,
-                    ),
+                    (Outcome::Hop { .. }, Some((answer, _))) => {
+                        let answer = IpPacket::new(answer).expect("answer");
+                        inherited(&answer, answer.destination(), lab.client)
+                    }
                     (Outcome::Hop { .. }, None) => {
                         assert!(!at_server, "the server sees every answer");
                         // At the client only the message can be compared.
@@ -208,7 +215,7 @@ fn walk_reverse(name: &str, family: Family, lab: Lab, at_server: bool) -> Seen {
                 } else {
                     // Routers changed the TTL; the transport part is intact.
                     let mut out = [0; 24];
-                    let header = to(swap_source(packet.reply_header(), lab.server), lab.client);
+                    let header = inherited(&packet, lab.server, lab.client);
                     let len = probe.write_transport(&header, &mut out);
                     assert_eq!(&out[..len], packet.payload());
                 }
@@ -217,21 +224,6 @@ fn walk_reverse(name: &str, family: Family, lab: Lab, at_server: bool) -> Seen {
         }
     }
     seen
-}
-
-/// The same header with another source.
-fn swap_source(header: IpHeader, source: IpAddr) -> IpHeader {
-    match (header, source) {
-        (IpHeader::V4(mut h), IpAddr::V4(s)) => {
-            h.source = s;
-            IpHeader::V4(h)
-        }
-        (IpHeader::V6(mut h), IpAddr::V6(s)) => {
-            h.source = s;
-            IpHeader::V6(h)
-        }
-        _ => panic!("family mismatch"),
-    }
 }
 
 /// Octets of the IP packet without link-layer padding.
@@ -254,6 +246,12 @@ fn reverse_udp_traces() {
         let seen = walk_reverse(name, family, lab, at_server);
         println!("{name}: {seen:?}");
         assert_eq!(seen.presence_checks, 1, "{name}");
+        // The presence check, then three requests per TTL until the client answers.
+        assert_eq!(
+            seen.ttls,
+            [0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5],
+            "{name}"
+        );
         assert_eq!(seen.refusals, 1, "{name}");
         assert_eq!(
             seen.requests,
@@ -294,7 +292,7 @@ fn walk_forward(name: &str, family: Family, lab: Lab) -> (usize, usize) {
             };
             assert_eq!(probe.flow, 1234);
             let mut out = [0; FORWARD_MAX_LEN];
-            let header = to(swap_source(packet.reply_header(), lab.client), lab.server);
+            let header = inherited(&packet, lab.client, lab.server);
             let len = probe.build(&header, &mut out);
             // At the server the TTL decrements changed the IP header.
             let from = if at_server { len - 20 } else { 0 };
