@@ -1,4 +1,5 @@
-//! The crate's one error type.
+//! The crate's one error type, and the checked field reads that produce
+//! [`Error::Truncated`].
 
 /// Why a message could not be decoded or encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -34,9 +35,6 @@ pub enum Error {
     /// An IP length field smaller than the header it belongs to.
     #[error("bad IP length field {0}")]
     IpLength(usize),
-    /// An IPv6 payload that is an extension header rather than a transport.
-    #[error("unsupported IPv6 next header {0}")]
-    NextHeader(u8),
     /// A link layer the views do not parse (EtherType or link type).
     #[error("unsupported link layer protocol {0:#06x}")]
     LinkProtocol(u16),
