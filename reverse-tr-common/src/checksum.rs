@@ -160,13 +160,19 @@ fn words_of_u32(value: u32) -> u32 {
     (value >> 16) + (value & 0xFFFF)
 }
 
+/// Sum of the 16-bit words of a 64-bit value.
+#[inline(always)]
+fn words_of_u64(value: u64) -> u32 {
+    // Each half is below 2^32.
+    words_of_u32((value >> 32) as u32) + words_of_u32(value as u32)
+}
+
 /// Sum of the 16-bit words of a 128-bit value (an IPv6 address), in
 /// registers: byte-wise sums of address copies cost the eBPF stack dearly.
 #[inline(always)]
 fn words_of_u128(value: u128) -> u32 {
-    // Each shifted part is below 2^32.
-    let part = |shift: u32| words_of_u32((value >> shift) as u32);
-    part(96) + part(64) + part(32) + part(0)
+    // Halves, as the BPF target has 64-bit registers only.
+    words_of_u64((value >> 64) as u64) + words_of_u64(value as u64)
 }
 
 /// Sum of the IPv4 pseudo-header: both addresses, zero, protocol, length.
