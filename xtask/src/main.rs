@@ -3,7 +3,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use xtask::Interrupt;
-use xtask::lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig};
+use xtask::lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig, describe};
 
 #[derive(Parser)]
 #[command(about = "Developer and CI tasks of reverse-tr")]
@@ -118,24 +118,12 @@ fn print_lab(lab: &Lab) {
         );
     }
     for direction in Direction::ALL {
-        let hops = lab.expected_hops(direction, Family::V4);
-        let path: Vec<String> = hops
-            .values()
-            .map(|addrs| {
-                addrs
-                    .iter()
-                    .filter_map(|&addr| Host::by_addr(addr))
-                    .map(Host::name)
-                    .collect::<Vec<_>>()
-                    .join("|")
-            })
-            .collect();
         println!(
             "{} path ({} → {}): {}",
             direction.name(),
             direction.source().name(),
             direction.destination().name(),
-            path.join(", ")
+            describe(&lab.expected_hops(direction, Family::V4))
         );
     }
     println!(

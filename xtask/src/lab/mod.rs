@@ -23,7 +23,7 @@ use std::process::Command;
 use naming::{Label, our_namespaces, parse_netns};
 pub use status::Check;
 use topology::Topology;
-pub use topology::{Direction, Family, HOST_INTERFACE, Hops, Host};
+pub use topology::{Direction, Family, HOST_INTERFACE, Hops, Host, describe, fits};
 pub use traceroute::TraceOptions;
 
 use crate::command::run;

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 
-use super::{Direction, Family, Hops, Host, Lab, TraceOptions};
+use super::topology::{describe, fits, names};
+use super::{Direction, Family, Lab, TraceOptions};
 use crate::command::run;
 use crate::{Error, Result};
 
@@ -98,7 +99,8 @@ impl Lab {
         );
         let failure = match pinged {
             Ok(_) => None,
-            Err(Error::Command { stderr, .. }) => Some(format!("no reply {stderr}")),
+            Err(Error::Command { stderr, .. }) if stderr.is_empty() => Some("no reply".into()),
+            Err(Error::Command { stderr, .. }) => Some(format!("no reply: {stderr}")),
             Err(error) => return Err(error),
         };
         Ok(Check { what, failure })
@@ -114,15 +116,8 @@ impl Lab {
             direction.destination().name(),
             describe(&expected),
         );
-        let destination = self.addr(direction.destination(), family);
-        let traced = self.traceroute(direction.source(), destination, TraceOptions::default())?;
-        let fits = traced.len() == expected.len()
-            && traced.iter().all(|(ttl, seen)| {
-                expected
-                    .get(ttl)
-                    .is_some_and(|allowed| !seen.is_empty() && seen.is_subset(allowed))
-            });
-        let failure = (!fits).then(|| format!("traced {}", describe(&traced)));
+        let traced = self.trace(direction, family)?;
+        let failure = (!fits(&traced, &expected)).then(|| format!("traced {}", describe(&traced)));
         Ok(Check { what, failure })
     }
 
@@ -144,23 +139,4 @@ impl Lab {
         let failure = (seen != *expected).then(|| format!("answered by {}", names(&seen)));
         Ok(Check { what, failure })
     }
-}
-
-/// `r1, r2a|r2b, r3`: hop sets by host name.
-pub(crate) fn describe(hops: &Hops) -> String {
-    hops.values().map(names).collect::<Vec<_>>().join(", ")
-}
-
-/// `r2a|r2b`, `*` for none, the address for a stranger.
-fn names(addrs: &BTreeSet<IpAddr>) -> String {
-    if addrs.is_empty() {
-        return "*".to_owned();
-    }
-    addrs
-        .iter()
-        .map(|&addr| {
-            Host::by_addr(addr).map_or_else(|| addr.to_string(), |host| host.name().to_owned())
-        })
-        .collect::<Vec<_>>()
-        .join("|")
 }

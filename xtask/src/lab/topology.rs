@@ -357,6 +357,36 @@ impl Topology {
     }
 }
 
+/// Whether a trace saw what `expected` allows: an answer at every TTL, each
+/// from an address expected there, and nothing past the destination.
+pub fn fits(traced: &Hops, expected: &Hops) -> bool {
+    traced.len() == expected.len()
+        && traced.iter().all(|(ttl, seen)| {
+            expected
+                .get(ttl)
+                .is_some_and(|allowed| !seen.is_empty() && seen.is_subset(allowed))
+        })
+}
+
+/// `r1, r2a|r2b, r3`: hop sets by host name.
+pub fn describe(hops: &Hops) -> String {
+    hops.values().map(names).collect::<Vec<_>>().join(", ")
+}
+
+/// `r2a|r2b`, `*` for none, the address for a stranger.
+pub(crate) fn names(addrs: &BTreeSet<IpAddr>) -> String {
+    if addrs.is_empty() {
+        return "*".to_owned();
+    }
+    addrs
+        .iter()
+        .map(|&addr| {
+            Host::by_addr(addr).map_or_else(|| addr.to_string(), |host| host.name().to_owned())
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +443,34 @@ mod tests {
                 );
                 assert_eq!(hops.keys().copied().collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
             }
+        }
+    }
+
+    #[test]
+    fn a_trace_fits_when_every_ttl_answers_from_an_expected_address() {
+        let expected = Topology { asymmetric: false }.expected_hops(Direction::Forward, Family::V4);
+        let one_branch: Hops = expected
+            .iter()
+            .map(|(&ttl, addrs)| (ttl, addrs.iter().take(1).copied().collect()))
+            .collect();
+        let mut silent = one_branch.clone();
+        silent.insert(3, BTreeSet::new());
+        let mut stranger = one_branch.clone();
+        stranger.insert(2, BTreeSet::from([R5.addr(Family::V4)]));
+        let mut short = one_branch.clone();
+        short.remove(&5);
+        let mut long = one_branch.clone();
+        long.insert(6, BTreeSet::from([Server.addr(Family::V4)]));
+        let cases = [
+            ("both branches", expected.clone(), true),
+            ("one branch", one_branch, true),
+            ("a silent hop", silent, false),
+            ("a stranger", stranger, false),
+            ("no destination", short, false),
+            ("past the destination", long, false),
+        ];
+        for (case, traced, fit) in cases {
+            assert_eq!(fits(&traced, &expected), fit, "{case}");
         }
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::{Hops, Host, Lab};
+use super::{Direction, Family, Hops, Host, Lab};
 use crate::Result;
 use crate::command::run;
 
@@ -32,6 +32,13 @@ impl Default for TraceOptions {
 }
 
 impl Lab {
+    /// Traces from `direction`'s source to its destination, three probes
+    /// (flows) per TTL.
+    pub fn trace(&self, direction: Direction, family: Family) -> Result<Hops> {
+        let destination = self.addr(direction.destination(), family);
+        self.traceroute(direction.source(), destination, TraceOptions::default())
+    }
+
     /// Traces from `from` to `destination`; a TTL nobody answered maps to
     /// an empty set.
     pub fn traceroute(
