@@ -50,8 +50,13 @@ pub fn recognise(ctx: &TcContext, work: &mut Work) -> i32 {
 pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     let packet = &work.packet;
     let answered = &work.answered;
-    let key = SessionKey::new(to_mapped(answered.found.session), answered.found.identifier.to_be_bytes());
-    let Some(t0) = session::get(&key).filter(|session| is_answer(session, packet, answered)).map(|session| session.t0)
+    let key = SessionKey::new(
+        to_mapped(answered.found.session),
+        answered.found.identifier.to_be_bytes(),
+    );
+    let Some(t0) = session::get(&key)
+        .filter(|session| is_answer(session, packet, answered))
+        .map(|session| session.t0)
     else {
         count(Counter::Unmatched);
         return TC_ACT_UNSPEC;
@@ -159,7 +164,9 @@ fn is_answer(session: &Session, packet: &Packet, answered: &Answered) -> bool {
         && found
             .source
             .is_none_or(|source| to_mapped(source) == session.source)
-        && found.flow.is_none_or(|flow| flow.to_be_bytes() == session.flow)
+        && found
+            .flow
+            .is_none_or(|flow| flow.to_be_bytes() == session.flow)
 }
 
 /// Hands a copy of a SYN-ACK answer to the host stack, which never sent the

@@ -41,9 +41,18 @@ pub fn reverse_tr(ctx: TcContext) -> i32 {
     let is_request = packet.protocol == packet.family.icmp_protocol()
         && packet
             .transport::<2>(&ctx)
-            .is_some_and(|[icmp_type, code]| icmp_type == packet.family.echo_request() && code == CODE_REVERSE_TRACEROUTE);
+            .is_some_and(|[icmp_type, code]| {
+                icmp_type == packet.family.echo_request() && code == CODE_REVERSE_TRACEROUTE
+            });
     work.packet = packet;
-    work::next(&ctx, if is_request { work::REQUEST } else { work::ANSWER });
+    work::next(
+        &ctx,
+        if is_request {
+            work::REQUEST
+        } else {
+            work::ANSWER
+        },
+    );
     // The stages are missing: nothing is ours then.
     TC_ACT_UNSPEC
 }

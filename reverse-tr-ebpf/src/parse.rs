@@ -136,7 +136,12 @@ impl Packet {
         match self.ip {
             IpHeader::V4(h) => IpHeader::V4(Ipv4Header {
                 source: h.destination,
-                destination: Ipv4Addr::new(destination[12], destination[13], destination[14], destination[15]),
+                destination: Ipv4Addr::new(
+                    destination[12],
+                    destination[13],
+                    destination[14],
+                    destination[15],
+                ),
                 ..h
             }),
             IpHeader::V6(h) => IpHeader::V6(Ipv6Header {

@@ -63,7 +63,10 @@ pub fn handle(ctx: &TcContext, work: &mut Work) -> i32 {
             Outgoing::Response {
                 client,
                 identifier,
-                outcome: Outcome::Refused { state, reserved: [0; 2] },
+                outcome: Outcome::Refused {
+                    state,
+                    reserved: [0; 2],
+                },
             }
         }
     };

@@ -9,7 +9,13 @@ use crate::{frame::Frame, parse::Packet};
 /// (16 octets, IPv4-mapped for IPv4) from `packet`'s destination with the
 /// header fields `packet` passes on (§7.6). Returns the packet length.
 #[inline(always)]
-pub fn build(frame: &mut Frame, packet: &Packet, client: [u8; 16], identifier: u16, outcome: Outcome) -> usize {
+pub fn build(
+    frame: &mut Frame,
+    packet: &Packet,
+    client: [u8; 16],
+    identifier: u16,
+    outcome: Outcome,
+) -> usize {
     let ip = packet.reply_to(client);
     frame.reply_to(&packet.ethernet);
     // Sequence 0 always (Q-4, §12.2 item 2).

@@ -7,7 +7,9 @@ use core::ffi::c_void;
 
 use aya_ebpf::{
     bindings::{BPF_NOEXIST, bpf_timer},
-    helpers::generated::{bpf_ktime_get_ns, bpf_loop, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start},
+    helpers::generated::{
+        bpf_ktime_get_ns, bpf_loop, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start,
+    },
 };
 use reverse_tr_common::{
     counter::Counter,
@@ -125,7 +127,12 @@ pub fn sweep() {
     // SAFETY: `state` outlives the call; the callback has the signature
     // bpf_loop expects and only reads `state`.
     unsafe {
-        bpf_loop(SWEEP_BATCH, callback.cast_mut().cast(), (&raw mut state).cast(), 0);
+        bpf_loop(
+            SWEEP_BATCH,
+            callback.cast_mut().cast(),
+            (&raw mut state).cast(),
+            0,
+        );
     }
 }
 

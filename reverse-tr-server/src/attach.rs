@@ -34,7 +34,8 @@ impl fmt::Display for Hook {
 /// kernel has it, else through a clsact filter. Detached when the server
 /// is dropped.
 pub fn attach(server: &mut Server, interface: &str) -> Result<Hook> {
-    let name = CString::new(interface).map_err(|_| Error::UnknownInterface(interface.to_owned()))?;
+    let name =
+        CString::new(interface).map_err(|_| Error::UnknownInterface(interface.to_owned()))?;
     let interface = name.as_c_str();
     let program = server.entry_mut()?;
     let tcx = TcAttach::Tcx {
@@ -44,7 +45,9 @@ pub fn attach(server: &mut Server, interface: &str) -> Result<Hook> {
     match program.attach(interface, tcx) {
         Ok(_) => return Ok(Hook::Tcx),
         Err(ProgramError::UnknownInterface { .. }) => {
-            return Err(Error::UnknownInterface(interface.to_string_lossy().into_owned()));
+            return Err(Error::UnknownInterface(
+                interface.to_string_lossy().into_owned(),
+            ));
         }
         Err(error) => log::debug!("tcx attach to {interface:?} failed ({error}); trying clsact"),
     }

@@ -15,7 +15,9 @@ pub enum Error {
     #[error("kernel {found} is too old: the server needs Linux 5.15 or later")]
     KernelTooOld { found: String },
     /// The kernel exposes no BTF (/sys/kernel/btf/vmlinux).
-    #[error("kernel without BTF (/sys/kernel/btf/vmlinux missing): build it with CONFIG_DEBUG_INFO_BTF=y")]
+    #[error(
+        "kernel without BTF (/sys/kernel/btf/vmlinux missing): build it with CONFIG_DEBUG_INFO_BTF=y"
+    )]
     NoBtf,
     /// The verifier refused a program; the log says why.
     #[error("the kernel verifier rejected program {program} ({source}); --verbose shows its log")]

@@ -8,10 +8,7 @@ use aya::maps::{MapData, RingBuf};
 use reverse_tr_common::event::{Event, EventKind};
 use tokio::io::{Interest, unix::AsyncFd};
 
-use crate::{
-    error::Result,
-    server::io_error,
-};
+use crate::{error::Result, server::io_error};
 
 /// The client address of a 16-octet session address: IPv4 if mapped.
 pub fn address(octets: [u8; 16]) -> IpAddr {

@@ -4,6 +4,7 @@
 //! benchmarks all go through it.
 
 pub mod attach;
+pub mod daemon;
 pub mod error;
 pub mod event;
 mod privilege;

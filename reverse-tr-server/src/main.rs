@@ -1,1 +1,140 @@
-fn main() {}
+//! `reverse-tr-server`: attach the reverse-traceroute server to interfaces
+//! and log its sessions until SIGINT/SIGTERM.
+
+use std::{process::ExitCode, time::Duration};
+
+use clap::Parser;
+use log::LevelFilter;
+use reverse_tr_common::constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS};
+use reverse_tr_server::{Config, Error, Server, attach, daemon};
+
+/// The reverse-traceroute server: answers reverse-traceroute requests
+/// arriving on the given interfaces (an eBPF program on TC ingress).
+#[derive(Debug, Parser)]
+#[command(name = "reverse-tr-server", version)]
+struct Cli {
+    /// Most sessions pending at once (0: the default, 5000).
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_number::<u32>, default_value_t = DEFAULT_CAPACITY)]
+    max_sessions: u32,
+    /// How long a session waits for its answer, e.g. 5s or 750ms (0: the default, 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "timeout_ns")]
+    timeout: Option<Duration>,
+    /// The timeout in nanoseconds, as the reference loader's -t (0: the default).
+    #[arg(short = 't', value_name = "NANOSECONDS", value_parser = parse_number::<u64>)]
+    timeout_ns: Option<u64>,
+    /// Log level (error, warn, info, debug, trace); overrides RUST_LOG.
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<LevelFilter>,
+    /// Print the verifier log when the kernel rejects the program.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Interfaces to serve on.
+    #[arg(value_name = "IFACE", required = true)]
+    interfaces: Vec<String>,
+}
+
+/// An unsigned number with an optional C-style base prefix (0x, 0), as the
+/// reference loader accepts.
+fn parse_number<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
+    let parsed = if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16)
+    } else if text.len() > 1
+        && let Some(octal) = text.strip_prefix('0')
+    {
+        u64::from_str_radix(octal, 8)
+    } else {
+        text.parse()
+    };
+    let value = parsed.map_err(|error| format!("invalid number {text:?}: {error}"))?;
+    T::try_from(value).map_err(|_| format!("{text} is out of range"))
+}
+
+/// A duration: a number with a unit (ns, us, ms, s, m), or seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}"))?;
+    let seconds = match unit.trim() {
+        "ns" => value / 1e9,
+        "us" | "µs" => value / 1e6,
+        "ms" => value / 1e3,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?} (use ns, us, ms, s or m)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds)
+        .map_err(|error| format!("invalid duration {text:?}: {error}"))
+}
+
+impl Cli {
+    /// The configuration, 0 meaning "default" as for the reference.
+    fn config(&self) -> Config {
+        let timeout = self
+            .timeout
+            .or(self.timeout_ns.map(Duration::from_nanos))
+            .filter(|timeout| !timeout.is_zero())
+            .unwrap_or(Duration::from_nanos(DEFAULT_TIMEOUT_NS));
+        let max_sessions = if self.max_sessions == 0 {
+            DEFAULT_CAPACITY
+        } else {
+            self.max_sessions
+        };
+        Config {
+            max_sessions,
+            timeout,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if let Some(level) = cli.log_level {
+        logger.filter_level(level);
+    }
+    logger.init();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("reverse-tr-server: {error}");
+            if let (true, Some(Error::Verifier { log, .. })) =
+                (cli.verbose, error.downcast_ref::<Error>())
+            {
+                eprintln!("{log}");
+            }
+            let code = error.downcast_ref::<Error>().map_or(1, Error::exit_code);
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<()> {
+    let config = cli.config();
+    let mut server = Server::load(config)?;
+    log::info!(
+        "session timeout {:?}, at most {} sessions",
+        config.timeout,
+        config.max_sessions
+    );
+    for interface in &cli.interfaces {
+        let hook = attach(&mut server, interface)?;
+        log::info!("serving on {interface} ({hook})");
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(daemon::serve(&mut server))?;
+    log::info!("stopping; counters:\n{}", daemon::summary(&server)?);
+    // Dropping the server detaches the program from every interface.
+    drop(server);
+    Ok(())
+}

@@ -73,7 +73,9 @@ impl Server {
             .max_sessions
             .checked_mul(DEADLINES_PER_SESSION)
             .filter(|_| config.max_sessions > 0)
-            .ok_or_else(|| Error::Config(format!("{} sessions out of range", config.max_sessions)))?;
+            .ok_or_else(|| {
+                Error::Config(format!("{} sessions out of range", config.max_sessions))
+            })?;
         let mut ebpf = EbpfLoader::new()
             .override_global("TIMEOUT_NS", &timeout_ns, true)
             .map_max_entries("SESSIONS", config.max_sessions)
@@ -94,9 +96,12 @@ impl Server {
                 .map_err(io_error("duplicating a program descriptor"))?;
             stages.push(fd);
         }
-        let mut table = ProgramArray::try_from(map_mut(&mut ebpf, "STAGES")?).map_err(map_error("STAGES"))?;
+        let mut table =
+            ProgramArray::try_from(map_mut(&mut ebpf, "STAGES")?).map_err(map_error("STAGES"))?;
         for (index, fd) in (0u32..).zip(&stages) {
-            table.set(index, fd, 0).map_err(map_error("linking the stages"))?;
+            table
+                .set(index, fd, 0)
+                .map_err(map_error("linking the stages"))?;
         }
         let server = Self { ebpf, config };
         match server.sweep()? {
@@ -144,11 +149,14 @@ impl Server {
 
     /// Totals of every counter over all CPUs, in [`Counter::ALL`] order.
     pub fn counters(&self) -> Result<Vec<(Counter, u64)>> {
-        let array: PerCpuArray<_, u64> = PerCpuArray::try_from(map(&self.ebpf, "COUNTERS")?).map_err(map_error("COUNTERS"))?;
+        let array: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(map(&self.ebpf, "COUNTERS")?).map_err(map_error("COUNTERS"))?;
         Counter::ALL
             .iter()
             .map(|counter| {
-                let values = array.get(&(*counter as u32), 0).map_err(map_error("reading a counter"))?;
+                let values = array
+                    .get(&(*counter as u32), 0)
+                    .map_err(map_error("reading a counter"))?;
                 Ok((*counter, values.iter().sum()))
             })
             .collect()
@@ -239,7 +247,10 @@ fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map>
 /// A load failure: EPERM means missing privileges, anything else the verifier.
 fn verifier_error(program: &'static str, error: ProgramError) -> Error {
     match error {
-        ProgramError::LoadError { io_error, verifier_log } => {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
             if io_error.kind() == io::ErrorKind::PermissionDenied {
                 Error::Permission
             } else {

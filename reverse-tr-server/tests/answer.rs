@@ -13,7 +13,11 @@ const IDENTIFIER: u16 = 0x0102;
 const FLOW: u16 = 0x3039;
 
 fn hex(octets: &[u8]) -> String {
-    octets.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    octets
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn mapped(address: IpAddr) -> [u8; 16] {
@@ -27,7 +31,14 @@ fn mapped(address: IpAddr) -> [u8; 16] {
 /// (without Ethernet).
 fn probe(server: &Server, client: IpAddr, server_address: IpAddr, protocol: u8) -> Vec<u8> {
     let run = server
-        .run(&request(client, server_address, IDENTIFIER, 3, protocol, FLOW))
+        .run(&request(
+            client,
+            server_address,
+            IDENTIFIER,
+            3,
+            protocol,
+            FLOW,
+        ))
         .expect("test run");
     assert_eq!(run.verdict, REDIRECT);
     run.frame[14..].to_vec()
@@ -36,7 +47,14 @@ fn probe(server: &Server, client: IpAddr, server_address: IpAddr, protocol: u8) 
 /// An ICMP error from `from` quoting `probe` (§6.2).
 fn quoting(from: IpAddr, server_address: IpAddr, icmp_type: u8, code: u8, probe: &[u8]) -> Vec<u8> {
     let rest = [&[0u8; 4][..], probe].concat();
-    frame(&icmp_packet(from, server_address, 60, icmp_type, code, &rest))
+    frame(&icmp_packet(
+        from,
+        server_address,
+        60,
+        icmp_type,
+        code,
+        &rest,
+    ))
 }
 
 struct Case {
@@ -55,39 +73,114 @@ struct Case {
 fn tcp_answer(case: &Case, probe: &[u8], flags: u8) -> Vec<u8> {
     let header = if case.client.is_ipv4() { 20 } else { 40 };
     let sequence = u32::from_be_bytes(probe[header + 4..header + 8].try_into().expect("4 octets"));
-    let segment = tcp(case.hop, case.server, (FLOW, 1021), 0x1111_2222, sequence.wrapping_add(1), flags);
+    let segment = tcp(
+        case.hop,
+        case.server,
+        (FLOW, 1021),
+        0x1111_2222,
+        sequence.wrapping_add(1),
+        flags,
+    );
     frame(&ip(case.hop, case.server, 6, 64, 1, &segment))
 }
 
 fn cases() -> Vec<Case> {
-    let (c4, s4, r4) = (IpAddr::V4(CLIENT_V4), IpAddr::V4(SERVER_V4), IpAddr::V4(ROUTER_V4));
-    let (c6, s6, r6) = (IpAddr::V6(CLIENT_V6), IpAddr::V6(SERVER_V6), IpAddr::V6(ROUTER_V6));
+    let (c4, s4, r4) = (
+        IpAddr::V4(CLIENT_V4),
+        IpAddr::V4(SERVER_V4),
+        IpAddr::V4(ROUTER_V4),
+    );
+    let (c6, s6, r6) = (
+        IpAddr::V6(CLIENT_V6),
+        IpAddr::V6(SERVER_V6),
+        IpAddr::V6(ROUTER_V6),
+    );
     let time_exceeded = |case: &Case, probe: &[u8]| {
         let icmp_type = if case.client.is_ipv4() { 11 } else { 3 };
         quoting(case.hop, case.server, icmp_type, 0, probe)
     };
     let port_unreachable = |case: &Case, probe: &[u8]| {
-        let (icmp_type, code) = if case.client.is_ipv4() { (3, 3) } else { (1, 4) };
+        let (icmp_type, code) = if case.client.is_ipv4() {
+            (3, 3)
+        } else {
+            (1, 4)
+        };
         quoting(case.hop, case.server, icmp_type, code, probe)
     };
     let echo_reply = |case: &Case, probe: &[u8]| {
         let header = if case.client.is_ipv4() { 20 } else { 40 };
         let echo_reply = if case.client.is_ipv4() { 0 } else { 129 };
         // The reply echoes identifier, sequence and payload.
-        frame(&icmp_packet(case.hop, case.server, 64, echo_reply, 0, &probe[header + 4..]))
+        frame(&icmp_packet(
+            case.hop,
+            case.server,
+            64,
+            echo_reply,
+            0,
+            &probe[header + 4..],
+        ))
     };
     let syn_ack = |case: &Case, probe: &[u8]| tcp_answer(case, probe, 0x12);
     let rst = |case: &Case, probe: &[u8]| tcp_answer(case, probe, 0x14);
     let mut cases = Vec::new();
     for (client, server, router, icmp) in [(c4, s4, r4, 1), (c6, s6, r6, 58)] {
         cases.extend([
-            Case { name: "time exceeded, UDP", client, server, protocol: 17, hop: router, answer: time_exceeded },
-            Case { name: "time exceeded, TCP", client, server, protocol: 6, hop: router, answer: time_exceeded },
-            Case { name: "time exceeded, ICMP", client, server, protocol: icmp, hop: router, answer: time_exceeded },
-            Case { name: "port unreachable", client, server, protocol: 17, hop: client, answer: port_unreachable },
-            Case { name: "echo reply", client, server, protocol: icmp, hop: client, answer: echo_reply },
-            Case { name: "SYN-ACK", client, server, protocol: 6, hop: client, answer: syn_ack },
-            Case { name: "RST", client, server, protocol: 6, hop: client, answer: rst },
+            Case {
+                name: "time exceeded, UDP",
+                client,
+                server,
+                protocol: 17,
+                hop: router,
+                answer: time_exceeded,
+            },
+            Case {
+                name: "time exceeded, TCP",
+                client,
+                server,
+                protocol: 6,
+                hop: router,
+                answer: time_exceeded,
+            },
+            Case {
+                name: "time exceeded, ICMP",
+                client,
+                server,
+                protocol: icmp,
+                hop: router,
+                answer: time_exceeded,
+            },
+            Case {
+                name: "port unreachable",
+                client,
+                server,
+                protocol: 17,
+                hop: client,
+                answer: port_unreachable,
+            },
+            Case {
+                name: "echo reply",
+                client,
+                server,
+                protocol: icmp,
+                hop: client,
+                answer: echo_reply,
+            },
+            Case {
+                name: "SYN-ACK",
+                client,
+                server,
+                protocol: 6,
+                hop: client,
+                answer: syn_ack,
+            },
+            Case {
+                name: "RST",
+                client,
+                server,
+                protocol: 6,
+                hop: client,
+                answer: rst,
+            },
         ]);
     }
     cases
@@ -123,22 +216,49 @@ fn every_answer_kind_becomes_the_exact_response_once() {
         assert_eq!(run.verdict, REDIRECT, "{context}");
         assert_bytes(&run.frame, &expected_response(&case));
         assert_checksums(&run.frame);
-        let span = u32::from_be_bytes(run.frame[run.frame.len() - 8..run.frame.len() - 4].try_into().expect("4"));
+        let span = u32::from_be_bytes(
+            run.frame[run.frame.len() - 8..run.frame.len() - 4]
+                .try_into()
+                .expect("4"),
+        );
         assert_ne!(span, 0, "{context}: the span is measured");
-        assert!(server.sessions().expect("sessions").is_empty(), "{context}: session deleted");
-        assert_eq!(server.counter(Counter::Answers).expect("counter"), 1, "{context}");
+        assert!(
+            server.sessions().expect("sessions").is_empty(),
+            "{context}: session deleted"
+        );
+        assert_eq!(
+            server.counter(Counter::Answers).expect("counter"),
+            1,
+            "{context}"
+        );
         let resets = u64::from(case.name == "SYN-ACK");
-        assert_eq!(server.counter(Counter::TcpResets).expect("counter"), resets, "{context}");
+        assert_eq!(
+            server.counter(Counter::TcpResets).expect("counter"),
+            resets,
+            "{context}"
+        );
         // The same answer again finds no session and passes untouched.
         let again = server.run(&answer).expect("test run");
-        assert_eq!((again.verdict, &again.frame), (PASS, &answer), "{context}: answered once only");
-        assert_eq!(server.counter(Counter::Responses).expect("counter"), 1, "{context}");
+        assert_eq!(
+            (again.verdict, &again.frame),
+            (PASS, &answer),
+            "{context}: answered once only"
+        );
+        assert_eq!(
+            server.counter(Counter::Responses).expect("counter"),
+            1,
+            "{context}"
+        );
     }
 }
 
 #[test]
 fn answers_that_do_not_fit_the_session_pass_and_keep_it() {
-    let (client, server_address, router) = (IpAddr::V4(CLIENT_V4), IpAddr::V4(SERVER_V4), IpAddr::V4(ROUTER_V4));
+    let (client, server_address, router) = (
+        IpAddr::V4(CLIENT_V4),
+        IpAddr::V4(SERVER_V4),
+        IpAddr::V4(ROUTER_V4),
+    );
     let other = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 99));
     let server = server(Config::default());
     let probe = probe(&server, client, server_address, 17);
@@ -149,16 +269,35 @@ fn answers_that_do_not_fit_the_session_pass_and_keep_it() {
     let mut wrong_protocol = probe.clone();
     wrong_protocol[9] = 6;
     let answers = [
-        ("quoted flow differs (Q-32)", quoting(router, server_address, 11, 0, &wrong_flow)),
-        ("quoted source differs (Q-32)", quoting(router, server_address, 11, 0, &wrong_source)),
-        ("quoted protocol differs", quoting(router, server_address, 11, 0, &wrong_protocol)),
-        ("sent to another address", quoting(router, other, 11, 0, &probe)),
-        ("time exceeded code 1", quoting(router, server_address, 11, 1, &probe)),
+        (
+            "quoted flow differs (Q-32)",
+            quoting(router, server_address, 11, 0, &wrong_flow),
+        ),
+        (
+            "quoted source differs (Q-32)",
+            quoting(router, server_address, 11, 0, &wrong_source),
+        ),
+        (
+            "quoted protocol differs",
+            quoting(router, server_address, 11, 0, &wrong_protocol),
+        ),
+        (
+            "sent to another address",
+            quoting(router, other, 11, 0, &probe),
+        ),
+        (
+            "time exceeded code 1",
+            quoting(router, server_address, 11, 1, &probe),
+        ),
     ];
     for (name, answer) in answers {
         let run = server.run(&answer).expect("test run");
         assert_eq!((run.verdict, &run.frame), (PASS, &answer), "{name}");
-        assert_eq!(server.sessions().expect("sessions").len(), 1, "{name}: session kept");
+        assert_eq!(
+            server.sessions().expect("sessions").len(),
+            1,
+            "{name}: session kept"
+        );
     }
     assert_eq!(server.counter(Counter::Answers).expect("counter"), 0);
 }

@@ -35,20 +35,40 @@ fn a_session_times_out_once() {
     let mut ring = server.take_events().expect("events");
     let created = Instant::now();
     let run = server
-        .run(&request(IpAddr::V4(CLIENT_V4), IpAddr::V4(SERVER_V4), 5, 2, 17, 1234))
+        .run(&request(
+            IpAddr::V4(CLIENT_V4),
+            IpAddr::V4(SERVER_V4),
+            5,
+            2,
+            17,
+            1234,
+        ))
         .expect("test run");
     assert_eq!(run.verdict, REDIRECT);
     let mut kinds = Vec::new();
-    while server.sessions().expect("sessions").len() == 1 && created.elapsed() < timeout + Duration::from_secs(1) {
+    while server.sessions().expect("sessions").len() == 1
+        && created.elapsed() < timeout + Duration::from_secs(1)
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     let gone = created.elapsed();
-    assert!(gone >= timeout, "removed after {gone:?}, before its timeout");
-    assert!(server.sessions().expect("sessions").is_empty(), "still there after timeout + 1 s");
-    drain(&mut ring, |event| kinds.push(EventKind::from_raw(event.kind)));
+    assert!(
+        gone >= timeout,
+        "removed after {gone:?}, before its timeout"
+    );
+    assert!(
+        server.sessions().expect("sessions").is_empty(),
+        "still there after timeout + 1 s"
+    );
+    drain(&mut ring, |event| {
+        kinds.push(EventKind::from_raw(event.kind))
+    });
     assert_eq!(kinds, [Some(EventKind::Created), Some(EventKind::TimedOut)]);
     assert_eq!(server.counter(Counter::TimedOut).expect("counter"), 1);
-    assert!(server.counter(Counter::Sweeps).expect("counter") > 1, "the timer keeps sweeping");
+    assert!(
+        server.counter(Counter::Sweeps).expect("counter") > 1,
+        "the timer keeps sweeping"
+    );
 }
 
 /// The sessions seen created and timed out, each at most once.
@@ -65,7 +85,12 @@ impl Tally {
             Some(EventKind::TimedOut) => &mut self.timed_out,
             other => panic!("unexpected event {other:?}"),
         };
-        assert!(set.insert(event.key), "two {:?} events for {:?}", event.kind, event.key);
+        assert!(
+            set.insert(event.key),
+            "two {:?} events for {:?}",
+            event.kind,
+            event.key
+        );
     }
 }
 
@@ -86,7 +111,14 @@ fn a_hundred_thousand_sessions_all_time_out() {
         let client = IpAddr::V4(Ipv4Addr::new(10, client[1], client[2], client[3]));
         let identifier = (n % IDENTIFIERS + 1) as u16;
         let run = server
-            .run(&request(client, IpAddr::V4(SERVER_V4), identifier, 9, 17, 1234))
+            .run(&request(
+                client,
+                IpAddr::V4(SERVER_V4),
+                identifier,
+                9,
+                17,
+                1234,
+            ))
             .expect("test run");
         assert_eq!(run.verdict, REDIRECT, "request {n}");
         if n % 1000 == 0 {
@@ -100,10 +132,24 @@ fn a_hundred_thousand_sessions_all_time_out() {
         std::thread::sleep(Duration::from_millis(5));
     }
     drain(&mut ring, |event| tally.record(event));
-    assert_eq!(tally.created.len(), SESSIONS as usize, "a created event each");
-    assert_eq!(tally.timed_out.len(), SESSIONS as usize, "a timeout event each within timeout + 1 s");
+    assert_eq!(
+        tally.created.len(),
+        SESSIONS as usize,
+        "a created event each"
+    );
+    assert_eq!(
+        tally.timed_out.len(),
+        SESSIONS as usize,
+        "a timeout event each within timeout + 1 s"
+    );
     assert_eq!(tally.created, tally.timed_out);
-    assert!(server.sessions().expect("sessions").is_empty(), "every session gone");
-    assert_eq!(server.counter(Counter::TimedOut).expect("counter"), u64::from(SESSIONS));
+    assert!(
+        server.sessions().expect("sessions").is_empty(),
+        "every session gone"
+    );
+    assert_eq!(
+        server.counter(Counter::TimedOut).expect("counter"),
+        u64::from(SESSIONS)
+    );
     assert_eq!(server.counter(Counter::EventsLost).expect("counter"), 0);
 }

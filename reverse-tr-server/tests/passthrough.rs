@@ -51,12 +51,37 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("ARP EtherType", arp),
         ("garbage", (0u8..64).collect()),
-        ("ordinary ping v4", frame(&icmp_packet(c4, s4, 64, 8, 0, &[0, 9, 0, 1, 1, 2, 3, 4]))),
-        ("ordinary ping v6", frame(&icmp_packet(c6, s6, 64, 128, 0, &[0, 9, 0, 1, 1, 2, 3, 4]))),
-        ("echo reply with sequence 65535, no session (Q-9)", frame(&icmp_packet(c4, s4, 64, 0, 0, &[0, 9, 0xff, 0xff, 1, 2]))),
-        ("TCP SYN to port 80", frame(&ip(c4, s4, 6, 64, 1, &segment(0x02)))),
-        ("SYN-ACK to port 1021, no session", frame(&ip(c4, s4, 6, 64, 1, &tcp(c4, s4, (80, 1021), 1, 0x0202, 0x12)))),
-        ("UDP datagram", frame(&ip(c4, s4, 17, 64, 1, &[0x9c, 0x40, 0, 53, 0, 8, 0, 0]))),
+        (
+            "ordinary ping v4",
+            frame(&icmp_packet(c4, s4, 64, 8, 0, &[0, 9, 0, 1, 1, 2, 3, 4])),
+        ),
+        (
+            "ordinary ping v6",
+            frame(&icmp_packet(c6, s6, 64, 128, 0, &[0, 9, 0, 1, 1, 2, 3, 4])),
+        ),
+        (
+            "echo reply with sequence 65535, no session (Q-9)",
+            frame(&icmp_packet(c4, s4, 64, 0, 0, &[0, 9, 0xff, 0xff, 1, 2])),
+        ),
+        (
+            "TCP SYN to port 80",
+            frame(&ip(c4, s4, 6, 64, 1, &segment(0x02))),
+        ),
+        (
+            "SYN-ACK to port 1021, no session",
+            frame(&ip(
+                c4,
+                s4,
+                6,
+                64,
+                1,
+                &tcp(c4, s4, (80, 1021), 1, 0x0202, 0x12),
+            )),
+        ),
+        (
+            "UDP datagram",
+            frame(&ip(c4, s4, 17, 64, 1, &[0x9c, 0x40, 0, 53, 0, 8, 0, 0])),
+        ),
         ("short request, padded", short),
         ("IPv4 total length beyond the frame", truncated_v4),
         ("IPv6 payload length beyond the frame", truncated_v6),
@@ -74,10 +99,15 @@ fn cases() -> Vec<(&'static str, Vec<u8>)> {
 fn packets_that_are_not_ours_pass_untouched() {
     let server = server(Config::default());
     for (name, frame) in cases() {
-        let run = server.run(&frame).unwrap_or_else(|error| panic!("{name}: {error}"));
+        let run = server
+            .run(&frame)
+            .unwrap_or_else(|error| panic!("{name}: {error}"));
         assert_eq!(run.verdict, PASS, "{name}");
         assert_eq!(run.frame, frame, "{name}: frame changed");
-        assert!(server.sessions().expect("sessions").is_empty(), "{name}: session created");
+        assert!(
+            server.sessions().expect("sessions").is_empty(),
+            "{name}: session created"
+        );
     }
 }
 

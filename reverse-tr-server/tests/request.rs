@@ -21,30 +21,113 @@ fn mapped(address: IpAddr) -> [u8; 16] {
 
 /// (family, protocol field, flow, expected probe packet after Ethernet).
 fn probe_cases() -> Vec<(IpAddr, IpAddr, u8, u16, String)> {
-    let v4 = |rest: &str| format!("{rest}");
+    let v4 = |packet: &str| packet.to_owned();
     let v6 = |head: &str, rest: &str| format!("{head} {SERVER_V6_HEX} {CLIENT_V6_HEX} {rest}");
     let (c4, s4) = (IpAddr::V4(CLIENT_V4), IpAddr::V4(SERVER_V4));
     let (c6, s6) = (IpAddr::V6(CLIENT_V6), IpAddr::V6(SERVER_V6));
     vec![
         // §5.10: the UDP and TCP probes of the §3.8 request, and its ICMP probe.
-        (c4, s4, 17, 0x3039, v4("45 00 00 24 00 01 00 00 05 11 c9 89 c6 33 64 01 c0 00 02 0a \
-             03 fd 30 39 00 10 01 02 ?? ?? ?? ?? ?? ?? ?? ??")),
-        (c4, s4, 6, 0x3039, v4("45 00 00 2c 00 01 00 00 05 06 c9 8c c6 33 64 01 c0 00 02 0a \
-             03 fd 30 39 00 00 02 01 00 00 00 00 60 02 04 00 71 b0 00 00 02 04 05 b4")),
-        (c4, s4, 1, 0x3039, v4("45 00 00 24 00 01 00 00 05 01 c9 99 c6 33 64 01 c0 00 02 0a \
-             08 00 30 39 01 02 ff ff ?? ?? ?? ?? ?? ?? ?? ??")),
+        (
+            c4,
+            s4,
+            17,
+            0x3039,
+            v4(
+                "45 00 00 24 00 01 00 00 05 11 c9 89 c6 33 64 01 c0 00 02 0a \
+             03 fd 30 39 00 10 01 02 ?? ?? ?? ?? ?? ?? ?? ??",
+            ),
+        ),
+        (
+            c4,
+            s4,
+            6,
+            0x3039,
+            v4(
+                "45 00 00 2c 00 01 00 00 05 06 c9 8c c6 33 64 01 c0 00 02 0a \
+             03 fd 30 39 00 00 02 01 00 00 00 00 60 02 04 00 71 b0 00 00 02 04 05 b4",
+            ),
+        ),
+        (
+            c4,
+            s4,
+            1,
+            0x3039,
+            v4(
+                "45 00 00 24 00 01 00 00 05 01 c9 99 c6 33 64 01 c0 00 02 0a \
+             08 00 30 39 01 02 ff ff ?? ?? ?? ?? ?? ?? ?? ??",
+            ),
+        ),
         // Protocol 0 and flow 0: the server's defaults (§2).
-        (c4, s4, 0, 0, v4("45 00 00 24 00 01 00 00 05 01 c9 99 c6 33 64 01 c0 00 02 0a \
-             08 00 be af 01 02 ff ff ?? ?? ?? ?? ?? ?? ?? ??")),
-        (c4, s4, 17, 0, v4("45 00 00 24 00 01 00 00 05 11 c9 89 c6 33 64 01 c0 00 02 0a \
-             03 fd 00 35 00 10 01 02 ?? ?? ?? ?? ?? ?? ?? ??")),
-        (c4, s4, 6, 0, v4("45 00 00 2c 00 01 00 00 05 06 c9 8c c6 33 64 01 c0 00 02 0a \
-             03 fd 00 50 00 00 02 01 00 00 00 00 60 02 04 00 ?? ?? 00 00 02 04 05 b4")),
-        (c6, s6, 17, 0x3039, v6("60 00 00 00 00 10 11 05", "03 fd 30 39 00 10 01 02 ?? ?? ?? ?? ?? ?? ?? ??")),
-        (c6, s6, 6, 0x3039, v6("60 00 00 00 00 18 06 05",
-             "03 fd 30 39 00 00 02 01 00 00 00 00 60 02 04 00 ?? ?? 00 00 02 04 05 b4")),
-        (c6, s6, 58, 0x3039, v6("60 00 00 00 00 10 3a 05", "80 00 30 39 01 02 ff ff ?? ?? ?? ?? ?? ?? ?? ??")),
-        (c6, s6, 0, 0, v6("60 00 00 00 00 10 3a 05", "80 00 be af 01 02 ff ff ?? ?? ?? ?? ?? ?? ?? ??")),
+        (
+            c4,
+            s4,
+            0,
+            0,
+            v4(
+                "45 00 00 24 00 01 00 00 05 01 c9 99 c6 33 64 01 c0 00 02 0a \
+             08 00 be af 01 02 ff ff ?? ?? ?? ?? ?? ?? ?? ??",
+            ),
+        ),
+        (
+            c4,
+            s4,
+            17,
+            0,
+            v4(
+                "45 00 00 24 00 01 00 00 05 11 c9 89 c6 33 64 01 c0 00 02 0a \
+             03 fd 00 35 00 10 01 02 ?? ?? ?? ?? ?? ?? ?? ??",
+            ),
+        ),
+        (
+            c4,
+            s4,
+            6,
+            0,
+            v4(
+                "45 00 00 2c 00 01 00 00 05 06 c9 8c c6 33 64 01 c0 00 02 0a \
+             03 fd 00 50 00 00 02 01 00 00 00 00 60 02 04 00 ?? ?? 00 00 02 04 05 b4",
+            ),
+        ),
+        (
+            c6,
+            s6,
+            17,
+            0x3039,
+            v6(
+                "60 00 00 00 00 10 11 05",
+                "03 fd 30 39 00 10 01 02 ?? ?? ?? ?? ?? ?? ?? ??",
+            ),
+        ),
+        (
+            c6,
+            s6,
+            6,
+            0x3039,
+            v6(
+                "60 00 00 00 00 18 06 05",
+                "03 fd 30 39 00 00 02 01 00 00 00 00 60 02 04 00 ?? ?? 00 00 02 04 05 b4",
+            ),
+        ),
+        (
+            c6,
+            s6,
+            58,
+            0x3039,
+            v6(
+                "60 00 00 00 00 10 3a 05",
+                "80 00 30 39 01 02 ff ff ?? ?? ?? ?? ?? ?? ?? ??",
+            ),
+        ),
+        (
+            c6,
+            s6,
+            0,
+            0,
+            v6(
+                "60 00 00 00 00 10 3a 05",
+                "80 00 be af 01 02 ff ff ?? ?? ?? ?? ?? ?? ?? ??",
+            ),
+        ),
     ]
 }
 
@@ -52,18 +135,32 @@ fn probe_cases() -> Vec<(IpAddr, IpAddr, u8, u16, String)> {
 fn valid_requests_become_exactly_one_probe_with_valid_checksums() {
     for (client, server_address, protocol, flow, expected) in probe_cases() {
         let server = server(Config::default());
-        let run = server.run(&request(client, server_address, 0x0102, 5, protocol, flow)).expect("test run");
+        let run = server
+            .run(&request(client, server_address, 0x0102, 5, protocol, flow))
+            .expect("test run");
         let context = format!("{client} protocol {protocol} flow {flow:#x}");
         assert_eq!(run.verdict, REDIRECT, "{context}");
-        let ethernet = if client.is_ipv4() { REPLY_ETHERNET_V4 } else { REPLY_ETHERNET_V6 };
+        let ethernet = if client.is_ipv4() {
+            REPLY_ETHERNET_V4
+        } else {
+            REPLY_ETHERNET_V6
+        };
         assert_bytes(&run.frame, &format!("{ethernet} {expected}"));
         assert_checksums(&run.frame);
         let sessions = server.sessions().expect("sessions");
         assert_eq!(sessions.len(), 1, "{context}");
         let (key, session) = sessions[0];
-        assert_eq!(key, SessionKey::new(mapped(client), [0x01, 0x02]), "{context}");
+        assert_eq!(
+            key,
+            SessionKey::new(mapped(client), [0x01, 0x02]),
+            "{context}"
+        );
         assert_eq!(session.source, mapped(server_address), "{context}");
-        assert_eq!(server.counter(Counter::Probes).expect("counter"), 1, "{context}");
+        assert_eq!(
+            server.counter(Counter::Probes).expect("counter"),
+            1,
+            "{context}"
+        );
     }
 }
 
@@ -72,7 +169,9 @@ fn probe_payloads_are_random() {
     let server = server(Config::default());
     let (client, server_address) = (IpAddr::V4(CLIENT_V4), IpAddr::V4(SERVER_V4));
     let payload = |id: u16| {
-        let run = server.run(&request(client, server_address, id, 5, 17, 1234)).expect("test run");
+        let run = server
+            .run(&request(client, server_address, id, 5, 17, 1234))
+            .expect("test run");
         run.frame[14 + 28..14 + 34].to_vec()
     };
     let payloads: std::collections::HashSet<Vec<u8>> = (1..=8).map(payload).collect();
@@ -87,18 +186,61 @@ fn invalid_requests_get_the_exact_error_response_and_no_probe() {
     let v6 = format!("60 00 00 00 00 0c 3a 40 {SERVER_V6_HEX} {CLIENT_V6_HEX}");
     let cases = [
         // §7.8: TTL 0 → state 1.
-        (c4, s4, 0, 17, format!("{v4} 00 01 fd fc 01 02 00 00 01 00 00 00")),
+        (
+            c4,
+            s4,
+            0,
+            17,
+            format!("{v4} 00 01 fd fc 01 02 00 00 01 00 00 00"),
+        ),
         // The other family's ICMP and unknown protocols → state 2 (§7.3).
-        (c4, s4, 5, 58, format!("{v4} 00 01 fc fc 01 02 00 00 02 00 00 00")),
-        (c4, s4, 5, 99, format!("{v4} 00 01 fc fc 01 02 00 00 02 00 00 00")),
-        (c6, s6, 0, 17, format!("{v6} 81 01 ?? ?? 01 02 00 00 01 00 00 00")),
-        (c6, s6, 5, 1, format!("{v6} 81 01 ?? ?? 01 02 00 00 02 00 00 00")),
+        (
+            c4,
+            s4,
+            5,
+            58,
+            format!("{v4} 00 01 fc fc 01 02 00 00 02 00 00 00"),
+        ),
+        (
+            c4,
+            s4,
+            5,
+            99,
+            format!("{v4} 00 01 fc fc 01 02 00 00 02 00 00 00"),
+        ),
+        (
+            c6,
+            s6,
+            0,
+            17,
+            format!("{v6} 81 01 ?? ?? 01 02 00 00 01 00 00 00"),
+        ),
+        (
+            c6,
+            s6,
+            5,
+            1,
+            format!("{v6} 81 01 ?? ?? 01 02 00 00 02 00 00 00"),
+        ),
     ];
     for (client, server_address, ttl, protocol, expected) in cases {
         let server = server(Config::default());
-        let run = server.run(&request(client, server_address, 0x0102, ttl, protocol, 0x3039)).expect("test run");
+        let run = server
+            .run(&request(
+                client,
+                server_address,
+                0x0102,
+                ttl,
+                protocol,
+                0x3039,
+            ))
+            .expect("test run");
         assert_eq!(run.verdict, REDIRECT);
-        let ethernet = if client.is_ipv4() { REPLY_ETHERNET_V4 } else { REPLY_ETHERNET_V6 };
+        let ethernet = if client.is_ipv4() {
+            REPLY_ETHERNET_V4
+        } else {
+            REPLY_ETHERNET_V6
+        };
         assert_bytes(&run.frame, &format!("{ethernet} {expected}"));
         assert_checksums(&run.frame);
         assert!(server.sessions().expect("sessions").is_empty());
@@ -128,7 +270,14 @@ fn a_full_table_drops_requests() {
     });
     let verdicts: Vec<i32> = (1..=3)
         .map(|id| {
-            let frame = request(IpAddr::V6(CLIENT_V6), IpAddr::V6(SERVER_V6), id, 3, 17, 1234);
+            let frame = request(
+                IpAddr::V6(CLIENT_V6),
+                IpAddr::V6(SERVER_V6),
+                id,
+                3,
+                17,
+                1234,
+            );
             server.run(&frame).expect("test run").verdict
         })
         .collect();

@@ -28,7 +28,12 @@ pub const REDIRECT: i32 = 7;
 pub fn isolate() {
     // SAFETY: unshare only changes this thread's namespace membership.
     let status = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(status, 0, "unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+    assert_eq!(
+        status,
+        0,
+        "unshare(CLONE_NEWNET): {}",
+        std::io::Error::last_os_error()
+    );
     // A child forked from this thread starts in its namespace.
     let up = std::process::Command::new("ip")
         .args(["link", "set", "lo", "up"])
@@ -42,7 +47,11 @@ pub fn server(config: Config) -> Server {
     isolate();
     match Server::load(config) {
         Ok(server) => server,
-        Err(reverse_tr_server::Error::Verifier { log, source, program }) => {
+        Err(reverse_tr_server::Error::Verifier {
+            log,
+            source,
+            program,
+        }) => {
             panic!("verifier rejected {program}: {source}\n{log}")
         }
         Err(error) => panic!("{error}"),
@@ -83,7 +92,11 @@ fn pseudo_header(source: IpAddr, destination: IpAddr, protocol: u8, len: usize) 
 
 /// An Ethernet frame to the test device carrying `packet`.
 pub fn frame(packet: &[u8]) -> Vec<u8> {
-    let ethertype: [u8; 2] = if packet[0] >> 4 == 6 { [0x86, 0xdd] } else { [0x08, 0x00] };
+    let ethertype: [u8; 2] = if packet[0] >> 4 == 6 {
+        [0x86, 0xdd]
+    } else {
+        [0x08, 0x00]
+    };
     let mut frame = vec![0u8; 6];
     frame.extend(PEER_MAC);
     frame.extend(ethertype);
@@ -92,7 +105,14 @@ pub fn frame(packet: &[u8]) -> Vec<u8> {
 }
 
 /// An IP packet with a valid IPv4 header checksum; `id` and `ttl` as given.
-pub fn ip(source: IpAddr, destination: IpAddr, protocol: u8, ttl: u8, id: u16, payload: &[u8]) -> Vec<u8> {
+pub fn ip(
+    source: IpAddr,
+    destination: IpAddr,
+    protocol: u8,
+    ttl: u8,
+    id: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     match (source, destination) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let mut header = vec![0x45, 0];
@@ -136,13 +156,27 @@ pub fn icmp(source: IpAddr, destination: IpAddr, icmp_type: u8, code: u8, rest: 
 }
 
 /// A whole IP packet carrying an ICMP message.
-pub fn icmp_packet(source: IpAddr, destination: IpAddr, ttl: u8, icmp_type: u8, code: u8, rest: &[u8]) -> Vec<u8> {
+pub fn icmp_packet(
+    source: IpAddr,
+    destination: IpAddr,
+    ttl: u8,
+    icmp_type: u8,
+    code: u8,
+    rest: &[u8],
+) -> Vec<u8> {
     let message = icmp(source, destination, icmp_type, code, rest);
     ip(source, destination, icmp_protocol(source), ttl, 1, &message)
 }
 
 /// A request frame from `client` to `server` (§3).
-pub fn request(client: IpAddr, server: IpAddr, identifier: u16, ttl: u8, protocol: u8, flow: u16) -> Vec<u8> {
+pub fn request(
+    client: IpAddr,
+    server: IpAddr,
+    identifier: u16,
+    ttl: u8,
+    protocol: u8,
+    flow: u16,
+) -> Vec<u8> {
     let echo_request = if client.is_ipv4() { 8 } else { 128 };
     let mut rest = identifier.to_be_bytes().to_vec();
     rest.extend([0, 0, ttl, protocol]);
@@ -151,14 +185,24 @@ pub fn request(client: IpAddr, server: IpAddr, identifier: u16, ttl: u8, protoco
 }
 
 /// A TCP segment with a valid checksum.
-pub fn tcp(source: IpAddr, destination: IpAddr, ports: (u16, u16), seq: u32, ack: u32, flags: u8) -> Vec<u8> {
+pub fn tcp(
+    source: IpAddr,
+    destination: IpAddr,
+    ports: (u16, u16),
+    seq: u32,
+    ack: u32,
+    flags: u8,
+) -> Vec<u8> {
     let mut segment = Vec::new();
     segment.extend(ports.0.to_be_bytes());
     segment.extend(ports.1.to_be_bytes());
     segment.extend(seq.to_be_bytes());
     segment.extend(ack.to_be_bytes());
     segment.extend([0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    let sum = checksum(&[&pseudo_header(source, destination, 6, segment.len()), &segment]);
+    let sum = checksum(&[
+        &pseudo_header(source, destination, 6, segment.len()),
+        &segment,
+    ]);
     segment[16..18].copy_from_slice(&sum.to_be_bytes());
     segment
 }
@@ -174,7 +218,12 @@ fn pattern(text: &str) -> Vec<Option<u8>> {
 pub fn assert_bytes(actual: &[u8], expected: &str) {
     let expected = pattern(expected);
     let shown: Vec<String> = actual.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(actual.len(), expected.len(), "length differs: {}", shown.join(" "));
+    assert_eq!(
+        actual.len(),
+        expected.len(),
+        "length differs: {}",
+        shown.join(" ")
+    );
     for (at, (a, e)) in actual.iter().zip(&expected).enumerate() {
         if let Some(e) = e {
             assert_eq!(a, e, "octet {at} differs: {}", shown.join(" "));
@@ -186,27 +235,32 @@ pub fn assert_bytes(actual: &[u8], expected: &str) {
 /// checksum and the transport checksum (with its pseudo-header).
 pub fn assert_checksums(frame: &[u8]) {
     let packet = &frame[14..];
-    let (source, destination, protocol, transport): (IpAddr, IpAddr, u8, &[u8]) = match packet[0] >> 4 {
-        4 => {
-            let ihl = usize::from(packet[0] & 0x0f) * 4;
-            assert_eq!(checksum(&[&packet[..ihl]]), 0, "IPv4 header checksum");
-            let s: [u8; 4] = packet[12..16].try_into().expect("4 octets");
-            let d: [u8; 4] = packet[16..20].try_into().expect("4 octets");
-            (IpAddr::from(s), IpAddr::from(d), packet[9], &packet[ihl..])
-        }
-        6 => {
-            let s: [u8; 16] = packet[8..24].try_into().expect("16 octets");
-            let d: [u8; 16] = packet[24..40].try_into().expect("16 octets");
-            (IpAddr::from(s), IpAddr::from(d), packet[6], &packet[40..])
-        }
-        version => panic!("IP version {version}"),
-    };
+    let (source, destination, protocol, transport): (IpAddr, IpAddr, u8, &[u8]) =
+        match packet[0] >> 4 {
+            4 => {
+                let ihl = usize::from(packet[0] & 0x0f) * 4;
+                assert_eq!(checksum(&[&packet[..ihl]]), 0, "IPv4 header checksum");
+                let s: [u8; 4] = packet[12..16].try_into().expect("4 octets");
+                let d: [u8; 4] = packet[16..20].try_into().expect("4 octets");
+                (IpAddr::from(s), IpAddr::from(d), packet[9], &packet[ihl..])
+            }
+            6 => {
+                let s: [u8; 16] = packet[8..24].try_into().expect("16 octets");
+                let d: [u8; 16] = packet[24..40].try_into().expect("16 octets");
+                (IpAddr::from(s), IpAddr::from(d), packet[6], &packet[40..])
+            }
+            version => panic!("IP version {version}"),
+        };
     let pseudo = if protocol == 1 {
         Vec::new()
     } else {
         pseudo_header(source, destination, protocol, transport.len())
     };
-    assert_eq!(checksum(&[&pseudo, transport]), 0, "transport checksum (protocol {protocol})");
+    assert_eq!(
+        checksum(&[&pseudo, transport]),
+        0,
+        "transport checksum (protocol {protocol})"
+    );
 }
 
 /// The Ethernet header of a frame sent back to the peer.
