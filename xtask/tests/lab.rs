@@ -2,12 +2,13 @@
 //! them, the diamond's flow splitting, and that nothing is left behind.
 
 use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use xtask::Error;
-use xtask::lab::{Direction, Family, Host, Lab, LabConfig, describe, fits};
+use xtask::lab::{Direction, Family, HOST_INTERFACE, Host, Lab, LabConfig, describe, fits};
 
 fn namespaces_of(lab: &Lab) -> Vec<String> {
     lab.hosts().map(|host| lab.netns(host).to_owned()).collect()
@@ -163,4 +164,56 @@ fn a_named_lab_outlives_its_handle_until_removed() {
     assert_gone(&namespaces);
     assert!(matches!(Lab::attach(&name), Err(Error::NotFound(_))));
     assert!(!Lab::remove(&name).expect("remove again"));
+}
+
+/// Captures, on the destination's eth0, one UDP probe a kernel socket of the
+/// source sent, and returns tcpdump's verbose line for it.
+fn capture_probe(lab: &Lab, direction: Direction, family: Family) -> String {
+    let mut tcpdump = lab
+        .command(direction.destination(), "timeout")
+        .args([
+            "5",
+            "tcpdump",
+            "-nn",
+            "-vv",
+            "--immediate-mode",
+            "-c1",
+            "-i",
+        ])
+        .args([HOST_INTERFACE, "udp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tcpdump");
+    // Kept open until tcpdump is done: it reports on stderr as it exits.
+    let mut stderr = BufReader::new(tcpdump.stderr.take().expect("piped stderr")).lines();
+    let listening = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|line| line.contains("listening on"));
+    assert!(listening, "tcpdump did not start");
+    let destination = lab.addr(direction.destination(), family).to_string();
+    let sent = lab
+        .command(direction.source(), "traceroute")
+        .args(["-n", "-q1", "-f5", "-m5", &destination])
+        .output()
+        .expect("run traceroute");
+    assert!(sent.status.success(), "{sent:?}");
+    let captured = tcpdump.wait_with_output().expect("wait for tcpdump");
+    drop(stderr);
+    String::from_utf8_lossy(&captured.stdout).into_owned()
+}
+
+#[test]
+fn end_hosts_put_complete_checksums_on_the_wire() {
+    let lab = Lab::up(LabConfig::default()).expect("lab up");
+    for family in Family::ALL {
+        for direction in Direction::ALL {
+            let captured = capture_probe(&lab, direction, family);
+            assert!(
+                captured.contains("[udp sum ok]"),
+                "{family:?} {direction:?}: {captured}"
+            );
+        }
+    }
 }

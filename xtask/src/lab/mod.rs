@@ -133,6 +133,12 @@ impl Lab {
                     Some(&script),
                 )?;
             }
+            if !host.is_router() {
+                run(
+                    self.command(host, "ethtool").args(setup::HOST_OFFLOAD),
+                    None,
+                )?;
+            }
             if setup::has_diamond(self.topology, host) {
                 run(
                     self.command(host, "nft").args(["-f", "-"]),

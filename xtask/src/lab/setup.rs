@@ -38,6 +38,14 @@ pub(crate) fn sysctls(host: Host) -> Vec<&'static str> {
     settings
 }
 
+/// `ethtool` arguments for the end hosts' eth0. With tx checksum offload on
+/// (the veth default) every packet from a host's kernel socket crosses the
+/// whole lab with an unfinished checksum (`CHECKSUM_PARTIAL`): tcpdump on the
+/// server shows "bad udp cksum", routers quote it, the server's TC program
+/// sees it. No real network delivers such packets, and the reference vectors
+/// have none, so the hosts finish their checksums themselves.
+pub(crate) const HOST_OFFLOAD: [&str; 4] = ["-K", HOST_INTERFACE, "tx", "off"];
+
 /// `ip -batch` lines run in the root namespace that create the veth pairs,
 /// each end directly inside its namespace so no name clashes outside.
 pub(crate) fn links_script(topology: Topology, netns: impl Fn(Host) -> String) -> String {
