@@ -47,3 +47,37 @@ pub(crate) fn describe(command: &Command) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_input_and_failures_are_reported() {
+        let echoed = run(&mut Command::new("cat"), Some("batch\n")).expect("cat runs");
+        assert_eq!(echoed, "batch\n");
+
+        let failed = run(
+            Command::new("sh").args(["-c", "echo oops >&2; exit 3"]),
+            None,
+        );
+        match failed {
+            Err(Error::Command {
+                command,
+                status,
+                stderr,
+            }) => {
+                assert_eq!(command, "sh -c echo oops >&2; exit 3");
+                assert_eq!(status.code(), Some(3));
+                assert_eq!(stderr, "oops");
+            }
+            other => panic!("expected a command failure, got {other:?}"),
+        }
+
+        let missing = run(&mut Command::new("/nonexistent/ip"), None);
+        assert!(
+            matches!(&missing, Err(Error::Spawn { command, .. }) if command == "/nonexistent/ip"),
+            "{missing:?}"
+        );
+    }
+}

@@ -135,7 +135,8 @@ impl Lab {
             }
             if !host.is_router() {
                 run(
-                    self.command(host, "ethtool").args(setup::HOST_OFFLOAD),
+                    self.command(host, "ethtool")
+                        .args(setup::HOST_CHECKSUM_OFFLOAD_OFF),
                     None,
                 )?;
             }

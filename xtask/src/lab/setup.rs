@@ -44,7 +44,7 @@ pub(crate) fn sysctls(host: Host) -> Vec<&'static str> {
 /// server shows "bad udp cksum", routers quote it, the server's TC program
 /// sees it. No real network delivers such packets, and the reference vectors
 /// have none, so the hosts finish their checksums themselves.
-pub(crate) const HOST_OFFLOAD: [&str; 4] = ["-K", HOST_INTERFACE, "tx", "off"];
+pub(crate) const HOST_CHECKSUM_OFFLOAD_OFF: [&str; 4] = ["-K", HOST_INTERFACE, "tx", "off"];
 
 /// `ip -batch` lines run in the root namespace that create the veth pairs,
 /// each end directly inside its namespace so no name clashes outside.
