@@ -24,7 +24,11 @@ pub async fn serve(server: &mut Server) -> Result<()> {
         signal(SignalKind::interrupt()).map_err(io_error("installing the SIGINT handler"))?;
     let mut terminate =
         signal(SignalKind::terminate()).map_err(io_error("installing the SIGTERM handler"))?;
-    let mut watchdog = tokio::time::interval(WATCHDOG_PERIOD);
+    // The first check comes one period in, when the timer has ticked ~50 times.
+    let mut watchdog = tokio::time::interval_at(
+        tokio::time::Instant::now() + WATCHDOG_PERIOD,
+        WATCHDOG_PERIOD,
+    );
     let mut sweeps = server.counter(Counter::Sweeps)?;
     loop {
         tokio::select! {

@@ -76,3 +76,56 @@ impl Events {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use reverse_tr_common::{
+        event::{Event, EventKind},
+        session::SessionKey,
+    };
+
+    use super::line;
+
+    fn key(address: [u8; 16]) -> SessionKey {
+        SessionKey::new(address, [0x01, 0x02])
+    }
+
+    const MAPPED: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 10];
+    const V6: [u8; 16] = [
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    #[test]
+    fn lines_follow_the_reference_layout() {
+        let cases = [
+            (
+                Event::new(EventKind::Created, key(MAPPED)),
+                "[      192.0.2.10,   258] | session created.",
+            ),
+            (
+                Event::new(EventKind::TimedOut, key(V6)),
+                "[                                  2001:db8::10,   258] | session timed out.",
+            ),
+            (
+                Event {
+                    hop: MAPPED,
+                    span_ns: 1_234_567,
+                    ..Event::new(EventKind::Answered, key(MAPPED))
+                },
+                "[      192.0.2.10,   258] | probe answer received. hop 192.0.2.10, 1.235 ms",
+            ),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(line(&event), expected);
+        }
+    }
+
+    #[test]
+    fn unknown_kinds_are_named_not_trusted() {
+        let event = Event {
+            kind: 99,
+            ..Event::new(EventKind::Created, key(V6))
+        };
+        assert_eq!(line(&event), "unknown event kind 99");
+    }
+}

@@ -138,3 +138,90 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     drop(server);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser as _;
+
+    use super::{Cli, parse_duration, parse_number};
+
+    #[test]
+    fn numbers_take_c_style_prefixes() {
+        for (text, expected) in [
+            ("5000", Some(5000)),
+            ("0x10", Some(16)),
+            ("010", Some(8)),
+            ("0", Some(0)),
+            ("5k", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_number::<u64>(text).ok(), expected, "{text:?}");
+        }
+        assert!(
+            parse_number::<u32>("0x100000000").is_err(),
+            "out of range for -n"
+        );
+    }
+
+    #[test]
+    fn durations_take_units() {
+        let cases = [
+            ("5s", Some(Duration::from_secs(5))),
+            ("5", Some(Duration::from_secs(5))),
+            ("750ms", Some(Duration::from_millis(750))),
+            ("2.5s", Some(Duration::from_millis(2500))),
+            ("100us", Some(Duration::from_micros(100))),
+            ("1m", Some(Duration::from_secs(60))),
+            ("5 parsecs", None),
+            ("-1s", None),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_duration(text).ok(), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn reference_options_and_zero_defaults() {
+        let config = |args: &[&str]| Cli::try_parse_from(args).expect("valid arguments").config();
+        let reference = config(&[
+            "reverse-tr-server",
+            "-n",
+            "0x20",
+            "-t",
+            "2000000000",
+            "eth0",
+        ]);
+        assert_eq!(
+            (reference.max_sessions, reference.timeout),
+            (32, Duration::from_secs(2))
+        );
+        let zeros = config(&["reverse-tr-server", "-n", "0", "-t", "0", "eth0"]);
+        assert_eq!(
+            (zeros.max_sessions, zeros.timeout),
+            (5000, Duration::from_secs(5))
+        );
+        let long = config(&[
+            "reverse-tr-server",
+            "--max-sessions",
+            "7",
+            "--timeout",
+            "300ms",
+            "eth0",
+            "eth1",
+        ]);
+        assert_eq!(
+            (long.max_sessions, long.timeout),
+            (7, Duration::from_millis(300))
+        );
+        assert!(
+            Cli::try_parse_from(["reverse-tr-server", "-t", "1", "--timeout", "1s", "eth0"])
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["reverse-tr-server"]).is_err(),
+            "an interface is required"
+        );
+    }
+}
