@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use xtask::Error;
-use xtask::lab::{Direction, Family, HOST_INTERFACE, Host, Lab, LabConfig, describe, fits};
+use xtask::lab::{
+    Direction, Family, HOST_INTERFACE, Host, Lab, LabConfig, Protocol, describe, fits,
+};
 
 fn namespaces_of(lab: &Lab) -> Vec<String> {
     lab.hosts().map(|host| lab.netns(host).to_owned()).collect()
@@ -53,10 +55,15 @@ fn symmetric_lab_has_the_diamond_both_ways_and_leaves_nothing() {
     for family in Family::ALL {
         let diamond = addrs(&[Host::R2a, Host::R2b], family);
         for (direction, ttl) in [(Direction::Forward, 2), (Direction::Reverse, 3)] {
-            let seen = lab
-                .answers_at(direction, family, ttl)
-                .expect("traceroute runs");
-            assert_eq!(seen, diamond, "{family:?} {direction:?} TTL {ttl}");
+            for protocol in Protocol::ALL {
+                let seen = lab
+                    .answers_at(direction, family, ttl, protocol)
+                    .expect("traceroute runs");
+                assert_eq!(
+                    seen, diamond,
+                    "{family:?} {direction:?} {protocol:?} TTL {ttl}"
+                );
+            }
         }
     }
     drop(lab);
@@ -92,7 +99,7 @@ fn asymmetric_lab_returns_through_r5_and_passes_its_status() {
             describe(&forward)
         );
         let seen = lab
-            .answers_at(Direction::Forward, family, 2)
+            .answers_at(Direction::Forward, family, 2, Protocol::Udp)
             .expect("traceroute runs");
         assert_eq!(seen, addrs(&[Host::R2a, Host::R2b], family), "{family:?}");
     }
@@ -216,4 +223,36 @@ fn end_hosts_put_complete_checksums_on_the_wire() {
             );
         }
     }
+}
+
+#[test]
+fn racing_ups_of_one_name_leave_the_winner_intact() {
+    let config = LabConfig {
+        asymmetric: false,
+        name: Some(format!("r{}", std::process::id())),
+    };
+    let outcomes: Vec<xtask::Result<Lab>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| Lab::up(config.clone())))
+            .collect();
+        racers
+            .into_iter()
+            .map(|racer| racer.join().expect("no panic"))
+            .collect()
+    });
+    let (won, lost): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(Result::is_ok);
+    assert_eq!(won.len(), 1, "{lost:?}");
+    assert!(matches!(lost[..], [Err(Error::AlreadyUp(_))]), "{lost:?}");
+    drop(lost);
+    let winner = won.into_iter().flatten().next().expect("one winner");
+    for host in winner.hosts() {
+        let netns = winner.netns(host);
+        assert!(
+            Path::new("/run/netns").join(netns).exists(),
+            "{netns} is gone"
+        );
+    }
+    let namespaces = namespaces_of(&winner);
+    drop(winner);
+    assert_gone(&namespaces);
 }

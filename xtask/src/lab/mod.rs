@@ -24,7 +24,7 @@ use naming::{Label, our_namespaces, parse_netns};
 pub use status::Check;
 use topology::Topology;
 pub use topology::{Direction, Family, HOST_INTERFACE, Hops, Host, describe, fits};
-pub use traceroute::TraceOptions;
+pub use traceroute::{Protocol, TraceOptions};
 
 use crate::command::run;
 use crate::{Error, Result};
@@ -64,9 +64,25 @@ impl Lab {
         if exists(&label)? {
             return Err(Error::AlreadyUp(label.to_string()));
         }
-        // Armed before anything exists: a failure half-way tears down what was made.
-        let lab = Lab::new(label, config.asymmetric, true);
-        lab.build()?;
+        let mut lab = Lab::new(label, config.asymmetric, false);
+        // `netns add` stops at the first name taken, the client's when two
+        // `up`s of one name race: only the winner arms its tear-down, so the
+        // loser cannot remove the winner's lab.
+        let add: String = lab
+            .hosts()
+            .map(|host| format!("netns add {}\n", lab.netns(host)))
+            .collect();
+        if let Err(error) = run(Command::new("ip").args(["-batch", "-"]), Some(&add)) {
+            let lost_race = matches!(lab.label, Label::Named(_)) && exists(&lab.label)?;
+            return Err(if lost_race {
+                Error::AlreadyUp(lab.name())
+            } else {
+                error
+            });
+        }
+        // From here on a failure half-way tears down what was made.
+        lab.tear_down_on_drop = true;
+        lab.configure()?;
         Ok(lab)
     }
 
@@ -107,13 +123,9 @@ impl Lab {
         }
     }
 
-    fn build(&self) -> Result<()> {
+    /// Fills the lab's fresh namespaces: settings, links, addresses, routes.
+    fn configure(&self) -> Result<()> {
         let hosts: Vec<Host> = self.topology.hosts().collect();
-        let add: String = hosts
-            .iter()
-            .map(|&host| format!("netns add {}\n", self.netns(host)))
-            .collect();
-        run(Command::new("ip").args(["-batch", "-"]), Some(&add))?;
         for &host in &hosts {
             run(
                 self.command(host, "sysctl")

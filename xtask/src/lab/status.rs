@@ -6,11 +6,12 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::topology::{describe, fits, names};
-use super::{Direction, Family, Lab, TraceOptions};
+use super::{Direction, Family, Lab, Protocol, TraceOptions};
 use crate::command::run;
 use crate::{Error, Result};
 
-/// Flows sent at the diamond: all on one branch by chance has odds 2^-29.
+/// `traceroute` runs at the diamond: 30 UDP flows all on one branch by
+/// chance has odds 2^-29.
 const SPREAD_RUNS: u16 = 3;
 /// Probes per `traceroute` run (its maximum).
 const SPREAD_QUERIES: u8 = 10;
@@ -52,7 +53,11 @@ impl Lab {
                 checks.push(self.check_path(direction, family)?);
                 for (ttl, expected) in self.expected_hops(direction, family) {
                     if expected.len() > 1 {
-                        checks.push(self.check_spread(direction, family, ttl, &expected)?);
+                        for protocol in Protocol::ALL {
+                            checks.push(
+                                self.check_spread(direction, family, ttl, &expected, protocol)?,
+                            );
+                        }
                     }
                 }
             }
@@ -60,18 +65,20 @@ impl Lab {
         Ok(checks)
     }
 
-    /// Which addresses answer at `ttl` over many flows from `direction`'s
-    /// source to its destination.
+    /// Which addresses answer at `ttl` over many `protocol` probes (UDP:
+    /// flows; ICMP: checksums) from `direction`'s source to its destination.
     pub fn answers_at(
         &self,
         direction: Direction,
         family: Family,
         ttl: u8,
+        protocol: Protocol,
     ) -> Result<BTreeSet<IpAddr>> {
         let destination = self.addr(direction.destination(), family);
         let mut seen = BTreeSet::new();
         for run in 0..SPREAD_RUNS {
             let options = TraceOptions {
+                protocol,
                 first_ttl: ttl,
                 max_ttl: ttl,
                 queries: SPREAD_QUERIES,
@@ -127,15 +134,17 @@ impl Lab {
         family: Family,
         ttl: u8,
         expected: &BTreeSet<IpAddr>,
+        protocol: Protocol,
     ) -> Result<Check> {
-        let flows = SPREAD_RUNS * u16::from(SPREAD_QUERIES);
+        let probes = SPREAD_RUNS * u16::from(SPREAD_QUERIES);
         let what = format!(
-            "{} {} diamond at TTL {ttl} splits {flows} flows over {}",
+            "{} {} diamond at TTL {ttl} splits {probes} {} probes over {}",
             family.name(),
             direction.name(),
+            protocol.name(),
             names(expected),
         );
-        let seen = self.answers_at(direction, family, ttl)?;
+        let seen = self.answers_at(direction, family, ttl, protocol)?;
         let failure = (seen != *expected).then(|| format!("answered by {}", names(&seen)));
         Ok(Check { what, failure })
     }

@@ -1,4 +1,4 @@
-//! Classic `traceroute` (UDP, default method) run inside the lab, its
+//! Classic `traceroute` (UDP or ICMP) run inside the lab, its
 //! output read back as hop sets.
 
 use std::collections::BTreeSet;
@@ -8,21 +8,45 @@ use super::{Direction, Family, Hops, Host, Lab};
 use crate::Result;
 use crate::command::run;
 
+/// What `traceroute` probes with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// UDP to rising destination ports: each probe is a flow of its own.
+    Udp,
+    /// ICMP echo with rising sequence numbers, so alternating checksum parity.
+    Icmp,
+}
+
+impl Protocol {
+    /// Both protocols.
+    pub const ALL: [Protocol; 2] = [Protocol::Udp, Protocol::Icmp];
+
+    /// "UDP" or "ICMP".
+    pub const fn name(self) -> &'static str {
+        match self {
+            Protocol::Udp => "UDP",
+            Protocol::Icmp => "ICMP",
+        }
+    }
+}
+
 /// How to run one `traceroute`.
 #[derive(Clone, Copy, Debug)]
 pub struct TraceOptions {
+    pub protocol: Protocol,
     pub first_ttl: u8,
     pub max_ttl: u8,
     /// Probes per TTL (at most 10); each goes to the next destination port,
     /// so each is a different flow.
     pub queries: u8,
-    /// Destination port of the first probe.
+    /// Destination port (UDP) or sequence number (ICMP) of the first probe.
     pub port: u16,
 }
 
 impl Default for TraceOptions {
     fn default() -> Self {
         Self {
+            protocol: Protocol::Udp,
             first_ttl: 1,
             max_ttl: 16,
             queries: 3,
@@ -47,8 +71,12 @@ impl Lab {
         destination: IpAddr,
         options: TraceOptions,
     ) -> Result<Hops> {
+        let mut command = self.command(from, "traceroute");
+        if options.protocol == Protocol::Icmp {
+            command.arg("-I");
+        }
         let output = run(
-            self.command(from, "traceroute").args([
+            command.args([
                 "-n".to_owned(),
                 format!("-f{}", options.first_ttl),
                 format!("-m{}", options.max_ttl),
