@@ -164,10 +164,13 @@ pub struct ProtocolChoice {
 #[derive(Debug, Subcommand)]
 pub enum Protocol {
     /// UDP probes; the flow is the destination port
+    #[command(after_help = "Example:\n  reverse-tr reverse udp singlepath --flow 1234 example.net")]
     Udp(ModeChoice),
     /// TCP SYN probes; the flow is the destination port
+    #[command(after_help = "Example:\n  reverse-tr forward tcp singlepath --flow 443 example.net")]
     Tcp(ModeChoice),
     /// ICMP echo probes; the flow is the echo checksum
+    #[command(after_help = "Example:\n  reverse-tr two-way icmp multipath example.net")]
     Icmp(ModeChoice),
 }
 

@@ -4,10 +4,15 @@
 
 mod support;
 
-use std::collections::BTreeSet;
+use std::{
+    collections::BTreeSet,
+    process::{Command, Stdio},
+    thread::sleep,
+    time::Duration,
+};
 
 use support::{FAMILIES, PROTOCOLS, client, parse_report, start_server};
-use xtask::lab::{Direction, Host, Lab, LabConfig, describe, fits};
+use xtask::lab::{Direction, Family, Host, Lab, LabConfig, describe, fits};
 
 /// Multipath with ε = 10⁻⁴: with the default 0.05 a diamond's second branch
 /// is missed about once in 32 traces by design (6 flows all hashed alike),
@@ -20,6 +25,58 @@ fn traces_in_the_symmetric_lab() {
     a_target_without_a_server_gives_the_clear_error(&lab);
     let _server = start_server(&lab);
     every_direction_protocol_mode_and_family_finds_the_true_hops(&lab);
+    ctrl_c_prints_what_was_found(&lab);
+}
+
+/// SIGINT mid-trace: the batches in flight finish, the partial traces are
+/// printed, the exit status is 130. The rate is low so the trace is surely
+/// still running when the signal comes.
+fn ctrl_c_prints_what_was_found(lab: &Lab) {
+    let target = lab.addr(Host::Server, Family::V4).to_string();
+    let child = lab
+        .command(Host::Client, env!("CARGO_BIN_EXE_reverse-tr"))
+        .args([
+            "-l",
+            "warning",
+            "--rate",
+            "10",
+            "two-way",
+            "udp",
+            "multipath",
+            &target,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the client runs");
+    // `ip netns exec` execs the client: the pid is the client's.
+    sleep(Duration::from_secs(1));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(
+        kill.is_ok_and(|status| status.success()),
+        "SIGINT delivered"
+    );
+    let output = child.wait_with_output().expect("the client ends");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert_eq!(output.status.code(), Some(130), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("FORWARD (interrupted, partial)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("REVERSE (interrupted, partial)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr.lines().last(),
+        Some("reverse-tr: interrupted"),
+        "{stderr}"
+    );
 }
 
 /// Before the server starts, its host's kernel echoes requests like pings.
