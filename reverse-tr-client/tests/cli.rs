@@ -48,7 +48,11 @@ fn bad_input_gives_its_message_and_status() {
             usage,
             "is not a number of seconds",
         ),
-        (with_singlepath(&["--inter=-1"]), usage, "not a duration of 0 seconds or more"),
+        (
+            with_singlepath(&["--inter=-1"]),
+            usage,
+            "not a duration of 0 seconds or more",
+        ),
         (
             with_singlepath(&["--inter", "0.1", "--rate", "50"]),
             usage,
