@@ -1,5 +1,17 @@
 //! Library side of xtask: the network-namespace lab, usable from tests of
 //! every crate (`xtask::lab::Lab`), and what the CLI tasks share.
+//!
+//! The CLI (`cargo xtask ...`, root needed):
+//! - `lab up [--asymmetric] [--name N] [--wait]` builds a lab and leaves it
+//!   up (with `--wait`, until Ctrl-C or SIGTERM, then tears it down);
+//! - `lab status [--name N]` pings both ways in both families, traces both
+//!   ways and shows both diamond branches answer UDP and ICMP probes;
+//! - `lab down [--name N | --all]` removes one lab or every lab of ours.
+//!
+//! A test's lab is named after its process (`rtr-<pid>x<serial>-<host>`) and
+//! removed when its [`lab::Lab`] drops, panics included; one left by a
+//! killed process is removed by the next `Lab::up`. Named labs
+//! (`rtr-<name>-<host>`) stay until `lab down`.
 
 mod command;
 mod error;

@@ -2,8 +2,8 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use xtask::Interrupt;
 use xtask::lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig, describe};
+use xtask::{Error, Interrupt};
 
 #[derive(Parser)]
 #[command(about = "Developer and CI tasks of reverse-tr")]
@@ -26,6 +26,7 @@ enum LabTask {
         /// Send reverse traffic (server → client) through an extra router, r5.
         #[arg(long)]
         asymmetric: bool,
+        /// Name of the lab (namespaces rtr-NAME-<host>).
         #[arg(long, default_value = DEFAULT_NAME)]
         name: String,
         /// Stay in the foreground and tear the lab down on Ctrl-C or SIGTERM.
@@ -37,6 +38,7 @@ enum LabTask {
     /// Prove reachability both ways for both families, the paths and the
     /// diamond's flow splitting; exits non-zero on a failure.
     Status {
+        /// Name of the lab.
         #[arg(long, default_value = DEFAULT_NAME)]
         name: String,
     },
@@ -45,6 +47,7 @@ enum LabTask {
 #[derive(Args)]
 #[group(multiple = false)]
 struct DownArgs {
+    /// Name of the lab [default: lab].
     #[arg(long)]
     name: Option<String>,
     /// Every lab of ours, including those of running tests.
@@ -67,7 +70,7 @@ fn main() -> anyhow::Result<()> {
         Task::Lab(LabTask::Down(DownArgs { name, .. })) => {
             let name = name.as_deref().unwrap_or(DEFAULT_NAME);
             if !Lab::remove(name)? {
-                bail!("no lab named `{name}` is up");
+                return Err(Error::NotFound(name.to_owned()).into());
             }
             println!("lab `{name}` removed");
             Ok(())

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+mod common;
+use common::RemoveOnDrop;
 use xtask::Error;
 use xtask::lab::{
     Direction, Family, HOST_INTERFACE, Host, Lab, LabConfig, Protocol, describe, fits,
@@ -147,6 +149,7 @@ fn up_reaps_labs_whose_owner_is_gone() {
 #[test]
 fn a_named_lab_outlives_its_handle_until_removed() {
     let name = format!("t{}", std::process::id());
+    let _cleanup = RemoveOnDrop(name.clone());
     let lab = Lab::up(LabConfig {
         asymmetric: true,
         name: Some(name.clone()),

@@ -155,7 +155,7 @@ impl Lab {
             if setup::has_diamond(self.topology, host) {
                 run(
                     self.command(host, "nft").args(["-f", "-"]),
-                    Some(setup::echo_split_ruleset()),
+                    Some(setup::ECHO_SPLIT_RULESET),
                 )?;
             }
         }

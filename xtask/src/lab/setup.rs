@@ -147,7 +147,7 @@ pub(crate) fn address_script(topology: Topology, host: Host, family: Family) -> 
         }
         let nexthops: String = via.iter().map(|hop| format!(" nexthop {hop}")).collect();
         line(format!("route add {subnet} src {own}{nexthops}"));
-        // ECMP does not spread ICMP echo: `echo_split_ruleset` marks echo
+        // ECMP does not spread ICMP echo: `ECHO_SPLIT_RULESET` marks echo
         // packets with a branch number and these tables pin each branch.
         for (branch, hop) in (1..).zip(&via) {
             let table = BRANCH_TABLE_BASE + branch;
@@ -169,8 +169,7 @@ pub(crate) fn has_diamond(topology: Topology, host: Host) -> bool {
 /// ICMP echo of a source/destination pair down one branch, so the echo
 /// checksum's parity picks the branch (mark 1 or 2, see the `table` rules of
 /// `address_script`), and multipath ICMP traces see both.
-pub(crate) fn echo_split_ruleset() -> &'static str {
-    "table inet reverse_tr_lab {
+pub(crate) const ECHO_SPLIT_RULESET: &str = "table inet reverse_tr_lab {
     chain prerouting {
         type filter hook prerouting priority mangle; policy accept;
         icmp type { echo-request, echo-reply } icmp checksum & 1 == 0 meta mark set 1
@@ -179,8 +178,7 @@ pub(crate) fn echo_split_ruleset() -> &'static str {
         icmpv6 type { echo-request, echo-reply } icmpv6 checksum & 1 == 1 meta mark set 2
     }
 }
-"
-}
+";
 
 #[cfg(test)]
 mod tests {
