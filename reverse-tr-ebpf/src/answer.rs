@@ -16,6 +16,7 @@ use reverse_tr_common::{
 };
 
 use crate::{
+    frame,
     maps::{EVENTS, count},
     parse::Packet,
     session, skb,
@@ -72,6 +73,12 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     report_answer(&key, &hop, span_ns);
     if answered.syn_ack {
         hand_to_host(ctx);
+    }
+    // Direct TCP answers are the ones a host may leave checksum-partial.
+    let direct_tcp = packet.protocol == ProbeProtocol::Tcp.number(packet.family);
+    if direct_tcp && !frame::finish_checksums(ctx) {
+        count(Counter::Failures);
+        return TC_ACT_SHOT as i32;
     }
     let Ok(address) = from_mapped(packet.family, hop) else {
         return TC_ACT_SHOT as i32;
