@@ -11,6 +11,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The routing table has no way to TARGET.
+    #[error("no route to {target}: {source}")]
+    NoRoute {
+        target: IpAddr,
+        source: std::io::Error,
+    },
+    /// The kernel refused to send a probe or request (no route, …).
+    #[error("sending to {destination}: {source}")]
+    Send {
+        destination: IpAddr,
+        source: std::io::Error,
+    },
     /// A packet could not be built (a bug, or an option out of range).
     #[error("building a packet: {0}")]
     Wire(#[from] reverse_tr_common::Error),
@@ -71,7 +83,7 @@ impl Error {
             Self::Refused { .. } => 6,
             Self::Interrupted => 130,
             Self::InvalidParameter { .. } => 2,
-            Self::Io(_) | Self::Wire(_) => 1,
+            Self::Io(_) | Self::NoRoute { .. } | Self::Send { .. } | Self::Wire(_) => 1,
         }
     }
 }

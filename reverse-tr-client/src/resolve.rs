@@ -54,7 +54,9 @@ pub fn local_address(target: IpAddr) -> Result<IpAddr> {
         IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
     };
     let socket = UdpSocket::bind(SocketAddr::new(unspecified, 0))?;
-    socket.connect(SocketAddr::new(target, 9))?;
+    socket
+        .connect(SocketAddr::new(target, 9))
+        .map_err(|source| Error::NoRoute { target, source })?;
     Ok(socket.local_addr()?.ip())
 }
 

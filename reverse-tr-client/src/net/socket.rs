@@ -90,10 +90,14 @@ impl RawSocket {
 
     /// Sends one packet to `destination`.
     pub async fn send_to(&self, packet: &[u8], destination: IpAddr) -> Result<()> {
-        self.socket
+        let sent = self
+            .socket
             .send_to(packet, SocketAddr::new(destination, 0))
-            .await?;
-        Ok(())
+            .await;
+        sent.map(drop).map_err(|source| Error::Send {
+            destination,
+            source,
+        })
     }
 
     /// Waits for the next packet.
