@@ -12,9 +12,12 @@ use reverse_tr_common::{Family, ProbeProtocol};
 use crate::discovery::{Mode, Params};
 
 /// How many probes per second are sent when neither `--rate` nor `--inter`
-/// is given: fast enough that a multipath trace of a few hops finishes in
-/// well under a second, slow enough that a router is asked a few hundred
-/// times per second at most (the reference sends 10 per second).
+/// is given, both directions together. A two-way multipath trace of the
+/// lab (a 5-hop path with a diamond, about 115 probes) then takes about
+/// 0.3 s; 200 would take 0.6 s, 100 over 1 s. Probes of one batch go to the
+/// routers of one or two TTLs, so a router is asked at most a few hundred
+/// times per second, and only for a fraction of a second per hop (the
+/// reference sends 10 per second, taking 11–16 s for the same trace).
 pub const DEFAULT_RATE: u32 = 400;
 
 const EXAMPLES: &str = "\
