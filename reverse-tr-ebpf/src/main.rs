@@ -23,6 +23,7 @@ use aya_ebpf::{
     macros::classifier,
     programs::TcContext,
 };
+use aya_log_ebpf::{error, info};
 use reverse_tr_common::constants::CODE_REVERSE_TRACEROUTE;
 
 use crate::work::{Outgoing, work};
@@ -97,9 +98,15 @@ pub fn send(mut ctx: TcContext) -> i32 {
 /// the timer helper's error. The loader runs it at start-up and whenever
 /// the sweep counter stops advancing.
 #[classifier]
-pub fn sweep(_ctx: TcContext) -> i32 {
+pub fn sweep(ctx: TcContext) -> i32 {
     session::sweep();
-    session::start_sweeper() as i32
+    let status = session::start_sweeper();
+    if status == 0 {
+        info!(&ctx, "session sweeper running");
+    } else {
+        error!(&ctx, "starting the session sweeper failed: {}", status);
+    }
+    status as i32
 }
 
 #[cfg(not(test))]

@@ -20,6 +20,12 @@ const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
 /// `session`) and restarts the sweeper if its counter stops advancing.
 pub async fn serve(server: &mut Server) -> Result<()> {
     let mut events = Events::new(server.take_events()?)?;
+    // The sweep program logged while loading; later lines come when it is
+    // rerun by the watchdog, so flushing after each watchdog check suffices.
+    let mut logger = server.take_logger();
+    if let Some(logger) = logger.as_mut() {
+        logger.flush();
+    }
     let mut interrupt =
         signal(SignalKind::interrupt()).map_err(io_error("installing the SIGINT handler"))?;
     let mut terminate =
@@ -39,6 +45,9 @@ pub async fn serve(server: &mut Server) -> Result<()> {
                     log::warn!("the sweeper timer stopped; restarting it (status {})", server.sweep()?);
                 }
                 sweeps = server.counter(Counter::Sweeps)?;
+                if let Some(logger) = logger.as_mut() {
+                    logger.flush();
+                }
             }
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,

@@ -54,10 +54,15 @@ pub struct Run {
     pub frame: Vec<u8>,
 }
 
+/// The program's aya-log records, forwarded to the `log` crate.
+pub type Logger = aya_log::EbpfLogger<&'static dyn log::Log>;
+
 /// The loaded program and its maps.
 pub struct Server {
     ebpf: Ebpf,
     config: Config,
+    /// Must live while the programs do; taken by the daemon to read it.
+    logger: Option<Logger>,
 }
 
 impl Server {
@@ -82,6 +87,9 @@ impl Server {
             .map_max_entries("DEADLINES", deadlines)
             .load(OBJECT)
             .map_err(permission_or(Error::Load))?;
+        // Its ring buffer must exist before the programs that write to it load.
+        let logger = aya_log::EbpfLogger::init(&mut ebpf)
+            .map_err(|error| Error::Config(format!("eBPF log buffer: {error}")))?;
         for name in [ENTRY, SWEEP].into_iter().chain(STAGES) {
             classifier_mut(&mut ebpf, name)?
                 .load()
@@ -103,7 +111,11 @@ impl Server {
                 .set(index, fd, 0)
                 .map_err(map_error("linking the stages"))?;
         }
-        let server = Self { ebpf, config };
+        let server = Self {
+            ebpf,
+            config,
+            logger: Some(logger),
+        };
         match server.sweep()? {
             0 => Ok(server),
             code => Err(Error::Sweeper(code)),
@@ -188,6 +200,12 @@ impl Server {
             .take_map("EVENTS")
             .ok_or_else(|| Error::Config("event ring buffer already taken".into()))?;
         RingBuf::try_from(events).map_err(map_error("EVENTS"))
+    }
+
+    /// Takes the reader of the program's log lines (once); they are logged
+    /// through the `log` crate when it is flushed.
+    pub fn take_logger(&mut self) -> Option<Logger> {
+        self.logger.take()
     }
 
     /// The attachable program, for [`crate::attach`].
