@@ -78,10 +78,10 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     let direct_tcp = packet.protocol == ProbeProtocol::Tcp.number(packet.family);
     if direct_tcp && !frame::finish_checksums(ctx) {
         count(Counter::Failures);
-        return TC_ACT_SHOT as i32;
+        return TC_ACT_SHOT;
     }
     let Ok(address) = from_mapped(packet.family, hop) else {
-        return TC_ACT_SHOT as i32;
+        return TC_ACT_SHOT;
     };
     count(Counter::Responses);
     work.outgoing = Outgoing::Response {
@@ -92,7 +92,7 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     work::next(ctx, work::SEND);
     // Only reached if the tail call failed; the session is gone already.
     count(Counter::Failures);
-    TC_ACT_SHOT as i32
+    TC_ACT_SHOT
 }
 
 /// Reports the ANSWERED event, written in place in the ring buffer.

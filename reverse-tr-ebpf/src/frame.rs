@@ -94,7 +94,7 @@ pub fn send(ctx: &mut TcContext, frame: &Frame, len: usize) -> i32 {
     if stored != 0 {
         // The packet is half rewritten: never let it through.
         count(Counter::Failures);
-        return TC_ACT_SHOT as i32;
+        return TC_ACT_SHOT;
     }
     // SAFETY: a plain helper call; it records the target device and
     // returns the verdict (TC_ACT_REDIRECT).

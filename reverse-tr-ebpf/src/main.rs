@@ -6,6 +6,8 @@
 //! it through BPF_PROG_TEST_RUN.
 #![no_std]
 #![no_main]
+// aya's program macros take the context as a raw pointer in a safe function.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod answer;
 mod frame;
@@ -81,7 +83,7 @@ pub fn matched(mut ctx: TcContext) -> i32 {
 #[classifier]
 pub fn send(mut ctx: TcContext) -> i32 {
     let Some(work) = work() else {
-        return TC_ACT_SHOT as i32;
+        return TC_ACT_SHOT;
     };
     let len = match work.outgoing {
         Outgoing::Probe(probe) => probe::build(&mut work.frame, &work.packet, &probe),

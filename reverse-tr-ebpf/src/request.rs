@@ -54,7 +54,7 @@ pub fn handle(ctx: &TcContext, work: &mut Work) -> i32 {
             count(counter);
             if kind != EventKind::Created {
                 // Duplicates and a full table are silent drops (§8.3).
-                return TC_ACT_SHOT as i32;
+                return TC_ACT_SHOT;
             }
             Outgoing::Probe(probe)
         }
@@ -73,5 +73,5 @@ pub fn handle(ctx: &TcContext, work: &mut Work) -> i32 {
     work::next(ctx, work::SEND);
     // Only reached if the tail call failed; a created session expires.
     count(Counter::Failures);
-    TC_ACT_SHOT as i32
+    TC_ACT_SHOT
 }
