@@ -16,7 +16,7 @@ use reverse_tr_common::{
 };
 
 use crate::{
-    frame,
+    checksum,
     maps::{EVENTS, count},
     parse::Packet,
     session, skb,
@@ -76,7 +76,7 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     }
     // Direct TCP answers are the ones a host may leave checksum-partial.
     let direct_tcp = packet.protocol == ProbeProtocol::Tcp.number(packet.family);
-    if direct_tcp && !frame::finish_checksums(ctx) {
+    if direct_tcp && !checksum::forget_partial_checksum(ctx) {
         count(Counter::Failures);
         return TC_ACT_SHOT;
     }

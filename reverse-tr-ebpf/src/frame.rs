@@ -6,7 +6,7 @@
 
 use aya_ebpf::{
     EbpfContext as _,
-    bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC, bpf_adj_room_mode::BPF_ADJ_ROOM_MAC},
+    bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC},
     helpers::generated::{bpf_redirect, bpf_skb_store_bytes},
     programs::TcContext,
 };
@@ -36,31 +36,6 @@ impl Frame {
         self.ethernet[12..14].copy_from_slice(&ethernet[12..14]);
         self.packet = [0; PACKET_MAX_LEN];
     }
-}
-
-/// Octets cut from the front of a TCP answer by [`finish_checksums`]: more
-/// than an Ethernet and IPv6 header (54), so the checksum start lies before
-/// the data afterwards.
-const CHECKSUM_CUT: u32 = 64;
-
-/// Makes the kernel forget a checksum left for the device to finish.
-///
-/// A locally generated TCP segment (a SYN-ACK from a host behind veths)
-/// can arrive as CHECKSUM_PARTIAL: its checksum start and offset survive
-/// our rewrite, and a device without checksum offload would then write a
-/// "checksum" into the response's hop address (v4: 0xFFFF into the zero
-/// octets of the mapped address; v6: the pseudo-header sum into the
-/// address), corrupting it. Cutting octets from the front until the
-/// checksum start lies before the data makes the kernel drop the partial
-/// state (CHECKSUM_NONE); the frame is rewritten whole afterwards anyway.
-/// Returns false if the packet could not be reshaped.
-#[inline(always)]
-pub fn finish_checksums(ctx: &mut TcContext) -> bool {
-    let len = ctx.len();
-    ctx.change_tail(len + CHECKSUM_CUT, 0).is_ok()
-        && ctx
-            .adjust_room(-(CHECKSUM_CUT as i32), BPF_ADJ_ROOM_MAC, 0)
-            .is_ok()
 }
 
 /// Replaces the received frame by `frame` with a packet of `len` octets and

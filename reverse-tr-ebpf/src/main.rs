@@ -10,6 +10,7 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod answer;
+mod checksum;
 mod frame;
 mod maps;
 mod parse;
