@@ -40,6 +40,12 @@ pub enum Error {
     /// A lab that is not up was named.
     #[error("no lab named `{0}` is up")]
     NotFound(String),
+    /// A file or process of the demo could not be handled.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The demo could not run to its end.
+    #[error("demo: {0}")]
+    Demo(String),
     /// The Ctrl-C/SIGTERM handler could not be installed.
     #[error("cannot install the interrupt handler: {0}")]
     Interrupt(#[from] ctrlc::Error),

@@ -6,7 +6,9 @@
 //!   up (with `--wait`, until Ctrl-C or SIGTERM, then tears it down);
 //! - `lab status [--name N]` pings both ways in both families, traces both
 //!   ways and shows both diamond branches answer UDP and ICMP probes;
-//! - `lab down [--name N | --all]` removes one lab or every lab of ours.
+//! - `lab down [--name N | --all]` removes one lab or every lab of ours;
+//! - `demo` runs our server and a two-way multipath trace in a fresh
+//!   asymmetric lab, prints the report and tears everything down.
 //!
 //! A test's lab is named after its process (`rtr-<pid>x<serial>-<host>`) and
 //! removed when its [`lab::Lab`] drops, panics included; one left by a
@@ -14,6 +16,7 @@
 //! (`rtr-<name>-<host>`) stay until `lab down`.
 
 mod command;
+pub mod demo;
 mod error;
 mod interrupt;
 pub mod lab;

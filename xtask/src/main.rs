@@ -2,8 +2,10 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use std::path::Path;
 use xtask::lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig, describe};
-use xtask::{Error, Interrupt};
+
+use xtask::{Error, Interrupt, demo::Demo};
 
 #[derive(Parser)]
 #[command(about = "Developer and CI tasks of reverse-tr")]
@@ -17,6 +19,10 @@ enum Task {
     /// The network-namespace lab: client, routers with an ECMP diamond, server.
     #[command(subcommand)]
     Lab(LabTask),
+    /// Run the demo: the asymmetric lab, our server in the server's
+    /// namespace, a two-way multipath trace from the client's; tears down at
+    /// the end, on failure and on Ctrl-C.
+    Demo,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +82,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Task::Lab(LabTask::Status { name }) => status(&name),
+        Task::Demo => demo(),
     }
 }
 
@@ -100,6 +107,20 @@ fn up(asymmetric: bool, name: String, wait: bool) -> anyhow::Result<()> {
             println!("remove it with: cargo xtask lab down --name {}", lab.name());
             lab.keep();
         }
+    }
+    Ok(())
+}
+
+fn demo() -> anyhow::Result<()> {
+    // Ctrl-C reaches the server and the client too (same process group):
+    // they stop by themselves, and this process lives on to tear down.
+    let _interrupt = Interrupt::install()?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives inside the workspace")?;
+    let trace = Demo::build(workspace)?.run()?;
+    if !trace.status.success() {
+        bail!("the trace did not complete ({})", trace.status);
     }
     Ok(())
 }
