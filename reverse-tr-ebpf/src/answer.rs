@@ -17,7 +17,7 @@ use reverse_tr_common::{
 
 use crate::{
     checksum,
-    maps::{EVENTS, count},
+    maps::{count, report},
     parse::Packet,
     session, skb,
     work::{self, Outgoing, Work},
@@ -70,7 +70,11 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     let span_ns = session::now().wrapping_sub(t0);
     let hop = packet.source();
     count(Counter::Answers);
-    report_answer(&key, &hop, span_ns);
+    report(Event {
+        hop,
+        span_ns,
+        ..Event::new(EventKind::Answered, key)
+    });
     if answered.syn_ack {
         hand_to_host(ctx);
     }
@@ -93,22 +97,6 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     // Only reached if the tail call failed; the session is gone already.
     count(Counter::Failures);
     TC_ACT_SHOT
-}
-
-/// Reports the ANSWERED event, written in place in the ring buffer.
-#[inline(always)]
-fn report_answer(key: &SessionKey, hop: &[u8; 16], span_ns: u64) {
-    match EVENTS.reserve(0) {
-        Some(mut event) => {
-            event.write(Event {
-                hop: *hop,
-                span_ns,
-                ..Event::new(EventKind::Answered, *key)
-            });
-            event.submit(0);
-        }
-        None => count(Counter::EventsLost),
-    }
 }
 
 /// What `recognise` found for `matched`.

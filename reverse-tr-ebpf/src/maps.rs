@@ -64,10 +64,15 @@ pub fn count(counter: Counter) {
     }
 }
 
-/// Sends `event` to the loader; counts it as lost if the ring is full.
+/// Sends `event` to the loader, written in place in the ring (no copy on
+/// the stack); counts it as lost if the ring is full.
 #[inline(always)]
-pub fn report(event: &Event) {
-    if EVENTS.output(event, 0).is_err() {
-        count(Counter::EventsLost);
+pub fn report(event: Event) {
+    match EVENTS.reserve(0) {
+        Some(mut entry) => {
+            entry.write(event);
+            entry.submit(0);
+        }
+        None => count(Counter::EventsLost),
     }
 }

@@ -50,7 +50,7 @@ pub fn handle(ctx: &TcContext, work: &mut Work) -> i32 {
                 Err(Refusal::Exists) => (EventKind::Exists, Counter::Exists),
                 Err(Refusal::Full) => (EventKind::TableFull, Counter::TableFull),
             };
-            report(&Event::new(kind, key));
+            report(Event::new(kind, key));
             count(counter);
             if kind != EventKind::Created {
                 // Duplicates and a full table are silent drops (§8.3).
