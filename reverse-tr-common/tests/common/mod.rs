@@ -5,18 +5,26 @@
 
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::PathBuf;
 
 use pcap_file::DataLink;
 use pcap_file::pcap::PcapReader;
 
-/// The directory of the reference captures.
-pub const VECTORS: &str = "/work/shared/vectors";
+/// The directory of the reference captures: `shared/vectors` beside the
+/// repository (where CI puts it), or `REVERSE_TR_VECTORS` if set.
+pub fn vectors() -> PathBuf {
+    std::env::var_os("REVERSE_TR_VECTORS").map_or_else(
+        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors")),
+        PathBuf::from,
+    )
+}
 
 /// The IP packets of a capture (link layer removed, padding kept), in order.
 /// Handles Ethernet and Linux cooked captures (v1 and v2).
 pub fn ip_packets(name: &str) -> Vec<Vec<u8>> {
-    let file = File::open(Path::new(VECTORS).join(name)).expect("capture opens");
+    let path = vectors().join(name);
+    let file = File::open(&path)
+        .unwrap_or_else(|error| panic!("cannot open the capture {}: {error}", path.display()));
     let mut reader = PcapReader::new(file).expect("pcap header");
     let datalink = reader.header().datalink;
     let mut packets = Vec::new();
