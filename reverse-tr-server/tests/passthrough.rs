@@ -144,3 +144,75 @@ fn ipv4_options_are_dropped_from_the_probe() {
     assert_eq!(run.frame.len(), 14 + 36);
     assert_checksums(&run.frame);
 }
+
+/// Every frame the kernel would hand over, cut short anywhere: passes
+/// untouched (its IP length no longer fits the frame).
+#[test]
+fn every_truncation_of_a_request_passes_untouched() {
+    let server = server(Config::default());
+    let (c4, s4) = v4();
+    let (c6, s6) = v6();
+    for whole in [
+        request(c4, s4, 9, 5, 17, 1234),
+        request(c6, s6, 9, 5, 6, 1234),
+    ] {
+        let header_end = if whole[12] == 0x08 { 14 + 20 } else { 14 + 40 };
+        for len in header_end..whole.len() {
+            let frame = &whole[..len];
+            let run = server
+                .run(frame)
+                .unwrap_or_else(|error| panic!("{len} octets: {error}"));
+            assert_eq!(
+                (run.verdict, run.frame.as_slice()),
+                (PASS, frame),
+                "{len} octets"
+            );
+        }
+    }
+    assert!(server.sessions().expect("sessions").is_empty());
+}
+
+/// Every octet of a request and of an answer inverted in turn: the program
+/// never fails; what it does not pass untouched is dropped or sent with
+/// valid checksums.
+#[test]
+fn corrupted_frames_never_yield_a_broken_packet() {
+    let server = server(Config {
+        max_sessions: 4096,
+        ..Config::default()
+    });
+    let (client, server_address) = v4();
+    let probe = server
+        .run(&request(client, server_address, 77, 2, 17, 4321))
+        .expect("test run")
+        .frame;
+    let rest = [&[0u8; 4][..], &probe[14..]].concat();
+    let answer = frame(&icmp_packet(
+        IpAddr::V4(ROUTER_V4),
+        server_address,
+        60,
+        11,
+        0,
+        &rest,
+    ));
+    let (c6, s6) = v6();
+    for original in [
+        request(client, server_address, 9, 5, 17, 1234),
+        request(c6, s6, 9, 5, 58, 1),
+        answer,
+    ] {
+        for at in 12..original.len() {
+            let mut frame = original.clone();
+            frame[at] = !frame[at];
+            let run = server
+                .run(&frame)
+                .unwrap_or_else(|error| panic!("octet {at}: {error}"));
+            match run.verdict {
+                PASS => assert_eq!(run.frame, frame, "octet {at}: passed but changed"),
+                REDIRECT => assert_checksums(&run.frame),
+                DROP => {}
+                other => panic!("octet {at}: verdict {other}"),
+            }
+        }
+    }
+}
