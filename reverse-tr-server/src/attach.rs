@@ -12,7 +12,7 @@ use crate::{
     server::{Server, program_error},
 };
 
-/// How the program got attached.
+/// How the program gets attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hook {
     /// A TCX link (Linux 6.6+): removed with the loader, never stale.
@@ -34,38 +34,49 @@ impl fmt::Display for Hook {
 /// kernel has it, else through a clsact filter. Detached when the server
 /// is dropped.
 pub fn attach(server: &mut Server, interface: &str) -> Result<Hook> {
-    let name =
-        CString::new(interface).map_err(|_| Error::UnknownInterface(interface.to_owned()))?;
-    let interface = name.as_c_str();
-    let program = server.entry_mut()?;
-    let tcx = TcAttach::Tcx {
-        attach_type: TcAttachType::Ingress,
-        order: LinkOrder::default(),
-    };
-    match program.attach(interface, tcx) {
-        Ok(_) => return Ok(Hook::Tcx),
-        Err(ProgramError::UnknownInterface { .. }) => {
-            return Err(Error::UnknownInterface(
-                interface.to_string_lossy().into_owned(),
-            ));
-        }
-        Err(error) => log::debug!("tcx attach to {interface:?} failed ({error}); trying clsact"),
-    }
-    match tc::qdisc_add_clsact(interface) {
-        Ok(()) | Err(TcError::AlreadyAttached) => {}
-        Err(source) => {
-            return Err(Error::Io {
-                context: format!("adding the clsact qdisc to {interface:?}"),
-                source: std::io::Error::other(source),
-            });
+    match attach_with(server, interface, Hook::Tcx) {
+        Ok(()) => Ok(Hook::Tcx),
+        Err(error @ Error::UnknownInterface(_)) => Err(error),
+        Err(error) => {
+            log::debug!("tcx attach to {interface} failed ({error}); trying clsact");
+            attach_with(server, interface, Hook::Clsact).map(|()| Hook::Clsact)
         }
     }
-    let netlink = TcAttach::Netlink {
-        parent: TcAttachType::Ingress.into(),
-        options: NlOptions::default(),
+}
+
+/// Attaches the server to the ingress of `interface` through `hook`
+/// (adding the clsact qdisc if it is missing).
+pub fn attach_with(server: &mut Server, interface: &str, hook: Hook) -> Result<()> {
+    let unknown = || Error::UnknownInterface(interface.to_owned());
+    let name = CString::new(interface).map_err(|_| unknown())?;
+    let name = name.as_c_str();
+    let attach = match hook {
+        Hook::Tcx => TcAttach::Tcx {
+            attach_type: TcAttachType::Ingress,
+            order: LinkOrder::default(),
+        },
+        Hook::Clsact => {
+            match tc::qdisc_add_clsact(name) {
+                Ok(()) | Err(TcError::AlreadyAttached) => {}
+                Err(TcError::IoError(error)) if error.raw_os_error() == Some(libc::ENODEV) => {
+                    return Err(unknown());
+                }
+                Err(source) => {
+                    return Err(Error::Io {
+                        context: format!("adding the clsact qdisc to {interface}"),
+                        source: std::io::Error::other(source),
+                    });
+                }
+            }
+            TcAttach::Netlink {
+                parent: TcAttachType::Ingress.into(),
+                options: NlOptions::default(),
+            }
+        }
     };
-    program
-        .attach(interface, netlink)
-        .map_err(program_error("attaching to the clsact ingress hook"))?;
-    Ok(Hook::Clsact)
+    match server.entry_mut()?.attach(name, attach) {
+        Ok(_) => Ok(()),
+        Err(ProgramError::UnknownInterface { .. }) => Err(unknown()),
+        Err(source) => Err(program_error(&format!("attaching to {interface} ({hook})"))(source)),
+    }
 }

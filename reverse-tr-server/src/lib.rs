@@ -10,6 +10,6 @@ pub mod event;
 mod privilege;
 pub mod server;
 
-pub use attach::{Hook, attach};
+pub use attach::{Hook, attach, attach_with};
 pub use error::{Error, Result};
 pub use server::{Config, Run, Server};
