@@ -30,6 +30,10 @@ pub enum Error {
     /// A configuration value out of range.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The embedded eBPF object lacks something the loader expects (a
+    /// build mismatch), or it was already handed out.
+    #[error("eBPF object: {0}")]
+    Object(String),
     /// The sweeper timer could not be started.
     #[error("starting the session sweeper failed with error {0}")]
     Sweeper(i32),

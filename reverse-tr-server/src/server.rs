@@ -60,7 +60,6 @@ pub type Logger = aya_log::EbpfLogger<&'static dyn log::Log>;
 /// The loaded program and its maps.
 pub struct Server {
     ebpf: Ebpf,
-    config: Config,
     /// Must live while the programs do; taken by the daemon to read it.
     logger: Option<Logger>,
 }
@@ -86,45 +85,30 @@ impl Server {
             .map_max_entries("SESSIONS", config.max_sessions)
             .map_max_entries("DEADLINES", deadlines)
             .load(OBJECT)
-            .map_err(permission_or(Error::Load))?;
+            .map_err(|error| {
+                if is_permission_denied(&error) {
+                    Error::Permission
+                } else {
+                    Error::Load(error)
+                }
+            })?;
         // Its ring buffer must exist before the programs that write to it load.
         let logger = aya_log::EbpfLogger::init(&mut ebpf)
-            .map_err(|error| Error::Config(format!("eBPF log buffer: {error}")))?;
+            .map_err(|error| Error::Object(format!("log buffer: {error}")))?;
         for name in [ENTRY, SWEEP].into_iter().chain(STAGES) {
             classifier_mut(&mut ebpf, name)?
                 .load()
                 .map_err(|source| verifier_error(name, source))?;
         }
-        let mut stages = Vec::with_capacity(STAGES.len());
-        for name in STAGES {
-            let fd = classifier_mut(&mut ebpf, name)?
-                .fd()
-                .map_err(program_error("program descriptor"))?
-                .try_clone()
-                .map_err(io_error("duplicating a program descriptor"))?;
-            stages.push(fd);
-        }
-        let mut table =
-            ProgramArray::try_from(map_mut(&mut ebpf, "STAGES")?).map_err(map_error("STAGES"))?;
-        for (index, fd) in (0u32..).zip(&stages) {
-            table
-                .set(index, fd, 0)
-                .map_err(map_error("linking the stages"))?;
-        }
+        link_stages(&mut ebpf)?;
         let server = Self {
             ebpf,
-            config,
             logger: Some(logger),
         };
         match server.sweep()? {
             0 => Ok(server),
             code => Err(Error::Sweeper(code)),
         }
-    }
-
-    /// The configuration the program was loaded with.
-    pub fn config(&self) -> Config {
-        self.config
     }
 
     /// Runs the entry program once on `frame` (BPF_PROG_TEST_RUN).
@@ -198,7 +182,7 @@ impl Server {
         let events = self
             .ebpf
             .take_map("EVENTS")
-            .ok_or_else(|| Error::Config("event ring buffer already taken".into()))?;
+            .ok_or_else(|| Error::Object("event ring buffer already taken".into()))?;
         RingBuf::try_from(events).map_err(map_error("EVENTS"))
     }
 
@@ -212,11 +196,27 @@ impl Server {
     pub(crate) fn entry_mut(&mut self) -> Result<&mut SchedClassifier> {
         classifier_mut(&mut self.ebpf, ENTRY)
     }
+}
 
-    /// The underlying object, e.g. to initialise aya-log.
-    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
-        &mut self.ebpf
+/// Fills the program array the entry program tail-calls through.
+fn link_stages(ebpf: &mut Ebpf) -> Result<()> {
+    let mut stages = Vec::with_capacity(STAGES.len());
+    for name in STAGES {
+        let fd = classifier_mut(ebpf, name)?
+            .fd()
+            .map_err(program_error("program descriptor"))?
+            .try_clone()
+            .map_err(io_error("duplicating a program descriptor"))?;
+        stages.push(fd);
     }
+    let mut table =
+        ProgramArray::try_from(map_mut(ebpf, "STAGES")?).map_err(map_error("STAGES"))?;
+    for (index, fd) in (0u32..).zip(&stages) {
+        table
+            .set(index, fd, 0)
+            .map_err(map_error("linking the stages"))?;
+    }
+    Ok(())
 }
 
 /// Refuses early, with a clear reason, what would fail obscurely later.
@@ -241,25 +241,25 @@ fn preflight() -> Result<()> {
 fn classifier<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a SchedClassifier> {
     let program = ebpf
         .program(name)
-        .ok_or_else(|| Error::Config(format!("program {name} missing from the eBPF object")))?;
+        .ok_or_else(|| Error::Object(format!("program {name} missing")))?;
     program.try_into().map_err(program_error(name))
 }
 
 fn classifier_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedClassifier> {
     let program = ebpf
         .program_mut(name)
-        .ok_or_else(|| Error::Config(format!("program {name} missing from the eBPF object")))?;
+        .ok_or_else(|| Error::Object(format!("program {name} missing")))?;
     program.try_into().map_err(program_error(name))
 }
 
 fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map> {
     ebpf.map(name)
-        .ok_or_else(|| Error::Config(format!("map {name} missing from the eBPF object")))
+        .ok_or_else(|| Error::Object(format!("map {name} missing")))
 }
 
 fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map> {
     ebpf.map_mut(name)
-        .ok_or_else(|| Error::Config(format!("map {name} missing from the eBPF object")))
+        .ok_or_else(|| Error::Object(format!("map {name} missing")))
 }
 
 /// A load failure: EPERM means missing privileges, anything else the verifier.
@@ -283,16 +283,6 @@ fn verifier_error(program: &'static str, error: ProgramError) -> Error {
             context: format!("loading program {program}"),
             source,
         },
-    }
-}
-
-fn permission_or(wrap: fn(aya::EbpfError) -> Error) -> impl Fn(aya::EbpfError) -> Error {
-    move |error| {
-        if is_permission_denied(&error) {
-            Error::Permission
-        } else {
-            wrap(error)
-        }
     }
 }
 
