@@ -12,7 +12,7 @@ pub enum Error {
     #[error("permission denied: run as root or with CAP_BPF and CAP_NET_ADMIN")]
     Permission,
     /// The kernel is older than the features used (bpf_timer, BTF maps).
-    #[error("kernel {found} is too old: the server needs Linux 5.15 or later")]
+    #[error("kernel {found} is too old: the server needs Linux 5.17 or later")]
     KernelTooOld { found: String },
     /// The kernel exposes no BTF (/sys/kernel/btf/vmlinux).
     #[error(

@@ -221,12 +221,13 @@ fn link_stages(ebpf: &mut Ebpf) -> Result<()> {
 
 /// Refuses early, with a clear reason, what would fail obscurely later.
 fn preflight() -> Result<()> {
-    let minimum = KernelVersion::new(5, 15, 0);
+    // bpf_loop (the sweeper) arrived in 5.17; bpf_timer needs 5.15.
+    let minimum = KernelVersion::new(5, 17, 0);
     if let Ok(current) = KernelVersion::current()
         && current < minimum
     {
         return Err(Error::KernelTooOld {
-            found: format!("{current:?}"),
+            found: current.to_string(),
         });
     }
     if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
