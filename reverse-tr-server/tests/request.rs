@@ -285,3 +285,46 @@ fn a_full_table_drops_requests() {
     assert_eq!(server.sessions().expect("sessions").len(), 2);
     assert_eq!(server.counter(Counter::TableFull).expect("counter"), 1);
 }
+
+/// Answered sessions leave their deadline queued until it passes; when the
+/// queue (4 × capacity) is full, a request is refused like a full table
+/// and its session undone, never left without a deadline.
+#[test]
+fn a_full_deadline_queue_refuses_without_leaking() {
+    let server = server(Config {
+        max_sessions: 2,
+        timeout: std::time::Duration::from_secs(60),
+    });
+    let (client, server_address) = (IpAddr::V4(CLIENT_V4), IpAddr::V4(SERVER_V4));
+    let queue = 2 * reverse_tr_common::session::DEADLINES_PER_SESSION;
+    for identifier in 1..=queue as u16 {
+        let probe = server
+            .run(&request(client, server_address, identifier, 5, 1, 7))
+            .expect("test run");
+        assert_eq!(probe.verdict, REDIRECT, "request {identifier}");
+        // The client's echo reply answers it at once.
+        let reply = frame(&icmp_packet(
+            client,
+            server_address,
+            64,
+            0,
+            0,
+            &probe.frame[14 + 24..],
+        ));
+        assert_eq!(
+            server.run(&reply).expect("test run").verdict,
+            REDIRECT,
+            "answer {identifier}"
+        );
+    }
+    assert!(server.sessions().expect("sessions").is_empty());
+    let refused = server
+        .run(&request(client, server_address, 999, 5, 1, 7))
+        .expect("test run");
+    assert_eq!(refused.verdict, DROP);
+    assert!(
+        server.sessions().expect("sessions").is_empty(),
+        "the session was undone"
+    );
+    assert_eq!(server.counter(Counter::TableFull).expect("counter"), 1);
+}
