@@ -2,8 +2,8 @@
 //!
 //! `reverse_tr` is attached; it parses the frame and continues, by tail
 //! call, with the `request` stage or the `answer` and `matched` stages,
-//! which end in the `send` stage (see `work`). `sweep` starts the session sweeper; the loader runs
-//! it through BPF_PROG_TEST_RUN.
+//! which end in the `send` stage (see `work`). `sweep` starts the session
+//! sweeper; the loader runs it through BPF_PROG_TEST_RUN.
 #![no_std]
 #![no_main]
 // aya's program macros take the context as a raw pointer in a safe function.
@@ -49,14 +49,12 @@ pub fn reverse_tr(ctx: TcContext) -> i32 {
                 icmp_type == packet.family.echo_request() && code == CODE_REVERSE_TRACEROUTE
             });
     work.packet = packet;
-    work::next(
-        &ctx,
-        if is_request {
-            work::REQUEST
-        } else {
-            work::ANSWER
-        },
-    );
+    let stage = if is_request {
+        work::REQUEST
+    } else {
+        work::ANSWER
+    };
+    work::next(&ctx, stage);
     // The stages are missing: nothing is ours then.
     TC_ACT_UNSPEC
 }
