@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use std::path::Path;
+use std::{path::Path, process::ExitCode};
 use xtask::lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig, describe};
 
 use xtask::{Error, Interrupt, demo::Demo};
@@ -61,8 +61,19 @@ struct DownArgs {
     all: bool,
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cli::parse().task {
+fn main() -> ExitCode {
+    // One line per failure, never a backtrace (RUST_BACKTRACE may be set).
+    match run(Cli::parse().task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> anyhow::Result<()> {
+    match task {
         Task::Lab(LabTask::Up {
             asymmetric,
             name,
