@@ -53,6 +53,18 @@ pub enum Error {
     /// Ctrl-C ended the trace early.
     #[error("interrupted")]
     Interrupted,
+    /// A line of an ENDPOINTS file (§11.18) that is not a record.
+    #[error("ENDPOINTS line {line}: {problem}")]
+    Endpoint {
+        line: usize,
+        problem: crate::endpoints::EndpointProblem,
+    },
+    /// The configuration file could not be read or parsed.
+    #[error("{path}: {reason}")]
+    Config { path: String, reason: String },
+    /// Submission to the collector (§11.16) failed.
+    #[error("transmission failed: {0}")]
+    Transmit(String),
     /// A discovery parameter outside the range §11.1 allows.
     #[error("--{name} must be {constraint}")]
     InvalidParameter {
@@ -83,7 +95,13 @@ impl Error {
             Self::Refused { .. } => 6,
             Self::Interrupted => 130,
             Self::InvalidParameter { .. } => 2,
-            Self::Io(_) | Self::NoRoute { .. } | Self::Send { .. } | Self::Wire(_) => 1,
+            Self::Io(_)
+            | Self::NoRoute { .. }
+            | Self::Send { .. }
+            | Self::Wire(_)
+            | Self::Endpoint { .. }
+            | Self::Config { .. }
+            | Self::Transmit(_) => 1,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod discovery;
+pub mod endpoints;
 mod error;
 #[cfg(test)]
 mod fake_network;
@@ -16,5 +17,6 @@ pub mod render;
 pub mod resolve;
 pub mod reverse;
 pub mod run;
+pub mod submit;
 
 pub use error::{Error, Result, state_meaning};

@@ -1,0 +1,173 @@
+//! Submission (§11.16) against a collector the test runs on 127.0.0.1:
+//! what is sent, and what each kind of answer (or none) becomes.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use reverse_tr_client::{Error, submit::Collector};
+
+const BODY: &[u8] = br#"{"target":"192.0.2.1","hops":[]}"#;
+
+/// A request as the collector saw it.
+#[derive(Debug)]
+struct Seen {
+    request_line: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A collector that reads one request and answers with `answer` (`None`:
+/// never answers, holding the connection until the client gives up).
+fn collector(answer: Option<&'static str>) -> (String, JoinHandle<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind on loopback");
+    let port = listener.local_addr().expect("local address").port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let seen = read_request(&stream);
+        match answer {
+            Some(answer) => (&stream).write_all(answer.as_bytes()).expect("answer"),
+            // Wait for the client to close after its timeout.
+            None => {
+                let _ = (&stream).read(&mut [0; 1]);
+            }
+        }
+        seen
+    });
+    (format!("http://127.0.0.1:{port}/post_trace"), handle)
+}
+
+fn read_request(stream: &TcpStream) -> Seen {
+    let mut reader = BufReader::new(stream);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).expect("request line");
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("header");
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').expect("a header is `name: value`");
+        headers.push((name.to_owned(), value.trim().to_owned()));
+    }
+    let seen = Seen {
+        request_line: request_line.trim_end().to_owned(),
+        headers,
+        body: Vec::new(),
+    };
+    let length: usize = seen
+        .header("Content-Length")
+        .expect("Content-Length")
+        .parse()
+        .expect("a length");
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).expect("body");
+    Seen { body, ..seen }
+}
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+async fn submit(url: &str, timeout: Duration) -> Result<u16, Error> {
+    Collector::from_url(url, no_env)
+        .expect("collector URL")
+        .submit(BODY, timeout)
+        .await
+}
+
+#[tokio::test]
+async fn a_2xx_answer_is_success_and_the_request_is_the_protocols() {
+    let (url, server) = collector(Some(
+        "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+    ));
+    let url = url.replace("http://", "http://alice:s3cret@");
+    let status = submit(&url, Duration::from_secs(10)).await;
+    let seen = server.join().expect("collector thread");
+    assert_eq!(status.ok(), Some(201));
+    assert_eq!(seen.request_line, "POST /post_trace HTTP/1.1");
+    assert_eq!(seen.header("Content-Type"), Some("application/json"));
+    // base64("alice:s3cret")
+    assert_eq!(seen.header("Authorization"), Some("Basic YWxpY2U6czNjcmV0"));
+    assert!(
+        seen.header("Host")
+            .is_some_and(|h| h.starts_with("127.0.0.1:"))
+    );
+    assert_eq!(seen.body, BODY);
+}
+
+#[tokio::test]
+async fn refusals_and_server_errors_are_failures_naming_the_status() {
+    let cases = [
+        (
+            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+            "401 Unauthorized",
+        ),
+        (
+            "HTTP/1.0 500 Internal Server Error\r\n\r\noops",
+            "500 Internal Server Error",
+        ),
+        ("SMTP ready\r\n", "unexpected answer"),
+    ];
+    for (answer, expected) in cases {
+        let (url, server) = collector(Some(answer));
+        let result = submit(&url, Duration::from_secs(10)).await;
+        server.join().expect("collector thread");
+        match result {
+            Err(Error::Transmit(message)) => assert!(message.contains(expected), "{message}"),
+            other => panic!("{answer:?}: expected a failure, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_a_failure() {
+    // A port that was just free: bind, note, close.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let result = submit(
+        &format!("http://127.0.0.1:{port}/post_trace"),
+        Duration::from_secs(10),
+    )
+    .await;
+    match result {
+        Err(Error::Transmit(message)) => {
+            assert!(
+                message.contains(&format!("connecting to 127.0.0.1:{port}")),
+                "{message}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_silent_collector_times_out() {
+    let (url, server) = collector(None);
+    let result = submit(&url, Duration::from_millis(300)).await;
+    match result {
+        Err(Error::Transmit(message)) => {
+            assert!(message.contains("did not answer within 0.3 s"), "{message}")
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    // The client closed its end: the collector thread ends.
+    let seen = server.join().expect("collector thread");
+    assert_eq!(seen.body, BODY);
+}
