@@ -1,6 +1,7 @@
 //! reverse-tr client library: forward, reverse and two-way traceroute over
 //! UDP, TCP and ICMP, single-path and multipath (PROTOCOL.md §11).
 
+pub mod aliases;
 pub mod cli;
 pub mod discovery;
 pub mod endpoints;
