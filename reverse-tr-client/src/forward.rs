@@ -1,7 +1,8 @@
 //! The forward direction (§11.4): probes sent from raw sockets here, their
 //! answers matched by what each probe carries, never by arrival order.
 //!
-//! The wire format (flow kept constant in the destination port or forced
+//! The wire format (flow kept constant in a port — the destination port
+//! as the reference, or the source port for per-path tools — or forced
 //! into the ICMP checksum, per-probe id in the UDP checksum, TCP sequence or
 //! echo sequence) is reverse-tr-common's `forward` module; this module adds
 //! the sockets, the probe ids and the check that an answer is this trace's.
@@ -15,7 +16,7 @@ use std::{
 use reverse_tr_common::{
     Family, IpHeader, ProbeProtocol,
     constants::PROTOCOL_TCP,
-    forward::{FORWARD_MAX_LEN, FORWARD_TCP_LEN, ForwardProbe, match_forward},
+    forward::{FORWARD_MAX_LEN, FORWARD_TCP_LEN, FlowPlacement, ForwardProbe, match_forward},
     ip::IP_HEADER_MAX_LEN,
     packet::IpPacket,
 };
@@ -33,17 +34,24 @@ pub struct ForwardProbes {
     local: IpAddr,
     target: IpAddr,
     protocol: ProbeProtocol,
+    placement: FlowPlacement,
     /// Echo identifier of ICMP probes: (process id mod 255) + 1, as the reference.
     icmp_identifier: u16,
 }
 
 impl ForwardProbes {
-    pub fn new(local: IpAddr, target: IpAddr, protocol: ProbeProtocol) -> Self {
+    pub fn new(
+        local: IpAddr,
+        target: IpAddr,
+        protocol: ProbeProtocol,
+        placement: FlowPlacement,
+    ) -> Self {
         let icmp_identifier = u16::try_from(std::process::id() % 255).unwrap_or_default() + 1;
         Self {
             local,
             target,
             protocol,
+            placement,
             icmp_identifier,
         }
     }
@@ -53,6 +61,7 @@ impl ForwardProbes {
             protocol: self.protocol,
             ttl: probe.ttl,
             flow: probe.flow,
+            placement: self.placement,
             probe_id: id,
             icmp_identifier: self.icmp_identifier,
         }
@@ -90,7 +99,7 @@ impl ForwardProbes {
         let header_len = header.write(&mut whole, packet.protocol, 64, len);
         let mut bytes = whole.get(..header_len)?.to_vec();
         bytes.extend_from_slice(packet.payload);
-        let answer = match_forward(&IpPacket::new(&bytes).ok()?)?;
+        let answer = match_forward(&IpPacket::new(&bytes).ok()?, self.placement)?;
         let ours = answer.target == self.target
             && answer.protocol == self.protocol
             && answer
@@ -143,15 +152,17 @@ impl Wire for ForwardWire {
 /// The forward prober.
 pub type ForwardProber = Engine<ForwardWire>;
 
-/// A prober tracing from `local` towards `target` with `protocol` probes.
+/// A prober tracing from `local` towards `target` with `protocol` probes
+/// carrying their flow as `placement` says.
 pub fn prober(
     local: IpAddr,
     target: IpAddr,
     protocol: ProbeProtocol,
+    placement: FlowPlacement,
     pacer: Arc<Pacer>,
     timeout: Duration,
 ) -> Result<ForwardProber> {
-    let probes = ForwardProbes::new(local, target, protocol);
+    let probes = ForwardProbes::new(local, target, protocol, placement);
     let family = Family::of(target);
     let socket = match family {
         Family::V4 => RawSocket::open_header_included()?,
@@ -188,6 +199,13 @@ mod tests {
 
     const PROTOCOLS: [ProbeProtocol; 3] =
         [ProbeProtocol::Udp, ProbeProtocol::Tcp, ProbeProtocol::Icmp];
+    /// The reference's placement and the per-path tools' one.
+    const PLACEMENTS: [FlowPlacement; 2] = [
+        FlowPlacement::DestinationPort,
+        FlowPlacement::SourcePort {
+            destination_port: 80,
+        },
+    ];
 
     /// (client, router, target) of each family.
     fn addresses(family: Family) -> [IpAddr; 3] {
@@ -259,10 +277,13 @@ mod tests {
 
     #[test]
     fn every_protocol_and_family_round_trips_through_a_quoting_router() {
-        for family in [Family::V4, Family::V6] {
+        for (family, placement) in [Family::V4, Family::V6]
+            .into_iter()
+            .flat_map(|family| PLACEMENTS.map(|placement| (family, placement)))
+        {
             let [local, router, target] = addresses(family);
             for protocol in PROTOCOLS {
-                let probes = ForwardProbes::new(local, target, protocol);
+                let probes = ForwardProbes::new(local, target, protocol, placement);
                 let probe = Probe {
                     ttl: 3,
                     flow: 40_000,
@@ -282,10 +303,10 @@ mod tests {
                 assert_eq!(
                     probes.recognise(&received),
                     Some((0x1234, expected)),
-                    "{family:?} {protocol:?}"
+                    "{family:?} {protocol:?} {placement:?}"
                 );
 
-                let elsewhere = ForwardProbes::new(local, router, protocol);
+                let elsewhere = ForwardProbes::new(local, router, protocol, placement);
                 assert_eq!(
                     elsewhere.recognise(&received),
                     None,
@@ -295,7 +316,7 @@ mod tests {
                     .into_iter()
                     .find(|p| *p != protocol)
                     .expect("three protocols");
-                let other = ForwardProbes::new(local, target, other);
+                let other = ForwardProbes::new(local, target, other, placement);
                 assert_eq!(
                     other.recognise(&received),
                     None,
@@ -307,14 +328,22 @@ mod tests {
 
     #[test]
     fn probes_keep_the_flow_where_ecmp_hashes_it() {
-        for family in [Family::V4, Family::V6] {
+        for (family, placement) in [Family::V4, Family::V6]
+            .into_iter()
+            .flat_map(|family| PLACEMENTS.map(|placement| (family, placement)))
+        {
             let [local, _, target] = addresses(family);
             for protocol in PROTOCOLS {
-                let probes = ForwardProbes::new(local, target, protocol);
+                let probes = ForwardProbes::new(local, target, protocol, placement);
+                // The source port is octets 0–1; the destination port or the
+                // forced ICMP checksum octets 2–3.
+                let field = match (protocol, placement) {
+                    (ProbeProtocol::Icmp, _) | (_, FlowPlacement::DestinationPort) => 2,
+                    (_, FlowPlacement::SourcePort { .. }) => 0,
+                };
                 let flow_of = |packet: Vec<u8>| {
-                    let at = if family == Family::V4 { 20 } else { 0 };
-                    // Destination port, or the forced ICMP checksum: octets 2–3 either way.
-                    u16::from_be_bytes([packet[at + 2], packet[at + 3]])
+                    let at = if family == Family::V4 { 20 } else { 0 } + field;
+                    u16::from_be_bytes([packet[at], packet[at + 1]])
                 };
                 let flows: Vec<u16> = (1..=4)
                     .map(|id| {
@@ -327,7 +356,7 @@ mod tests {
                         ))
                     })
                     .collect();
-                assert_eq!(flows, [4242; 4], "{family:?} {protocol:?}");
+                assert_eq!(flows, [4242; 4], "{family:?} {protocol:?} {placement:?}");
             }
         }
     }
@@ -336,7 +365,12 @@ mod tests {
     fn echo_replies_match_by_identifier_and_sequence() {
         for family in [Family::V4, Family::V6] {
             let [local, _, target] = addresses(family);
-            let probes = ForwardProbes::new(local, target, ProbeProtocol::Icmp);
+            let probes = ForwardProbes::new(
+                local,
+                target,
+                ProbeProtocol::Icmp,
+                FlowPlacement::DestinationPort,
+            );
             let reply = |identifier: u16| {
                 let mut message = vec![0u8; 10];
                 message[0] = family.echo_reply();
@@ -376,14 +410,22 @@ mod tests {
 
     #[test]
     fn tcp_answers_from_the_target_acknowledge_the_probe_id() {
-        for family in [Family::V4, Family::V6] {
+        for (family, placement) in [Family::V4, Family::V6]
+            .into_iter()
+            .flat_map(|family| PLACEMENTS.map(|placement| (family, placement)))
+        {
             let [local, router, target] = addresses(family);
-            let probes = ForwardProbes::new(local, target, ProbeProtocol::Tcp);
+            let probes = ForwardProbes::new(local, target, ProbeProtocol::Tcp, placement);
+            // The probe on flow 443 had these ports; the answer swaps them.
+            let (source, destination) = match placement {
+                FlowPlacement::DestinationPort => (FORWARD_SOURCE_PORT, 443),
+                FlowPlacement::SourcePort { destination_port } => (443, destination_port),
+            };
             for flags in [TcpFlags::SYN | TcpFlags::ACK, TcpFlags::RST | TcpFlags::ACK] {
                 let mut segment = vec![0u8; 20];
                 let mut tcp = MutableTcpPacket::new(&mut segment).expect("room");
-                tcp.set_source(443);
-                tcp.set_destination(FORWARD_SOURCE_PORT);
+                tcp.set_source(destination);
+                tcp.set_destination(source);
                 tcp.set_acknowledgement(0x0BEE + 1);
                 tcp.set_data_offset(5);
                 tcp.set_flags(flags);
@@ -400,7 +442,7 @@ mod tests {
                 assert_eq!(
                     probes.recognise(&from(target)),
                     Some((0x0BEE, expected)),
-                    "{family:?} {flags:#x}"
+                    "{family:?} {flags:#x} {placement:?}"
                 );
                 assert_eq!(
                     probes.recognise(&from(router)),
@@ -414,7 +456,12 @@ mod tests {
     #[test]
     fn garbage_is_never_an_answer() {
         let [local, router, target] = addresses(Family::V4);
-        let probes = ForwardProbes::new(local, target, ProbeProtocol::Udp);
+        let probes = ForwardProbes::new(
+            local,
+            target,
+            ProbeProtocol::Udp,
+            FlowPlacement::DestinationPort,
+        );
         let mut quoted = vec![0u8; 28];
         let mut ip = MutableIpv4Packet::new(&mut quoted).expect("room");
         ip.set_version(4);

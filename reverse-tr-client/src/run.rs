@@ -5,7 +5,7 @@
 use std::{net::IpAddr, sync::Arc, sync::atomic::AtomicBool};
 
 use log::info;
-use reverse_tr_common::Family;
+use reverse_tr_common::{Family, forward::FlowPlacement};
 
 use crate::{
     Error, Result,
@@ -75,6 +75,7 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
                     local,
                     target,
                     config.protocol,
+                    FlowPlacement::DestinationPort,
                     Arc::clone(&pacer),
                     config.timeout,
                 )?;

@@ -3,7 +3,9 @@
 //! Like the server's probes they keep the ECMP-hashed fields constant per
 //! flow and force a value into a checksum field with a compensation word
 //! (§5.5), but with the client's layout: source port 33434, 2-octet
-//! compensation payloads, no random octets.
+//! compensation payloads, no random octets. Per-path tools (path tables,
+//! fault isolation) put the flow in the source port instead, as traceflow
+//! and fbtracert do, so that every probe reaches the same service port.
 
 use core::net::IpAddr;
 
@@ -25,14 +27,50 @@ pub const FORWARD_TCP_LEN: usize = 20;
 /// Largest forward probe packet.
 pub const FORWARD_MAX_LEN: usize = IP_HEADER_MAX_LEN + FORWARD_TCP_LEN;
 
+/// Which port of a forward UDP or TCP probe carries the flow; the other
+/// one is fixed. ICMP probes carry it in the echo checksum either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlowPlacement {
+    /// The reference's layout: flow in the destination port, source port 33434.
+    #[default]
+    DestinationPort,
+    /// Flow in the source port, towards a fixed destination port.
+    SourcePort { destination_port: u16 },
+}
+
+impl FlowPlacement {
+    /// The (source, destination) ports of a probe on `flow`.
+    #[inline(always)]
+    pub fn ports(self, flow: u16) -> (u16, u16) {
+        match self {
+            FlowPlacement::DestinationPort => (FORWARD_SOURCE_PORT, flow),
+            FlowPlacement::SourcePort { destination_port } => (flow, destination_port),
+        }
+    }
+
+    /// The flow of a probe with these ports, if its fixed port is ours.
+    pub fn flow(self, source: u16, destination: u16) -> Option<u16> {
+        match self {
+            FlowPlacement::DestinationPort => {
+                (source == FORWARD_SOURCE_PORT).then_some(destination)
+            }
+            FlowPlacement::SourcePort { destination_port } => {
+                (destination == destination_port).then_some(source)
+            }
+        }
+    }
+}
+
 /// A forward probe from the client towards the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ForwardProbe {
     pub protocol: ProbeProtocol,
     /// TTL / hop limit.
     pub ttl: u8,
-    /// Flow: ICMP checksum field or UDP/TCP destination port.
+    /// Flow: ICMP checksum field or a UDP/TCP port (see `placement`).
     pub flow: u16,
+    /// The port carrying the flow of UDP and TCP probes.
+    pub placement: FlowPlacement,
     /// Per-probe id: ICMP sequence, UDP checksum field, TCP sequence.
     pub probe_id: u16,
     /// Echo identifier of ICMP probes ((process id mod 255) + 1 in the reference).
@@ -66,15 +104,17 @@ impl ForwardProbe {
                 transport.seal(ECHO_HEADER_LEN);
             }
             ProbeProtocol::Udp => {
-                transport.u16(0, FORWARD_SOURCE_PORT);
-                transport.u16(2, self.flow);
+                let (source, destination) = self.placement.ports(self.flow);
+                transport.u16(0, source);
+                transport.u16(2, destination);
                 transport.u16(4, FORWARD_SHORT_LEN as u16);
                 transport.u16(6, self.probe_id);
                 transport.seal(8);
             }
             ProbeProtocol::Tcp => {
-                transport.u16(0, FORWARD_SOURCE_PORT);
-                transport.u16(2, self.flow);
+                let (source, destination) = self.placement.ports(self.flow);
+                transport.u16(0, source);
+                transport.u16(2, destination);
                 transport.u32(4, u32::from(self.probe_id));
                 transport.octets(12, 0x50, TCP_SYN);
                 transport.u16(14, FORWARD_TCP_WINDOW);
@@ -111,10 +151,10 @@ pub struct ForwardMatch {
     pub icmp_identifier: Option<u16>,
 }
 
-/// Recognises an answer to a forward probe (§11.4): an ICMP error quoting
-/// it, an Echo Reply, or a TCP segment to port 33434 (RST or SYN+ACK)
-/// acknowledging probe id + 1.
-pub fn match_forward(packet: &IpPacket<'_>) -> Option<ForwardMatch> {
+/// Recognises an answer to a forward probe sent with `placement` (§11.4):
+/// an ICMP error quoting it, an Echo Reply, or a TCP segment back to the
+/// probe's source port (RST or SYN+ACK) acknowledging probe id + 1.
+pub fn match_forward(packet: &IpPacket<'_>, placement: FlowPlacement) -> Option<ForwardMatch> {
     let family = packet.family();
     let hop = packet.source();
     match packet.protocol() {
@@ -122,23 +162,25 @@ pub fn match_forward(packet: &IpPacket<'_>) -> Option<ForwardMatch> {
             let tcp = TcpSegment::new(packet.payload()).ok()?;
             let answers = tcp.flags() & TCP_RST != 0
                 || tcp.flags() & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK;
-            if tcp.destination_port() != FORWARD_SOURCE_PORT || !answers {
+            // The answer's ports are the probe's, swapped.
+            let flow = placement.flow(tcp.destination_port(), tcp.source_port());
+            let (Some(flow), true) = (flow, answers) else {
                 return None;
-            }
+            };
             let probe_id = probe_id_of(tcp.acknowledgement().wrapping_sub(1))?;
             Some(ForwardMatch {
                 hop,
                 target: hop,
                 protocol: ProbeProtocol::Tcp,
                 probe_id,
-                flow: Some(tcp.source_port()),
+                flow: Some(flow),
                 icmp_identifier: None,
             })
         }
         p if p == family.icmp_protocol() => {
             let icmp = IcmpMessage::new(packet.payload()).ok()?;
             if crate::answer::is_quoting_error(family, icmp.icmp_type(), icmp.code()) {
-                match_quoted_forward(family, hop, icmp.body())
+                match_quoted_forward(family, hop, icmp.body(), placement)
             } else if icmp.icmp_type() == family.echo_reply() && icmp.code() == 0 {
                 Some(ForwardMatch {
                     hop,
@@ -157,15 +199,18 @@ pub fn match_forward(packet: &IpPacket<'_>) -> Option<ForwardMatch> {
 }
 
 /// Matches the forward probe an ICMP error from `hop` quotes.
-fn match_quoted_forward(family: Family, hop: IpAddr, quote: &[u8]) -> Option<ForwardMatch> {
+fn match_quoted_forward(
+    family: Family,
+    hop: IpAddr,
+    quote: &[u8],
+    placement: FlowPlacement,
+) -> Option<ForwardMatch> {
     let quote = Quote::parse(family, quote)?;
     let transport = quote.transport;
     let (protocol, probe_id, flow, icmp_identifier) = match quote.protocol {
         PROTOCOL_UDP | PROTOCOL_TCP => {
-            if read_u16(transport, 0).ok()? != FORWARD_SOURCE_PORT {
-                return None;
-            }
-            let flow = read_u16(transport, 2).ok()?;
+            let flow =
+                placement.flow(read_u16(transport, 0).ok()?, read_u16(transport, 2).ok()?)?;
             if quote.protocol == PROTOCOL_UDP {
                 (ProbeProtocol::Udp, read_u16(transport, 6).ok()?, flow, None)
             } else {

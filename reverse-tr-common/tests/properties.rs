@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::assert_checksums_verify;
 use proptest::prelude::*;
-use reverse_tr_common::forward::{FORWARD_MAX_LEN, ForwardProbe, match_forward};
+use reverse_tr_common::forward::{FORWARD_MAX_LEN, FlowPlacement, ForwardProbe, match_forward};
 use reverse_tr_common::packet::{IpPacket, match_answer};
 use reverse_tr_common::request::REQUEST_MAX_PADDING;
 use reverse_tr_common::{
@@ -18,6 +18,14 @@ use reverse_tr_common::{
 
 fn family() -> impl Strategy<Value = Family> {
     prop_oneof![Just(Family::V4), Just(Family::V6)]
+}
+
+/// Either flow placement, the source-port one towards any service port.
+fn placement() -> impl Strategy<Value = FlowPlacement> {
+    prop_oneof![
+        Just(FlowPlacement::DestinationPort),
+        any::<u16>().prop_map(|destination_port| FlowPlacement::SourcePort { destination_port }),
+    ]
 }
 
 fn protocol() -> impl Strategy<Value = ProbeProtocol> {
@@ -310,16 +318,17 @@ proptest! {
     fn forward_probe_verifies_and_matches(
         ((protocol, ttl, flow, probe_id, icmp_identifier, header), router) in
             (protocol(), 1u8.., any::<u16>(), any::<u16>(), any::<u16>(), any_header())
-                .prop_flat_map(|t| (Just(t), hop_of(t.5.family())))
+                .prop_flat_map(|t| (Just(t), hop_of(t.5.family()))),
+        placement in placement(),
     ) {
-        let probe = ForwardProbe { protocol, ttl, flow, probe_id, icmp_identifier };
+        let probe = ForwardProbe { protocol, ttl, flow, placement, probe_id, icmp_identifier };
         let family = header.family();
         let mut out = [0; FORWARD_MAX_LEN];
         let len = probe.build(&header, &mut out);
         assert_checksums_verify(&out[..len]);
         let (client, target) = addresses(&header);
         let error = time_exceeded(family, router, &out[..len]);
-        let matched = match_forward(&IpPacket::new(&error).expect("IP packet")).expect("matches");
+        let matched = match_forward(&IpPacket::new(&error).expect("IP packet"), placement).expect("matches");
         prop_assert_eq!(matched.hop, router);
         prop_assert_eq!(matched.target, target);
         prop_assert_eq!(matched.protocol, protocol);
@@ -327,12 +336,15 @@ proptest! {
         prop_assert_eq!(matched.flow, Some(flow));
         prop_assert_eq!(matched.icmp_identifier, (protocol == ProbeProtocol::Icmp).then_some(icmp_identifier));
         if protocol == ProbeProtocol::Tcp {
-            // The target's RST+ACK acknowledges probe id + 1.
-            let mut rst = flow.to_be_bytes().to_vec();
-            rst.extend_from_slice(&[0x82, 0x9a, 0, 0, 0, 0]);
+            // The target's RST+ACK, from the probe's destination port back to
+            // its source port, acknowledges probe id + 1.
+            let (source, destination) = placement.ports(flow);
+            let mut rst = destination.to_be_bytes().to_vec();
+            rst.extend_from_slice(&source.to_be_bytes());
+            rst.extend_from_slice(&[0, 0, 0, 0]);
             rst.extend_from_slice(&(u32::from(probe_id) + 1).to_be_bytes());
             rst.extend_from_slice(&[0x50, 0x14, 0, 0, 0, 0, 0, 0]);
-            let direct = match_forward(&IpPacket::new(&wrap(target, client, 6, &rst)).expect("IP")).expect("matches");
+            let direct = match_forward(&IpPacket::new(&wrap(target, client, 6, &rst)).expect("IP"), placement).expect("matches");
             prop_assert_eq!((direct.hop, direct.target, direct.probe_id, direct.flow), (target, target, probe_id, Some(flow)));
         }
     }
@@ -356,7 +368,8 @@ proptest! {
         }
         if let Ok(packet) = IpPacket::new(&bytes) {
             let _ = match_answer(&packet);
-            let _ = match_forward(&packet);
+            let _ = match_forward(&packet, FlowPlacement::DestinationPort);
+            let _ = match_forward(&packet, FlowPlacement::SourcePort { destination_port: 80 });
         }
     }
 }

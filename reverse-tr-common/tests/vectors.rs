@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use common::{LAB_V4, LAB_V6, Lab, assert_checksums_verify, ip_packets};
-use reverse_tr_common::forward::{FORWARD_MAX_LEN, ForwardProbe, match_forward};
+use reverse_tr_common::forward::{FORWARD_MAX_LEN, FlowPlacement, ForwardProbe, match_forward};
 use reverse_tr_common::packet::{IcmpMessage, IpPacket, TcpSegment, UdpDatagram, match_answer};
 use reverse_tr_common::{
     Family, IpHeader, Ipv4Header, Ipv6Header, Outcome, PROBE_MAX_LEN, ProbeProtocol,
@@ -287,6 +287,7 @@ fn walk_forward(name: &str, family: Family, lab: Lab) -> (usize, usize) {
                 protocol: ProbeProtocol::Tcp,
                 ttl: packet.ttl() + decrements,
                 flow: tcp.destination_port(),
+                placement: FlowPlacement::DestinationPort,
                 probe_id: u16::try_from(tcp.sequence()).expect("16-bit probe id"),
                 icmp_identifier: 0,
             };
@@ -315,7 +316,7 @@ fn walk_forward(name: &str, family: Family, lab: Lab) -> (usize, usize) {
             {
                 continue;
             }
-            let answer = match_forward(&packet).expect("the answer matches a forward probe");
+            let answer = match_forward(&packet, FlowPlacement::DestinationPort).expect("the answer matches a forward probe");
             assert_eq!(answer.target, lab.server);
             assert_eq!(answer.protocol, ProbeProtocol::Tcp);
             assert_eq!(answer.flow, Some(1234));
