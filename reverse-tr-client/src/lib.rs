@@ -4,6 +4,7 @@
 pub mod aliases;
 pub mod cli;
 pub mod discovery;
+pub mod dns;
 pub mod endpoints;
 mod error;
 #[cfg(test)]
