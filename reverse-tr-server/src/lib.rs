@@ -9,6 +9,7 @@ pub mod error;
 pub mod event;
 mod privilege;
 pub mod server;
+pub mod testing;
 
 pub use attach::{Hook, attach, attach_with};
 pub use error::{Error, Result};

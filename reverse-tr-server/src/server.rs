@@ -52,6 +52,8 @@ pub struct Run {
     pub verdict: i32,
     /// The frame as the program left it.
     pub frame: Vec<u8>,
+    /// The kernel's mean time of one run of the program.
+    pub duration: Duration,
 }
 
 /// The program's aya-log records, forwarded to the `log` crate.
@@ -113,11 +115,19 @@ impl Server {
 
     /// Runs the entry program once on `frame` (BPF_PROG_TEST_RUN).
     pub fn run(&self, frame: &[u8]) -> Result<Run> {
+        self.run_repeated(frame, 1)
+    }
+
+    /// Runs the entry program `repeat` times on `frame` in the kernel; from
+    /// the second run on it sees the first run's output if it rewrote the
+    /// frame. The benchmarks read the mean run time from it.
+    pub fn run_repeated(&self, frame: &[u8], repeat: u32) -> Result<Run> {
         let mut out = vec![0u8; frame.len() + 256];
         let result = classifier(&self.ebpf, ENTRY)?
             .test_run(TestRunOptions {
                 data_in: Some(frame),
                 data_out: Some(&mut out),
+                repeat,
                 ..TestRunOptions::new()
             })
             .map_err(program_error("test run"))?;
@@ -126,6 +136,7 @@ impl Server {
             // The verdict is an i32 the kernel hands back as u32.
             verdict: result.return_value as i32,
             frame: out,
+            duration: result.duration,
         })
     }
 

@@ -44,19 +44,6 @@ fn probe(server: &Server, client: IpAddr, server_address: IpAddr, protocol: u8) 
     run.frame[14..].to_vec()
 }
 
-/// An ICMP error from `from` quoting `probe` (§6.2).
-fn quoting(from: IpAddr, server_address: IpAddr, icmp_type: u8, code: u8, probe: &[u8]) -> Vec<u8> {
-    let rest = [&[0u8; 4][..], probe].concat();
-    frame(&icmp_packet(
-        from,
-        server_address,
-        60,
-        icmp_type,
-        code,
-        &rest,
-    ))
-}
-
 struct Case {
     name: &'static str,
     client: IpAddr,
@@ -65,23 +52,7 @@ struct Case {
     protocol: u8,
     /// The answering hop.
     hop: IpAddr,
-    /// Builds the answer frame from the probe packet.
-    answer: fn(&Case, &[u8]) -> Vec<u8>,
-}
-
-/// A TCP answer from the hop acknowledging the probe's SYN with `flags`.
-fn tcp_answer(case: &Case, probe: &[u8], flags: u8) -> Vec<u8> {
-    let header = if case.client.is_ipv4() { 20 } else { 40 };
-    let sequence = u32::from_be_bytes(probe[header + 4..header + 8].try_into().expect("4 octets"));
-    let segment = tcp(
-        case.hop,
-        case.server,
-        (FLOW, 1021),
-        0x1111_2222,
-        sequence.wrapping_add(1),
-        flags,
-    );
-    frame(&ip(case.hop, case.server, 6, 64, 1, &segment))
+    answer: Answer,
 }
 
 fn cases() -> Vec<Case> {
@@ -95,33 +66,6 @@ fn cases() -> Vec<Case> {
         IpAddr::V6(SERVER_V6),
         IpAddr::V6(ROUTER_V6),
     );
-    let time_exceeded = |case: &Case, probe: &[u8]| {
-        let icmp_type = if case.client.is_ipv4() { 11 } else { 3 };
-        quoting(case.hop, case.server, icmp_type, 0, probe)
-    };
-    let port_unreachable = |case: &Case, probe: &[u8]| {
-        let (icmp_type, code) = if case.client.is_ipv4() {
-            (3, 3)
-        } else {
-            (1, 4)
-        };
-        quoting(case.hop, case.server, icmp_type, code, probe)
-    };
-    let echo_reply = |case: &Case, probe: &[u8]| {
-        let header = if case.client.is_ipv4() { 20 } else { 40 };
-        let echo_reply = if case.client.is_ipv4() { 0 } else { 129 };
-        // The reply echoes identifier, sequence and payload.
-        frame(&icmp_packet(
-            case.hop,
-            case.server,
-            64,
-            echo_reply,
-            0,
-            &probe[header + 4..],
-        ))
-    };
-    let syn_ack = |case: &Case, probe: &[u8]| tcp_answer(case, probe, 0x12);
-    let rst = |case: &Case, probe: &[u8]| tcp_answer(case, probe, 0x14);
     let mut cases = Vec::new();
     for (client, server, router, icmp) in [(c4, s4, r4, 1), (c6, s6, r6, 58)] {
         cases.extend([
@@ -131,7 +75,7 @@ fn cases() -> Vec<Case> {
                 server,
                 protocol: 17,
                 hop: router,
-                answer: time_exceeded,
+                answer: Answer::TimeExceeded,
             },
             Case {
                 name: "time exceeded, TCP",
@@ -139,7 +83,7 @@ fn cases() -> Vec<Case> {
                 server,
                 protocol: 6,
                 hop: router,
-                answer: time_exceeded,
+                answer: Answer::TimeExceeded,
             },
             Case {
                 name: "time exceeded, ICMP",
@@ -147,7 +91,7 @@ fn cases() -> Vec<Case> {
                 server,
                 protocol: icmp,
                 hop: router,
-                answer: time_exceeded,
+                answer: Answer::TimeExceeded,
             },
             Case {
                 name: "port unreachable",
@@ -155,7 +99,7 @@ fn cases() -> Vec<Case> {
                 server,
                 protocol: 17,
                 hop: client,
-                answer: port_unreachable,
+                answer: Answer::PortUnreachable,
             },
             Case {
                 name: "echo reply",
@@ -163,7 +107,7 @@ fn cases() -> Vec<Case> {
                 server,
                 protocol: icmp,
                 hop: client,
-                answer: echo_reply,
+                answer: Answer::EchoReply,
             },
             Case {
                 name: "SYN-ACK",
@@ -171,7 +115,7 @@ fn cases() -> Vec<Case> {
                 server,
                 protocol: 6,
                 hop: client,
-                answer: syn_ack,
+                answer: Answer::SynAck,
             },
             Case {
                 name: "RST",
@@ -179,7 +123,7 @@ fn cases() -> Vec<Case> {
                 server,
                 protocol: 6,
                 hop: client,
-                answer: rst,
+                answer: Answer::Rst,
             },
         ]);
     }
@@ -211,7 +155,7 @@ fn every_answer_kind_becomes_the_exact_response_once() {
         let context = format!("{} ({})", case.name, case.client);
         let server = server(Config::default());
         let probe = probe(&server, case.client, case.server, case.protocol);
-        let answer = (case.answer)(&case, &probe);
+        let answer = case.answer.frame(case.hop, case.server, &probe);
         let run = server.run(&answer).expect("test run");
         assert_eq!(run.verdict, REDIRECT, "{context}");
         assert_bytes(&run.frame, &expected_response(&case));
