@@ -15,6 +15,7 @@ pub mod graph;
 pub mod mda;
 pub mod net;
 pub mod probe;
+pub mod progress;
 pub mod render;
 pub mod resolve;
 pub mod reverse;
