@@ -10,7 +10,13 @@ use std::{
     net::{IpAddr, Ipv4Addr},
 };
 
-use crate::graph::{Trace, VertexId};
+use log::{info, warn};
+
+use crate::{
+    Error, Result,
+    graph::{Trace, VertexId},
+    run::Traces,
+};
 
 /// Interfaces of one router.
 pub type AliasSet = BTreeSet<Ipv4Addr>;
@@ -44,6 +50,24 @@ pub fn resolve_aliases(forward: &Trace, reverse: &Trace) -> Vec<AliasSet> {
     }
     aliases.sort();
     aliases
+}
+
+/// §11.12 for a run: writes the alias sets of a two-way IPv4 trace to
+/// `path`; any other run only gets a warning.
+pub fn write_aliases(traces: &Traces, path: &str) -> Result<()> {
+    let (Some(forward), Some(reverse), IpAddr::V4(_)) =
+        (&traces.forward, &traces.reverse, traces.target)
+    else {
+        warn!("alias resolution needs a two-way trace to an IPv4 target; skipped");
+        return Ok(());
+    };
+    let aliases = resolve_aliases(forward, reverse);
+    std::fs::write(path, aliases_file(&aliases)).map_err(|source| Error::Write {
+        path: path.to_owned(),
+        source,
+    })?;
+    info!("{} alias set(s) written to {path}", aliases.len());
+    Ok(())
 }
 
 /// The `<output>.aliases` file: one set per line, addresses joined by

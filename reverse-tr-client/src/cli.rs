@@ -53,8 +53,9 @@ Exit status:
 pub struct Cli {
     #[command(flatten)]
     pub options: Options,
+    /// `None` only with `--list-endpoints`.
     #[command(subcommand)]
-    pub direction: DirectionCommand,
+    pub direction: Option<DirectionCommand>,
 }
 
 /// Options before DIRECTION (§11.1 global options).
@@ -90,16 +91,17 @@ pub struct Options {
     #[arg(long, value_name = "OCTETS", default_value_t = 0, default_missing_value = "24", num_args = 0..=1,
           require_equals = true, value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub padding: u16,
-    /// Ask no questions (accepted for compatibility; reverse-tr never asks)
+    /// Ask no questions: transmit without the confirmation prompt
     #[arg(short = 'y', long)]
     pub assume_yes: bool,
-    /// No reverse DNS look-ups
+    /// No reverse DNS look-ups (host names are then neither shown nor transmitted)
     #[arg(short = 'n', long)]
     pub no_resolve: bool,
     /// Do not merge equal vertices before rendering (graph output: later)
     #[arg(long)]
     pub no_merge: bool,
-    /// Alias resolution (later; accepted, not run yet)
+    /// Alias resolution (two-way, IPv4): write the interfaces of one router,
+    /// one router a line, to <output>.aliases
     #[arg(long)]
     pub resolve_aliases: bool,
     /// Base name of output files (graph and JSON output: later)
@@ -114,9 +116,22 @@ pub struct Options {
     /// Write <output>.json (later; accepted, nothing written yet)
     #[arg(short = 's', long)]
     pub store_json: bool,
-    /// Submit the measurement to the collector (later; accepted, nothing sent yet)
+    /// Submit the measurement to the collector (asks first unless -y)
     #[arg(long)]
     pub transmit: bool,
+    /// Collector URL for --transmit, http://[USER:PASSWORD@]HOST[:PORT][/PATH]
+    /// [default: $REVERSE_TR_COLLECTOR, else `collector` in
+    /// ~/.config/reverse-tr/config.toml]; credentials also from
+    /// $REVERSE_TR_COLLECTOR_USER and $REVERSE_TR_COLLECTOR_PASSWORD
+    #[arg(long, value_name = "URL", requires = "transmit")]
+    pub collector: Option<String>,
+    /// Seconds to wait for the collector
+    #[arg(long, value_name = "S", default_value = "30", value_parser = positive_seconds)]
+    pub collector_timeout: Duration,
+    /// Print the public reverse-traceroute servers and exit; a TARGET may
+    /// name one by its host name or its NAME
+    #[arg(long, exclusive = true)]
+    pub list_endpoints: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -243,6 +258,16 @@ pub enum Directions {
     TwoWay,
 }
 
+/// How to submit the measurement (§11.16).
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// `--collector`, if given.
+    pub collector: Option<String>,
+    pub timeout: Duration,
+    /// `-y`: do not ask.
+    pub assume_yes: bool,
+}
+
 /// A validated command line.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -258,6 +283,10 @@ pub struct Config {
     pub padding: u16,
     pub no_resolve: bool,
     pub log_level: LogLevel,
+    /// `--transmit`: where to and how.
+    pub transmit: Option<Transmit>,
+    /// `--resolve-aliases`: the file to write the alias sets to.
+    pub aliases_file: Option<String>,
     /// Options accepted for compatibility whose output comes later.
     pub deferred: Vec<&'static str>,
 }
@@ -274,9 +303,12 @@ impl Cli {
             ));
         }
         let (directions, choice) = match self.direction {
-            DirectionCommand::Forward(p) => (Directions::Forward, p),
-            DirectionCommand::Reverse(p) => (Directions::Reverse, p),
-            DirectionCommand::TwoWay(p) => (Directions::TwoWay, p),
+            Some(DirectionCommand::Forward(p)) => (Directions::Forward, p),
+            Some(DirectionCommand::Reverse(p)) => (Directions::Reverse, p),
+            Some(DirectionCommand::TwoWay(p)) => (Directions::TwoWay, p),
+            None => {
+                return Err("a DIRECTION is required: forward, reverse or two-way".to_owned());
+            }
         };
         let (protocol, mode) = match choice.protocol {
             Protocol::Udp(m) => (ProbeProtocol::Udp, m.mode),
@@ -319,7 +351,6 @@ impl Cli {
         let deferred = [
             (o.store_json, "--store-json"),
             (o.transmit, "--transmit"),
-            (o.resolve_aliases, "--resolve-aliases"),
             (o.no_merge, "--no-merge"),
         ]
         .into_iter()
@@ -341,6 +372,12 @@ impl Cli {
             padding: o.padding,
             no_resolve: o.no_resolve,
             log_level: o.log_level,
+            transmit: o.transmit.then_some(Transmit {
+                collector: o.collector,
+                timeout: o.collector_timeout,
+                assume_yes: o.assume_yes,
+            }),
+            aliases_file: o.resolve_aliases.then(|| format!("{}.aliases", o.output)),
             deferred,
         })
     }

@@ -125,6 +125,15 @@ async fn ptr_names(resolver: &TokioResolver, address: IpAddr) -> Vec<String> {
     }
 }
 
+/// §11.11 for a run: the names of every responsive vertex of `traces`;
+/// none if the system resolver cannot be set up.
+pub async fn lookup<'a>(traces: impl IntoIterator<Item = &'a Trace>) -> Names {
+    match ReverseDns::system() {
+        Some(dns) => dns.names(responsive_addresses(traces), TOTAL_TIMEOUT).await,
+        None => Names::new(),
+    }
+}
+
 /// Every responsive address of `traces`, each once.
 pub fn responsive_addresses<'a>(traces: impl IntoIterator<Item = &'a Trace>) -> BTreeSet<IpAddr> {
     traces

@@ -62,6 +62,12 @@ pub enum Error {
     /// The configuration file could not be read or parsed.
     #[error("{path}: {reason}")]
     Config { path: String, reason: String },
+    /// An output file could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     /// Submission to the collector (§11.16) failed.
     #[error("transmission failed: {0}")]
     Transmit(String),
@@ -101,6 +107,7 @@ impl Error {
             | Self::Wire(_)
             | Self::Endpoint { .. }
             | Self::Config { .. }
+            | Self::Write { .. }
             | Self::Transmit(_) => 1,
         }
     }

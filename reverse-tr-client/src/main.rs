@@ -5,6 +5,7 @@
 use std::{
     collections::HashMap,
     io::Write,
+    net::IpAddr,
     process::ExitCode,
     sync::{
         Arc,
@@ -14,15 +15,20 @@ use std::{
 
 use clap::{CommandFactory, Parser, error::ErrorKind};
 use reverse_tr_client::{
-    Error,
+    Error, aliases,
     cli::{Cli, Config, LogLevel},
+    dns, endpoints, progress,
     render::render_text,
     run::{Traces, run},
     state_meaning,
 };
 
 fn main() -> ExitCode {
-    let config = match Cli::parse().config() {
+    let cli = Cli::parse();
+    if cli.options.list_endpoints {
+        return list_endpoints();
+    }
+    let config = match cli.config() {
         Ok(config) => config,
         Err(message) => Cli::command()
             .error(ErrorKind::ArgumentConflict, message)
@@ -56,7 +62,15 @@ async fn trace(config: &Config) -> Result<(), Error> {
     let traces = run(config, &stop).await;
     interrupt.abort();
     let traces = traces?;
-    print(&traces)?;
+    let names = if config.no_resolve {
+        HashMap::new()
+    } else {
+        dns::lookup(traces.labelled().into_iter().map(|(_, trace)| trace)).await
+    };
+    if let Some(path) = &config.aliases_file {
+        aliases::write_aliases(&traces, path)?;
+    }
+    print(&traces, &names)?;
     if traces.interrupted() {
         return Err(Error::Interrupted);
     }
@@ -85,12 +99,25 @@ async fn on_interrupt(stop: Arc<AtomicBool>) {
     }
 }
 
-fn print(traces: &Traces) -> Result<(), Error> {
-    let text = render_text(&traces.labelled(), &HashMap::new());
+fn print(traces: &Traces, names: &HashMap<IpAddr, Vec<String>>) -> Result<(), Error> {
+    let text = render_text(&traces.labelled(), names);
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+fn list_endpoints() -> ExitCode {
+    match endpoints::shipped() {
+        Ok(list) => {
+            print!("{}", endpoints::table(&list));
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("reverse-tr: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
 }
 
 fn init_logging(level: LogLevel) {
@@ -99,10 +126,13 @@ fn init_logging(level: LogLevel) {
         LogLevel::Info => log::LevelFilter::Info,
         LogLevel::Warning => log::LevelFilter::Warn,
     };
-    env_logger::Builder::new()
+    let logger = env_logger::Builder::new()
         .filter_level(log::LevelFilter::Warn)
         .filter_module("reverse_tr_client", filter)
         .format_timestamp(None)
         .format_target(false)
-        .init();
+        .build();
+    log::set_max_level(logger.filter());
+    // Only fails if a logger is already set, which nothing else does.
+    let _ = log::set_boxed_logger(Box::new(progress::Logger(logger)));
 }

@@ -2,18 +2,19 @@
 //! probers, check for a server, and discover forward and/or reverse —
 //! in a two-way run both at the same time.
 
-use std::{net::IpAddr, sync::Arc, sync::atomic::AtomicBool};
+use std::{io::IsTerminal, net::IpAddr, sync::Arc, sync::atomic::AtomicBool};
 
 use log::info;
 use reverse_tr_common::{Family, forward::FlowPlacement};
 
 use crate::{
     Error, Result,
-    cli::{Config, Directions},
+    cli::{Config, Directions, LogLevel},
     discovery::discover,
-    forward,
+    endpoints, forward,
     graph::{Direction, Trace},
     net::Pacer,
+    progress::Progress,
     resolve::{local_address, resolve_target},
     reverse::{self, check_presence},
 };
@@ -59,7 +60,7 @@ impl Traces {
 /// Runs the traces `config` asks for. Setting `stop` ends them after the
 /// batches in flight; what was found is returned, flagged as interrupted.
 pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
-    let (name, family) = (config.target.clone(), config.family);
+    let (name, family) = (endpoints::host_for(&config.target), config.family);
     let target = tokio::task::spawn_blocking(move || resolve_target(&name, family))
         .await
         .map_err(|error| Error::Io(std::io::Error::other(error)))??;
@@ -67,6 +68,8 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
     info!("tracing {} ({target}) from {local}", config.target);
     let pacer = Arc::new(Pacer::new(config.gap));
     let params = &config.params;
+    let progress =
+        Progress::new(std::io::stderr().is_terminal() && config.log_level != LogLevel::Debug);
     let forward = async {
         match config.directions {
             Directions::Reverse => Ok(None),
@@ -79,6 +82,7 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
                     Arc::clone(&pacer),
                     config.timeout,
                 )?;
+                let prober = progress.counting(Direction::Forward, prober);
                 discover(&prober, params, local, Some(target), stop)
                     .await
                     .map(Some)
@@ -100,6 +104,7 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
                     config.timeout,
                 )?;
                 check_presence(&prober).await?;
+                let prober = progress.counting(Direction::Reverse, prober);
                 discover(&prober, params, target, Some(local), stop)
                     .await
                     .map(Some)
@@ -107,7 +112,9 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
         }
     };
     // Both directions at once; the first error ends the run.
-    let (forward, reverse) = tokio::try_join!(forward, reverse)?;
+    let traces = tokio::try_join!(forward, reverse);
+    progress.finish();
+    let (forward, reverse) = traces?;
     Ok(Traces {
         target,
         local,

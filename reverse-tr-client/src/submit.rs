@@ -5,7 +5,7 @@
 //! credentials from `REVERSE_TR_COLLECTOR_USER`/`_PASSWORD` or the URL.
 
 use std::{
-    io::{BufRead, Write},
+    io::{BufRead, IsTerminal, Write},
     path::PathBuf,
     time::Duration,
 };
@@ -16,7 +16,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::{Error, Result};
+use crate::{Error, Result, cli::Transmit};
 
 /// Environment variable naming the collector's URL.
 pub const COLLECTOR_VARIABLE: &str = "REVERSE_TR_COLLECTOR";
@@ -229,6 +229,42 @@ fn config_error(path: &std::path::Path, reason: String) -> Error {
         path: path.display().to_string(),
         reason,
     }
+}
+
+/// §11.16 for a run: asks on the terminal unless `-y`, submits `body` and
+/// says on stderr how it went. The outcome never changes the exit status.
+pub async fn transmit(options: &Transmit, body: &[u8]) {
+    match confirmed_submit(options, body).await {
+        Ok(Some(_)) => eprintln!("reverse-tr: successfully transmitted, thank you"),
+        Ok(None) => eprintln!("reverse-tr: transmission aborted"),
+        Err(error) => eprintln!("reverse-tr: {error}"),
+    }
+}
+
+/// The status of a submission, or `None` if the user said no.
+async fn confirmed_submit(options: &Transmit, body: &[u8]) -> Result<Option<u16>> {
+    let collector = Collector::configured(options.collector.as_deref(), |name| {
+        std::env::var(name).ok()
+    })?;
+    if !options.assume_yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Transmit(
+                "no terminal to ask for confirmation on; pass -y to transmit without asking"
+                    .to_owned(),
+            ));
+        }
+        let agreed = tokio::task::block_in_place(|| {
+            confirm(
+                &mut std::io::stdin().lock(),
+                &mut std::io::stderr(),
+                &collector.authority(),
+            )
+        })?;
+        if !agreed {
+            return Ok(None);
+        }
+    }
+    collector.submit(body, options.timeout).await.map(Some)
 }
 
 /// Asks on the terminal whether to upload (§11.16); only `y` or `yes`

@@ -216,3 +216,41 @@ fn help_teaches_every_level() {
         insta::assert_snapshot!(snapshot, String::from_utf8_lossy(&output.stdout));
     }
 }
+
+#[test]
+fn list_endpoints_needs_no_trace_and_takes_nothing_else() {
+    let output = reverse_tr(&["--list-endpoints"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("NAME"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 6, "{stdout}");
+    assert!(
+        stdout.lines().any(|line| line.starts_with("bcix ")
+            && line.contains("www.bcix.de")
+            && line.contains("62193")),
+        "{stdout}"
+    );
+    let cases: [(&[&str], &str); 3] = [
+        (&["--list-endpoints", "-n"], "cannot be used with"),
+        (&[], "a DIRECTION is required"),
+        (
+            &[
+                "--collector",
+                "http://c.example/",
+                "forward",
+                "udp",
+                "singlepath",
+                "--flow",
+                "1",
+                "x",
+            ],
+            "--transmit",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = reverse_tr(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
