@@ -89,7 +89,9 @@ pub fn start_server(lab: &Lab) -> Server {
 /// Runs the client in the client's namespace.
 pub fn client(lab: &Lab, args: &[&str]) -> Output {
     lab.command(Host::Client, env!("CARGO_BIN_EXE_reverse-tr"))
-        .args(["-l", "warning"])
+        // No reverse DNS: lab addresses have no names, and the system's
+        // resolver is outside the lab.
+        .args(["-n", "-l", "warning"])
         .args(args)
         .output()
         .expect("the client runs")
