@@ -9,7 +9,16 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use reverse_tr_common::{Family, ProbeProtocol};
 
-use crate::discovery::{Mode, Params};
+use crate::{
+    discovery::{Mode, Params},
+    fault::{FaultSurvey, Rounds},
+    paths::{Survey, path_flow},
+    render::Layout,
+};
+
+/// Destination port of forward `paths` and `fault` probes without `--port`:
+/// traceroute's first UDP port, or HTTP for TCP.
+const SURVEY_PORTS: [(ProbeProtocol, u16); 2] = [(ProbeProtocol::Udp, 33434), (ProbeProtocol::Tcp, 80)];
 
 /// How many probes per second are sent when neither `--rate` nor `--inter`
 /// is given, both directions together. A two-way multipath trace of the
@@ -150,6 +159,10 @@ pub enum Format {
     Png,
     Ps,
     Svg,
+    /// `paths` mode: one row per path ID, one column per TTL (the default)
+    Horiz,
+    /// `paths` mode: one column per path ID, one row per TTL
+    Vert,
 }
 
 /// DIRECTION (§11.3).
@@ -212,6 +225,79 @@ pub enum ModeCommand {
         after_help = "Example:\n  reverse-tr forward tcp multipath --confidence 0.01 example.net"
     )]
     Multipath(Multipath),
+    /// One flow per path ID, each probed at every TTL: a table of the paths
+    /// (traceflow); forward flows vary the source port only
+    #[command(
+        after_help = "Examples:\n  reverse-tr forward udp paths --paths 8 example.net\n  \
+                      reverse-tr -f vert reverse tcp paths example.net"
+    )]
+    Paths(PathsArgs),
+    /// ECMP fault isolation (fbtracert): many flows at every TTL for several
+    /// rounds; reports flows answered up to a hop and lost after it
+    #[command(
+        after_help = "Examples:\n  reverse-tr --rate 2000 forward tcp fault --flows 32 --rounds 40 example.net\n  \
+                      reverse-tr reverse udp fault --duration 30 --json example.net"
+    )]
+    Fault(FaultArgs),
+}
+
+/// Mode options of `paths`.
+#[derive(Debug, Args)]
+pub struct PathsArgs {
+    /// Path IDs to probe, each on its own flow
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub paths: u16,
+    /// Probes per path and TTL
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=10))]
+    pub probes: u16,
+    /// Destination port of forward UDP/TCP probes [default: 33434 UDP, 80 TCP]
+    #[arg(long, value_name = "P")]
+    pub port: Option<u16>,
+    /// Host name or IP address
+    pub target: String,
+}
+
+/// Mode options of `fault`.
+#[derive(Debug, Args)]
+pub struct FaultArgs {
+    /// Flows probed, each at every TTL up to the target
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub flows: u16,
+    /// Rounds of probes (every flow at every TTL once per round)
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rounds: u32,
+    /// Probe for this many seconds instead of a number of rounds
+    #[arg(long, value_name = "S", value_parser = positive_seconds, conflicts_with = "rounds")]
+    pub duration: Option<Duration>,
+    /// Destination port of forward UDP/TCP probes [default: 33434 UDP, 80 TCP]
+    #[arg(long, value_name = "P")]
+    pub port: Option<u16>,
+    /// Print the report as JSON (the fields are in the README)
+    #[arg(long)]
+    pub json: bool,
+    /// Host name or IP address
+    pub target: String,
+}
+
+/// What a run does with its probes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    /// `singlepath`, `multipath`: discover each direction's graph with
+    /// [`Config::params`].
+    Trace,
+    /// `paths`: a table of each direction's paths; forward UDP/TCP probes go
+    /// to `port`.
+    Paths {
+        survey: Survey,
+        layout: Layout,
+        port: u16,
+    },
+    /// `fault`: suspect hops of each direction; forward UDP/TCP probes go to `port`.
+    Fault {
+        survey: FaultSurvey,
+        port: u16,
+        json: bool,
+    },
 }
 
 /// Mode options of `singlepath` (§11.9).
@@ -274,7 +360,9 @@ pub struct Config {
     pub directions: Directions,
     pub protocol: ProbeProtocol,
     pub target: String,
+    /// The TTL range and abort apply to every job, the mode to `Job::Trace`.
     pub params: Params,
+    pub job: Job,
     /// `-4`/`-6`: resolve TARGET in this family only.
     pub family: Option<Family>,
     pub timeout: Duration,
@@ -315,12 +403,72 @@ impl Cli {
             Protocol::Tcp(m) => (ProbeProtocol::Tcp, m.mode),
             Protocol::Icmp(m) => (ProbeProtocol::Icmp, m.mode),
         };
-        let (mode, target) = match mode {
+        if matches!(o.format, Format::Horiz | Format::Vert)
+            && !matches!(mode, ModeCommand::Paths(_))
+        {
+            return Err("-f horiz and -f vert are layouts of the paths mode".to_owned());
+        }
+        let port = |port: Option<u16>| match (port, protocol, directions) {
+            (Some(_), ProbeProtocol::Icmp, _) => {
+                Err("--port applies to UDP and TCP probes".to_owned())
+            }
+            (Some(_), _, Directions::Reverse) => {
+                Err("--port applies to forward probes (the server fixes its ports)".to_owned())
+            }
+            (Some(port), _, _) => Ok(port),
+            (None, _, _) => Ok(SURVEY_PORTS
+                .iter()
+                .find(|(p, _)| *p == protocol)
+                .map_or(0, |(_, port)| *port)),
+        };
+        let (lowest, highest, abort) = (o.min_ttl, o.max_ttl, o.abort);
+        let (mode, job, target) = match mode {
+            ModeCommand::Paths(p) => {
+                let survey = Survey {
+                    min_ttl: lowest,
+                    max_ttl: highest,
+                    abort,
+                    paths: p.paths,
+                    probes: p.probes,
+                };
+                let layout = if o.format == Format::Vert {
+                    Layout::Vertical
+                } else {
+                    Layout::Horizontal
+                };
+                let port = port(p.port)?;
+                // A single-path trace of path 1: what `params` would run.
+                let mode = Mode::SinglePath {
+                    flow: path_flow(1),
+                    probes: p.probes,
+                };
+                (mode, Job::Paths { survey, layout, port }, p.target)
+            }
+            ModeCommand::Fault(f) => {
+                let survey = FaultSurvey {
+                    min_ttl: lowest,
+                    max_ttl: highest,
+                    abort,
+                    flows: f.flows,
+                    rounds: f.duration.map_or(Rounds::Count(f.rounds), Rounds::For),
+                };
+                let job = Job::Fault {
+                    survey,
+                    port: port(f.port)?,
+                    json: f.json,
+                };
+                let mode = Mode::SinglePath {
+                    flow: path_flow(1),
+                    probes: 1,
+                };
+                (mode, job, f.target)
+            }
             ModeCommand::Singlepath(s) => (
                 Mode::SinglePath {
                     flow: s.flow,
                     probes: s.probes,
                 },
+                Job::Trace,
                 s.target,
             ),
             ModeCommand::Multipath(m) => {
@@ -339,7 +487,7 @@ impl Cli {
                     max_burst: burst(m.max_burst)?,
                     single_vertex_opt: m.opt_single_vertex_hop,
                 };
-                (mode, m.target)
+                (mode, Job::Trace, m.target)
             }
         };
         let family = match (o.ipv4, o.ipv6) {
@@ -366,6 +514,7 @@ impl Cli {
                 abort: o.abort,
                 mode,
             },
+            job,
             family,
             timeout: o.timeout,
             gap,

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod dns;
 pub mod endpoints;
 mod error;
+pub mod fault;
 #[cfg(test)]
 mod fake_network;
 mod flows;
@@ -14,6 +15,7 @@ pub mod forward;
 pub mod graph;
 pub mod mda;
 pub mod net;
+pub mod paths;
 pub mod probe;
 pub mod progress;
 pub mod render;
@@ -21,5 +23,6 @@ pub mod resolve;
 pub mod reverse;
 pub mod run;
 pub mod submit;
+pub mod survey;
 
 pub use error::{Error, Result, state_meaning};

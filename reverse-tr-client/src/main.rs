@@ -16,11 +16,12 @@ use std::{
 use clap::{CommandFactory, Parser, error::ErrorKind};
 use reverse_tr_client::{
     Error, aliases,
-    cli::{Cli, Config, LogLevel},
+    cli::{Cli, Config, Job, LogLevel},
     dns, endpoints, progress,
     render::render_text,
     run::{Traces, run},
     state_meaning,
+    survey::{Surveys, run_survey},
 };
 
 fn main() -> ExitCode {
@@ -59,6 +60,11 @@ fn main() -> ExitCode {
 async fn trace(config: &Config) -> Result<(), Error> {
     let stop = Arc::new(AtomicBool::new(false));
     let interrupt = tokio::spawn(on_interrupt(Arc::clone(&stop)));
+    if config.job != Job::Trace {
+        let surveys = run_survey(config, &stop).await;
+        interrupt.abort();
+        return show_surveys(config, &surveys?);
+    }
     let traces = run(config, &stop).await;
     interrupt.abort();
     let traces = traces?;
@@ -81,6 +87,17 @@ async fn trace(config: &Config) -> Result<(), Error> {
             state_meaning(state)
         );
         return Err(Error::Refused { state });
+    }
+    Ok(())
+}
+
+/// Prints the reports of a `paths` or `fault` run.
+fn show_surveys(config: &Config, surveys: &Surveys) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(surveys.render(&config.job)?.as_bytes())?;
+    stdout.flush()?;
+    if surveys.interrupted() {
+        return Err(Error::Interrupted);
     }
     Ok(())
 }

@@ -11,12 +11,12 @@ use crate::{
     Error, Result,
     cli::{Config, Directions, LogLevel},
     discovery::discover,
-    endpoints, forward,
+    endpoints, forward::{self, ForwardProber},
     graph::{Direction, Trace},
     net::Pacer,
     progress::Progress,
     resolve::{local_address, resolve_target},
-    reverse::{self, check_presence},
+    reverse::{self, ReverseProber, check_presence},
 };
 
 /// What a run found.
@@ -60,12 +60,7 @@ impl Traces {
 /// Runs the traces `config` asks for. Setting `stop` ends them after the
 /// batches in flight; what was found is returned, flagged as interrupted.
 pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
-    let (name, family) = (endpoints::host_for(&config.target), config.family);
-    let target = tokio::task::spawn_blocking(move || resolve_target(&name, family))
-        .await
-        .map_err(|error| Error::Io(std::io::Error::other(error)))??;
-    let local = local_address(target)?;
-    info!("tracing {} ({target}) from {local}", config.target);
+    let (target, local) = addresses(config).await?;
     let pacer = Arc::new(Pacer::new(config.gap));
     let params = &config.params;
     let progress =
@@ -74,14 +69,8 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
         match config.directions {
             Directions::Reverse => Ok(None),
             _ => {
-                let prober = forward::prober(
-                    local,
-                    target,
-                    config.protocol,
-                    FlowPlacement::DestinationPort,
-                    Arc::clone(&pacer),
-                    config.timeout,
-                )?;
+                let placement = FlowPlacement::DestinationPort;
+                let prober = forward_prober(config, local, target, placement, &pacer)?;
                 let prober = progress.counting(Direction::Forward, prober);
                 discover(&prober, params, local, Some(target), stop)
                     .await
@@ -93,17 +82,7 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
         match config.directions {
             Directions::Forward => Ok(None),
             _ => {
-                let protocol = config.protocol.number(Family::of(target));
-                let padding = usize::from(config.padding);
-                let prober = reverse::prober(
-                    local,
-                    target,
-                    protocol,
-                    padding,
-                    Arc::clone(&pacer),
-                    config.timeout,
-                )?;
-                check_presence(&prober).await?;
+                let prober = reverse_prober(config, local, target, &pacer).await?;
                 let prober = progress.counting(Direction::Reverse, prober);
                 discover(&prober, params, target, Some(local), stop)
                     .await
@@ -121,4 +100,54 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
         forward,
         reverse,
     })
+}
+
+/// TARGET's address and this host's address towards it.
+pub async fn addresses(config: &Config) -> Result<(IpAddr, IpAddr)> {
+    let (name, family) = (endpoints::host_for(&config.target), config.family);
+    let target = tokio::task::spawn_blocking(move || resolve_target(&name, family))
+        .await
+        .map_err(|error| Error::Io(std::io::Error::other(error)))??;
+    let local = local_address(target)?;
+    info!("tracing {} ({target}) from {local}", config.target);
+    Ok((target, local))
+}
+
+/// The run's forward prober, its flows placed as `placement` says.
+pub fn forward_prober(
+    config: &Config,
+    local: IpAddr,
+    target: IpAddr,
+    placement: FlowPlacement,
+    pacer: &Arc<Pacer>,
+) -> Result<ForwardProber> {
+    forward::prober(
+        local,
+        target,
+        config.protocol,
+        placement,
+        Arc::clone(pacer),
+        config.timeout,
+    )
+}
+
+/// The run's reverse prober, once the server on TARGET answered (§11.5.3).
+pub async fn reverse_prober(
+    config: &Config,
+    local: IpAddr,
+    target: IpAddr,
+    pacer: &Arc<Pacer>,
+) -> Result<ReverseProber> {
+    let protocol = config.protocol.number(Family::of(target));
+    let padding = usize::from(config.padding);
+    let prober = reverse::prober(
+        local,
+        target,
+        protocol,
+        padding,
+        Arc::clone(pacer),
+        config.timeout,
+    )?;
+    check_presence(&prober).await?;
+    Ok(prober)
 }
