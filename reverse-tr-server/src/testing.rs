@@ -193,6 +193,22 @@ pub fn tcp(
     segment
 }
 
+/// A UDP datagram with a valid checksum.
+pub fn udp(source: IpAddr, destination: IpAddr, ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
+    let mut datagram = Vec::new();
+    datagram.extend(ports.0.to_be_bytes());
+    datagram.extend(ports.1.to_be_bytes());
+    datagram.extend(((8 + payload.len()) as u16).to_be_bytes());
+    datagram.extend([0, 0]);
+    datagram.extend(payload);
+    let sum = checksum(&[
+        &pseudo_header(source, destination, 17, datagram.len()),
+        &datagram,
+    ]);
+    datagram[6..8].copy_from_slice(&sum.to_be_bytes());
+    datagram
+}
+
 /// An ICMP error from `from` to `to` quoting `probe` (§6.2).
 pub fn quoting(from: IpAddr, to: IpAddr, icmp_type: u8, code: u8, probe: &[u8]) -> Vec<u8> {
     let rest = [&[0u8; 4][..], probe].concat();

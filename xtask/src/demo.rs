@@ -35,18 +35,26 @@ impl Demo {
     /// Builds the server and the client (debug profile, shared with the
     /// tests, so a tested tree builds nothing) and returns where they are.
     pub fn build(workspace: &Path) -> Result<Self> {
+        Self::build_profile(workspace, false)
+    }
+
+    /// Builds the server and the client in the debug or (`release`) the
+    /// release profile and returns where they are.
+    pub fn build_profile(workspace: &Path, release: bool) -> Result<Self> {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(workspace)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "reverse-tr-server",
-                "-p",
-                "reverse-tr-client",
-            ])
-            .status()?;
+        let mut build = Command::new(cargo);
+        build.current_dir(workspace).args([
+            "build",
+            "--quiet",
+            "-p",
+            "reverse-tr-server",
+            "-p",
+            "reverse-tr-client",
+        ]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status()?;
         if !status.success() {
             return Err(Error::Demo(format!(
                 "building the server and client failed ({status})"
@@ -57,7 +65,7 @@ impl Demo {
         let output = workspace.join("out");
         std::fs::create_dir_all(&output)?;
         Ok(Self {
-            binaries: target.join("debug"),
+            binaries: target.join(if release { "release" } else { "debug" }),
             output,
         })
     }
@@ -125,14 +133,14 @@ pub struct Trace {
 }
 
 /// The daemon running in the lab; killed on drop if not stopped cleanly.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     log: PathBuf,
 }
 
 impl Server {
     /// Starts the daemon and waits until it says its program is attached.
-    fn start(lab: &Lab, binary: &Path, log: &Path) -> Result<Self> {
+    pub(crate) fn start(lab: &Lab, binary: &Path, log: &Path) -> Result<Self> {
         let mut child = lab
             .command(Host::Server, &binary.to_string_lossy())
             .args(["--log-level", "info", "eth0"])
@@ -171,9 +179,14 @@ impl Server {
         }
     }
 
+    /// The daemon's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the daemon as systemd would (SIGTERM) and returns the counter
     /// summary it logs on the way out.
-    fn stop(mut self) -> Result<String> {
+    pub(crate) fn stop(mut self) -> Result<String> {
         let pid =
             i32::try_from(self.child.id()).map_err(|_| Error::Demo("pid out of range".into()))?;
         // SAFETY: signals our own child, which has not been waited for yet.

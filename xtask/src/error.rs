@@ -46,6 +46,12 @@ pub enum Error {
     /// The demo could not run to its end.
     #[error("demo: {0}")]
     Demo(String),
+    /// A benchmark could not measure what it set out to.
+    #[error("bench: {0}")]
+    Bench(String),
+    /// The server could not be loaded or run for a benchmark.
+    #[error("server: {0}")]
+    Server(#[from] reverse_tr_server::Error),
     /// The Ctrl-C/SIGTERM handler could not be installed.
     #[error("cannot install the interrupt handler: {0}")]
     Interrupt(#[from] ctrlc::Error),

@@ -9,12 +9,16 @@
 //! - `lab down [--name N | --all]` removes one lab or every lab of ours;
 //! - `demo` runs our server and a two-way multipath trace in a fresh
 //!   asymmetric lab, prints the report and tears everything down.
+//! - `bench [--server] [--client] [--quick]` measures the server's
+//!   per-packet costs and the client's in the lab, prints the tables and
+//!   rewrites BENCHMARKS.md (see [`bench`]).
 //!
 //! A test's lab is named after its process (`rtr-<pid>x<serial>-<host>`) and
 //! removed when its [`lab::Lab`] drops, panics included; one left by a
 //! killed process is removed by the next `Lab::up`. Named labs
 //! (`rtr-<name>-<host>`) stay until `lab down`.
 
+pub mod bench;
 mod command;
 pub mod demo;
 mod error;

@@ -23,6 +23,20 @@ enum Task {
     /// namespace, a two-way multipath trace from the client's; tears down at
     /// the end, on failure and on Ctrl-C.
     Demo,
+    /// Measure the server (BPF_PROG_TEST_RUN) and the client (in the lab),
+    /// print the tables and rewrite BENCHMARKS.md; both parts unless one
+    /// is named.
+    Bench {
+        /// The server's per-packet costs, expiry and memory.
+        #[arg(long)]
+        server: bool,
+        /// The client's time, probes, CPU and memory in the lab.
+        #[arg(long)]
+        client: bool,
+        /// Fewer calls and runs: checks the benchmarks work, figures are rough.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,6 +108,11 @@ fn run(task: Task) -> anyhow::Result<()> {
         }
         Task::Lab(LabTask::Status { name }) => status(&name),
         Task::Demo => demo(),
+        Task::Bench {
+            server,
+            client,
+            quick,
+        } => bench(server, client, quick),
     }
 }
 
@@ -133,6 +152,22 @@ fn demo() -> anyhow::Result<()> {
     if !trace.status.success() {
         bail!("the trace did not complete ({})", trace.status);
     }
+    Ok(())
+}
+
+fn bench(server: bool, client: bool, quick: bool) -> anyhow::Result<()> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .context("xtask lives inside the workspace")?;
+    let both = !server && !client;
+    xtask::bench::run(
+        workspace,
+        xtask::bench::Options {
+            server: server || both,
+            client: client || both,
+            quick,
+        },
+    )?;
     Ok(())
 }
 

@@ -1,0 +1,142 @@
+//! Turning samples into figures, and reading what the kernel knows about a
+//! process: its CPU, its resident memory, the memory of its BPF maps.
+
+use std::{fs, io, time::Duration};
+
+/// Median and 90th percentile of a set of samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    pub median: Duration,
+    pub p90: Duration,
+    pub samples: usize,
+}
+
+impl Summary {
+    /// The summary of `samples`; `None` if there are none.
+    pub fn of(mut samples: Vec<Duration>) -> Option<Self> {
+        samples.sort_unstable();
+        let at = |percent: usize| samples[(samples.len() - 1) * percent / 100];
+        (!samples.is_empty()).then(|| Self {
+            median: at(50),
+            p90: at(90),
+            samples: samples.len(),
+        })
+    }
+}
+
+/// Pins the calling thread to `cpu`, so a timed loop never migrates and
+/// its caches stay warm.
+pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET writes inside
+    // it, and sched_setaffinity reads exactly size_of::<cpu_set_t>() octets.
+    let status = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if status == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The last CPU this process may run on (the first is busiest with
+/// interrupts).
+pub fn last_cpu() -> usize {
+    std::thread::available_parallelism().map_or(0, |n| n.get() - 1)
+}
+
+/// A field of `/proc/<pid>/status` in kibibytes (`VmRSS`, `VmHWM`, ...);
+/// `pid` `None` is this process.
+pub fn status_kib(pid: Option<u32>, field: &str) -> io::Result<u64> {
+    let path = pid.map_or_else(
+        || "/proc/self/status".to_owned(),
+        |pid| format!("/proc/{pid}/status"),
+    );
+    let status = fs::read_to_string(&path)?;
+    status
+        .lines()
+        .find_map(|line| {
+            let value = line.strip_prefix(field)?.strip_prefix(':')?;
+            value.trim().trim_end_matches(" kB").parse().ok()
+        })
+        .ok_or_else(|| io::Error::other(format!("no {field} in {path}")))
+}
+
+/// Kernel memory charged to the BPF maps this process holds open: the sum
+/// of the `memlock` fields of its map descriptors' fdinfo, in octets.
+pub fn map_memory() -> io::Result<u64> {
+    let mut total = 0;
+    for entry in fs::read_dir("/proc/self/fdinfo")? {
+        // A descriptor may close while we read; it is not a map of ours then.
+        let Ok(info) = fs::read_to_string(entry?.path()) else {
+            continue;
+        };
+        if !info.contains("map_type:") {
+            continue;
+        }
+        total += info
+            .lines()
+            .find_map(|line| line.strip_prefix("memlock:")?.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Ok(total)
+}
+
+/// What a child process cost, from `wait4`.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// User plus system CPU time.
+    pub cpu: Duration,
+    /// Peak resident memory, in kibibytes.
+    pub max_rss_kib: u64,
+    /// Whether it exited with status 0.
+    pub success: bool,
+}
+
+/// Waits for child `pid` and returns its resource usage.
+pub fn wait_child(pid: u32) -> io::Result<Usage> {
+    let pid = i32::try_from(pid).map_err(io::Error::other)?;
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid plain data; wait4 fills it and
+    // `status` for our own child `pid`.
+    let (waited, usage) = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        let waited = libc::wait4(pid, &mut status, 0, &mut usage);
+        (waited, usage)
+    };
+    if waited != pid {
+        return Err(io::Error::last_os_error());
+    }
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.unsigned_abs())
+            + Duration::from_micros(t.tv_usec.unsigned_abs())
+    };
+    Ok(Usage {
+        cpu: time(usage.ru_utime) + time(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss.unsigned_abs(),
+        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_p90_are_order_statistics() {
+        let samples = (1..=10).rev().map(Duration::from_nanos).collect();
+        let summary = Summary::of(samples).expect("samples");
+        assert_eq!(summary.median, Duration::from_nanos(5));
+        assert_eq!(summary.p90, Duration::from_nanos(9));
+        assert_eq!(summary.samples, 10);
+        assert_eq!(Summary::of(Vec::new()), None);
+    }
+
+    #[test]
+    fn own_memory_is_read() {
+        assert!(status_kib(None, "VmRSS").expect("VmRSS") > 0);
+        assert!(status_kib(None, "NoSuchField").is_err());
+    }
+}
