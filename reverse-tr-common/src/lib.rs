@@ -21,6 +21,7 @@
 //! | [`answer`] | [`match_quoted`], [`match_echo_reply`], [`match_tcp`] (§6) → [`ProbeMatch`] |
 //! | [`response`] | [`Response::build`] / [`Response::decode`] (§7), [`State`] |
 //! | [`forward`] | the client's forward probes and their matching (§11.4) |
+//! | [`policy`] | the operator's [`policy::Policy`]: rate limits ([`policy::Bucket`]), minimum request size, protocols offered, list and bucket keys (§10.3) |
 //! | [`packet`] | zero-copy views over Ethernet, IPv4, IPv6, ICMP, UDP, TCP bounded by the IP length fields, and [`packet::match_answer`] |
 //!
 //! Identifiers and flows are `u16` values whose wire octets are
@@ -40,6 +41,7 @@ pub mod event;
 pub mod forward;
 pub mod ip;
 pub mod packet;
+pub mod policy;
 pub mod probe;
 pub mod request;
 pub mod response;

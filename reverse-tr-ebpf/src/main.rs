@@ -14,6 +14,7 @@ mod checksum;
 mod frame;
 mod maps;
 mod parse;
+mod policy;
 mod probe;
 mod request;
 mod response;

@@ -6,7 +6,7 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use reverse_tr_common::{
-    Outcome, Request,
+    Outcome, Request, State,
     constants::REQUEST_LEN,
     counter::Counter,
     event::{Event, EventKind},
@@ -15,7 +15,7 @@ use reverse_tr_common::{
 
 use crate::{
     maps::{count, report, timeout_ns},
-    probe,
+    policy, probe,
     session::{self, Refusal},
     work::{self, Outgoing, Work},
 };
@@ -31,9 +31,26 @@ pub fn handle(ctx: &TcContext, work: &mut Work) -> i32 {
         return TC_ACT_UNSPEC;
     };
     count(Counter::Requests);
+    count(Counter::request(packet.family, request.header.protocol));
+    let policy = policy::current();
+    if let Err(counter) = policy::admit(&policy, packet) {
+        // Silent, as for a full table (§10.3).
+        count(counter);
+        return TC_ACT_SHOT;
+    }
     let client = packet.source();
     let identifier = request.identifier;
-    work.outgoing = match request.probe(packet.family, probe::random_octets()) {
+    // A protocol the operator does not offer is refused as unsupported
+    // (§7.3); an invalid request keeps its own state.
+    let refused = request
+        .validate(packet.family)
+        .is_ok_and(|protocol| !policy.offers(protocol));
+    let probe = if refused {
+        Err(State::InvalidProtocol)
+    } else {
+        request.probe(packet.family, probe::random_octets())
+    };
+    work.outgoing = match probe {
         Ok(probe) => {
             let key = SessionKey::new(client, identifier.to_be_bytes());
             let t0 = session::now();

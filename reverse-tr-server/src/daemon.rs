@@ -1,14 +1,19 @@
 //! The daemon's run loop: print session events, keep the sweeper alive,
-//! stop on SIGINT/SIGTERM.
+//! re-read the policy on SIGHUP, serve metrics, stop on SIGINT/SIGTERM.
 
 use std::time::Duration;
 
 use reverse_tr_common::counter::Counter;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::{
+    net::TcpListener,
+    signal::unix::{SignalKind, signal},
+};
 
 use crate::{
     error::Result,
     event::{self, Events},
+    metrics,
+    policy::Sources,
     server::{Server, io_error},
 };
 
@@ -16,9 +21,19 @@ use crate::{
 /// ticks every 20 ms).
 const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
 
+/// What the daemon serves besides the program.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Where the policy comes from, re-read on SIGHUP.
+    pub sources: Sources,
+    /// The bound `--metrics` socket.
+    pub metrics: Option<std::net::TcpListener>,
+}
+
 /// Serves until SIGINT or SIGTERM: logs every session event (target
-/// `session`) and restarts the sweeper if its counter stops advancing.
-pub async fn serve(server: &mut Server) -> Result<()> {
+/// `session`), restarts the sweeper if its counter stops advancing,
+/// re-applies the policy on SIGHUP and answers metrics scrapes.
+pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     let mut events = Events::new(server.take_events()?)?;
     // The sweep program logged while loading; later lines come when it is
     // rerun by the watchdog, so flushing after each watchdog check suffices.
@@ -30,6 +45,17 @@ pub async fn serve(server: &mut Server) -> Result<()> {
         signal(SignalKind::interrupt()).map_err(io_error("installing the SIGINT handler"))?;
     let mut terminate =
         signal(SignalKind::terminate()).map_err(io_error("installing the SIGTERM handler"))?;
+    let mut hangup =
+        signal(SignalKind::hangup()).map_err(io_error("installing the SIGHUP handler"))?;
+    let metrics = match options.metrics {
+        Some(listener) => {
+            listener
+                .set_nonblocking(true)
+                .map_err(io_error("the metrics socket"))?;
+            Some(TcpListener::from_std(listener).map_err(io_error("the metrics socket"))?)
+        }
+        None => None,
+    };
     // The first check comes one period in, when the timer has ticked ~50 times.
     let mut watchdog = tokio::time::interval_at(
         tokio::time::Instant::now() + WATCHDOG_PERIOD,
@@ -49,11 +75,40 @@ pub async fn serve(server: &mut Server) -> Result<()> {
                     logger.flush();
                 }
             }
+            _ = hangup.recv() => reload(server, &options.sources),
+            Ok((stream, _)) = accept(metrics.as_ref()) => {
+                tokio::spawn(metrics::respond(stream, metrics::render(server)?));
+            }
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         }
     }
     Ok(())
+}
+
+/// Re-reads and applies the policy; a bad file keeps the one in force.
+fn reload(server: &mut Server, sources: &Sources) {
+    let applied = sources
+        .read()
+        .and_then(|(policy, lists)| server.apply(&policy, &lists));
+    match applied {
+        Ok(changes) if changes.is_empty() => log::info!("SIGHUP: policy reloaded, lists unchanged"),
+        Ok(changes) => {
+            let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
+            log::info!("SIGHUP: policy reloaded: {}", changes.join(", "));
+        }
+        Err(error) => log::error!("SIGHUP: {error}; keeping the policy in force"),
+    }
+}
+
+/// The next metrics connection; never ready without a socket.
+async fn accept(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The counter summary printed on exit, one `name: value` per line.

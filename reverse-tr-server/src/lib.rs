@@ -7,6 +7,8 @@ pub mod attach;
 pub mod daemon;
 pub mod error;
 pub mod event;
+pub mod metrics;
+pub mod policy;
 mod privilege;
 pub mod server;
 pub mod testing;

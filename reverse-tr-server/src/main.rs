@@ -1,12 +1,19 @@
 //! `reverse-tr-server`: attach the reverse-traceroute server to interfaces
 //! and log its sessions until SIGINT/SIGTERM.
 
-use std::{process::ExitCode, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use log::LevelFilter;
 use reverse_tr_common::constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS};
-use reverse_tr_server::{Config, Error, Server, attach, daemon};
+use reverse_tr_common::{
+    Family, ProbeProtocol,
+    policy::{Policy, RATE_MAX, Rate, largest_caused_len},
+};
+use reverse_tr_server::{
+    Config, Error, Server, attach, daemon,
+    policy::{Lists, Prefix, Sources, refused_protocols},
+};
 
 /// The reverse-traceroute server: answers reverse-traceroute requests
 /// arriving on the given interfaces (an eBPF program on TC ingress).
@@ -28,9 +35,64 @@ struct Cli {
     /// Print the verifier log when the kernel rejects the program.
     #[arg(short, long)]
     verbose: bool,
+    /// Requests per second admitted from one source address (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 400)]
+    rate: u64,
+    /// Requests one source address may send back to back.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    burst: u64,
+    /// Requests per second admitted from one /24 (IPv4) or /48 (IPv6) (0: no limit).
+    #[arg(long, value_name = "N", default_value_t = 1600)]
+    prefix_rate: u64,
+    /// Requests one /24 or /48 may send back to back.
+    #[arg(long, value_name = "N", default_value_t = 4000)]
+    prefix_burst: u64,
+    /// Serve only sources in this prefix (repeatable; with none, all are served).
+    #[arg(long, value_name = "PREFIX")]
+    allow: Vec<Prefix>,
+    /// Never serve sources in this prefix (repeatable; wins over --allow).
+    #[arg(long, value_name = "PREFIX")]
+    deny: Vec<Prefix>,
+    /// File of "allow PREFIX" and "deny PREFIX" lines, re-read on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Probe protocols offered; others get error state 2.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "icmp,udp,tcp"
+    )]
+    protocols: Vec<Protocol>,
+    /// Drop requests shorter than the largest packet they can cause (56
+    /// octets IPv4, 76 IPv6), so nothing sent is larger than its request;
+    /// refuses the reference client's unpadded requests.
+    #[arg(long)]
+    no_amplification: bool,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     /// Interfaces to serve on.
     #[arg(value_name = "IFACE", required = true)]
     interfaces: Vec<String>,
+}
+
+/// A probe protocol of `--protocols`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Protocol {
+    Icmp,
+    Udp,
+    Tcp,
+}
+
+impl From<Protocol> for ProbeProtocol {
+    fn from(protocol: Protocol) -> Self {
+        match protocol {
+            Protocol::Icmp => Self::Icmp,
+            Protocol::Udp => Self::Udp,
+            Protocol::Tcp => Self::Tcp,
+        }
+    }
 }
 
 /// An unsigned number with an optional C-style base prefix (0x, 0), as the
@@ -92,6 +154,41 @@ impl Cli {
             timeout,
         }
     }
+
+    /// The operator's policy from the flags.
+    fn sources(&self) -> Result<Sources, Error> {
+        let rate = |name: &str, per_second: u64, burst: u64| match per_second {
+            0 => Ok(Rate::OFF),
+            _ => Rate::new(per_second, burst).ok_or_else(|| {
+                Error::Config(format!(
+                    "{name} {per_second}/s with burst {burst}: both must be 1 to {RATE_MAX}"
+                ))
+            }),
+        };
+        let offered: Vec<ProbeProtocol> = self.protocols.iter().map(|p| (*p).into()).collect();
+        let min_request_len = if self.no_amplification {
+            [
+                largest_caused_len(Family::V4),
+                largest_caused_len(Family::V6),
+            ]
+        } else {
+            [0; 2]
+        };
+        Ok(Sources {
+            policy: Policy {
+                source: rate("--rate", self.rate, self.burst)?,
+                prefix: rate("--prefix-rate", self.prefix_rate, self.prefix_burst)?,
+                min_request_len,
+                refused_protocols: refused_protocols(&offered),
+                ..Policy::default()
+            },
+            lists: Lists {
+                allow: self.allow.iter().copied().collect(),
+                deny: self.deny.iter().copied().collect(),
+            },
+            file: self.policy.clone(),
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -119,11 +216,27 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let config = cli.config();
+    let sources = cli.sources()?;
+    let (policy, lists) = sources.read()?;
+    // Bound before loading, so a taken address fails before anything else.
+    let metrics = cli
+        .metrics
+        .map(|address| {
+            std::net::TcpListener::bind(address)
+                .map_err(|error| anyhow::anyhow!("metrics address {address}: {error}"))
+        })
+        .transpose()?;
     let mut server = Server::load(config)?;
+    server.apply(&policy, &lists)?;
     log::info!(
         "session timeout {:?}, at most {} sessions",
         config.timeout,
         config.max_sessions
+    );
+    log::info!(
+        "policy: {policy:?}; {} allowed, {} denied prefixes",
+        lists.allow.len(),
+        lists.deny.len()
     );
     for interface in &cli.interfaces {
         let hook = attach(&mut server, interface)?;
@@ -132,7 +245,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(daemon::serve(&mut server))?;
+    runtime.block_on(daemon::serve(
+        &mut server,
+        daemon::Options { sources, metrics },
+    ))?;
     log::info!("stopping; counters:\n{}", daemon::summary(&server)?);
     // Dropping the server detaches the program from every interface.
     drop(server);

@@ -207,6 +207,11 @@ impl Server {
     pub(crate) fn entry_mut(&mut self) -> Result<&mut SchedClassifier> {
         classifier_mut(&mut self.ebpf, ENTRY)
     }
+
+    /// The loaded object, for the loader's other modules ([`crate::policy`]).
+    pub(crate) fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
 }
 
 /// Fills the program array the entry program tail-calls through.
@@ -269,7 +274,7 @@ fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map> {
         .ok_or_else(|| Error::Object(format!("map {name} missing")))
 }
 
-fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map> {
+pub(crate) fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map> {
     ebpf.map_mut(name)
         .ok_or_else(|| Error::Object(format!("map {name} missing")))
 }
@@ -281,7 +286,8 @@ fn verifier_error(program: &'static str, error: ProgramError) -> Error {
             io_error,
             verifier_log,
         } => {
-            if io_error.kind() == io::ErrorKind::PermissionDenied {
+            // EACCES is the verifier refusing an access, not missing privileges.
+            if io_error.raw_os_error() == Some(libc::EPERM) {
                 Error::Permission
             } else {
                 Error::Verifier {
@@ -318,7 +324,7 @@ pub(crate) fn program_error(context: &str) -> impl Fn(ProgramError) -> Error + '
     }
 }
 
-fn map_error(context: &str) -> impl Fn(aya::maps::MapError) -> Error + '_ {
+pub(crate) fn map_error(context: &str) -> impl Fn(aya::maps::MapError) -> Error + '_ {
     move |source| Error::Map {
         context: context.to_owned(),
         source,
