@@ -12,6 +12,7 @@ use std::{
 
 use crate::{
     Result,
+    graph::Trace,
     probe::{Outcome, Probe, Prober},
 };
 
@@ -26,6 +27,37 @@ pub fn answer(n: u8, probe: Probe) -> Outcome {
         hop: host(n),
         rtt: Duration::from_millis(u64::from(probe.ttl)),
     }
+}
+
+/// An answer: the last octet of the address, the flow and the RTT in ms.
+pub type Answer = (u8, u16, u64);
+
+/// Builds a trace from `host(100)` hop by hop (TTL 1, 2, …) from each
+/// hop's answers and probes sent, as discovery would link it.
+pub fn trace(hops: &[(&[Answer], u32)], reached: bool) -> Trace {
+    let mut trace = Trace::new(host(100));
+    let root = trace.root();
+    trace.vertex_mut(root).flows.extend(
+        hops.iter()
+            .flat_map(|(answers, _)| answers.iter().map(|answer| answer.1)),
+    );
+    let mut previous = 0;
+    for (ttl, &(answers, sent)) in (1..).zip(hops) {
+        let hop = trace.push_hop(ttl);
+        for &(address, flow, rtt) in answers {
+            trace.record(hop, host(address), flow, Duration::from_millis(rtt));
+        }
+        let answered = u32::try_from(answers.len()).unwrap_or(u32::MAX);
+        trace.count_probes(hop, sent, answered);
+        trace.connect(previous, hop);
+        trace.add_black_holes(previous, hop);
+        previous = hop;
+    }
+    if reached {
+        trace.set_reached();
+    }
+    trace.prune();
+    trace
 }
 
 /// The outcome of a probe is `route(probe, sequence)`, where `sequence`

@@ -217,37 +217,7 @@ fn side_by_side(left: &[String], right: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake_network::host;
-
-    /// An answer: the last octet of the address, the flow and the RTT in ms.
-    type Answer = (u8, u16, u64);
-
-    /// Builds a trace hop by hop from each hop's answers and probes sent.
-    fn trace(hops: &[(&[Answer], u32)], reached: bool) -> Trace {
-        let mut trace = Trace::new(host(100));
-        let root = trace.root();
-        trace.vertex_mut(root).flows.extend(
-            hops.iter()
-                .flat_map(|(answers, _)| answers.iter().map(|answer| answer.1)),
-        );
-        let mut previous = 0;
-        for (ttl, &(answers, sent)) in (1..).zip(hops) {
-            let hop = trace.push_hop(ttl);
-            for &(address, flow, rtt) in answers {
-                trace.record(hop, host(address), flow, Duration::from_millis(rtt));
-            }
-            let answered = u32::try_from(answers.len()).unwrap_or(u32::MAX);
-            trace.count_probes(hop, sent, answered);
-            trace.connect(previous, hop);
-            trace.add_black_holes(previous, hop);
-            previous = hop;
-        }
-        if reached {
-            trace.set_reached();
-        }
-        trace.prune();
-        trace
-    }
+    use crate::fake_network::{host, trace};
 
     /// A diamond: 1, then 2 or 3 by flow, then 4, then the destination 200.
     fn diamond() -> Trace {
