@@ -106,25 +106,31 @@ pub struct Options {
     /// No reverse DNS look-ups (host names are then neither shown nor transmitted)
     #[arg(short = 'n', long)]
     pub no_resolve: bool,
-    /// Do not merge equal vertices before rendering (graph output: later)
+    /// Draw the same router at several TTLs as several vertices (no
+    /// merging before rendering; the JSON is never merged)
     #[arg(long)]
     pub no_merge: bool,
     /// Alias resolution (two-way, IPv4): write the interfaces of one router,
     /// one router a line, to <output>.aliases
     #[arg(long)]
     pub resolve_aliases: bool,
-    /// Base name of output files (graph and JSON output: later)
-    #[arg(short = 'o', long, value_name = "NAME", default_value = "trace")]
-    pub output: String,
+    /// Base name of output files: the graph <NAME>.<F> (-f), the statistics
+    /// <NAME>.json (-s) [default: trace]
+    #[arg(short = 'o', long, value_name = "NAME")]
+    pub output: Option<String>,
     /// Console log level
     #[arg(short = 'l', long, value_enum, value_name = "L", default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
-    /// Graph file format (graph output: later)
-    #[arg(short = 'f', long, value_enum, value_name = "F", default_value_t = Format::Pdf)]
-    pub format: Format,
-    /// Write <output>.json (later; accepted, nothing written yet)
+    /// Graph file format; the graph is drawn to <output>.<F> whenever -f or
+    /// -o is given (pdf if only -o); all but dot need Graphviz's `dot`
+    #[arg(short = 'f', long, value_enum, value_name = "F")]
+    pub format: Option<Format>,
+    /// Write the measurement to <output>.json in the reference's schema
     #[arg(short = 's', long)]
     pub store_json: bool,
+    /// Print the traces as JSON (fields in the README) instead of the text report
+    #[arg(long)]
+    pub json: bool,
     /// Submit the measurement to the collector (asks first unless -y)
     #[arg(long)]
     pub transmit: bool,
@@ -375,8 +381,16 @@ pub struct Config {
     pub transmit: Option<Transmit>,
     /// `--resolve-aliases`: the file to write the alias sets to.
     pub aliases_file: Option<String>,
-    /// Options accepted for compatibility whose output comes later.
-    pub deferred: Vec<&'static str>,
+    /// Base name of output files (`-o`).
+    pub output: String,
+    /// The graph file's format, when one is to be written (`-f`, `-o`).
+    pub graph: Option<Format>,
+    /// `-s`: write `<output>.json`.
+    pub store_json: bool,
+    /// Merge equal vertices before rendering (not `--no-merge`).
+    pub merge: bool,
+    /// `--json`: print our JSON instead of the text report.
+    pub json: bool,
 }
 
 impl Cli {
@@ -403,7 +417,7 @@ impl Cli {
             Protocol::Tcp(m) => (ProbeProtocol::Tcp, m.mode),
             Protocol::Icmp(m) => (ProbeProtocol::Icmp, m.mode),
         };
-        if matches!(o.format, Format::Horiz | Format::Vert)
+        if matches!(o.format, Some(Format::Horiz | Format::Vert))
             && !matches!(mode, ModeCommand::Paths(_))
         {
             return Err("-f horiz and -f vert are layouts of the paths mode".to_owned());
@@ -431,7 +445,7 @@ impl Cli {
                     paths: p.paths,
                     probes: p.probes,
                 };
-                let layout = if o.format == Format::Vert {
+                let layout = if o.format == Some(Format::Vert) {
                     Layout::Vertical
                 } else {
                     Layout::Horizontal
@@ -496,14 +510,11 @@ impl Cli {
             _ => None,
         };
         let gap = o.inter.unwrap_or_else(|| Duration::from_secs(1) / o.rate);
-        let deferred = [
-            (o.store_json, "--store-json"),
-            (o.transmit, "--transmit"),
-            (o.no_merge, "--no-merge"),
-        ]
-        .into_iter()
-        .filter_map(|(set, name)| set.then_some(name))
-        .collect();
+        let graph = match o.format {
+            Some(format) => format.graph_extension().is_some().then_some(format),
+            None => o.output.is_some().then_some(Format::Pdf),
+        };
+        let output = o.output.unwrap_or_else(|| "trace".to_owned());
         Ok(Config {
             directions,
             protocol,
@@ -526,8 +537,14 @@ impl Cli {
                 timeout: o.collector_timeout,
                 assume_yes: o.assume_yes,
             }),
-            aliases_file: o.resolve_aliases.then(|| format!("{}.aliases", o.output)),
-            deferred,
+            aliases_file: o
+                .resolve_aliases
+                .then(|| format!("{output}.aliases")),
+            output,
+            graph,
+            store_json: o.store_json,
+            merge: !o.no_merge,
+            json: o.json,
         })
     }
 }

@@ -71,6 +71,14 @@ pub enum Error {
     /// Submission to the collector (§11.16) failed.
     #[error("transmission failed: {0}")]
     Transmit(String),
+    /// `-f` asks for a format only Graphviz's `dot` program can lay out.
+    #[error(
+        "-f {format} needs the `dot` program of Graphviz, which is not installed: install the `graphviz` package (e.g. `apt install graphviz`) or use -f dot"
+    )]
+    NoGraphviz { format: &'static str },
+    /// Graphviz's `dot` failed to lay out the graph.
+    #[error("graphviz `dot` failed: {0}")]
+    Graphviz(String),
     /// A discovery parameter outside the range §11.1 allows.
     #[error("--{name} must be {constraint}")]
     InvalidParameter {
@@ -108,7 +116,9 @@ impl Error {
             | Self::Endpoint { .. }
             | Self::Config { .. }
             | Self::Write { .. }
-            | Self::Transmit(_) => 1,
+            | Self::Transmit(_)
+            | Self::NoGraphviz { .. }
+            | Self::Graphviz(_) => 1,
         }
     }
 }

@@ -203,6 +203,21 @@ impl Trace {
         self.interrupted
     }
 
+    /// Every vertex reachable from the root once, depth-first pre-order
+    /// (the root first, successors in the order they were linked).
+    pub fn preorder(&self) -> Vec<VertexId> {
+        let mut seen = vec![false; self.vertices.len()];
+        let mut order = Vec::new();
+        let mut stack = vec![self.root()];
+        while let Some(id) = stack.pop() {
+            if !std::mem::replace(&mut seen[id.0], true) {
+                order.push(id);
+                stack.extend(self[id].successors.iter().rev().copied());
+            }
+        }
+        order
+    }
+
     /// Error states the server answered with (reverse only), and how often.
     pub fn refusals(&self) -> &BTreeMap<u8, u32> {
         &self.refusals

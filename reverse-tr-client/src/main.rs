@@ -5,7 +5,6 @@
 use std::{
     collections::HashMap,
     io::Write,
-    net::IpAddr,
     process::ExitCode,
     sync::{
         Arc,
@@ -17,10 +16,11 @@ use clap::{CommandFactory, Parser, error::ErrorKind};
 use reverse_tr_client::{
     Error, aliases,
     cli::{Cli, Config, Job, LogLevel},
-    dns, endpoints, progress,
-    render::render_text,
-    run::{Traces, run},
-    state_meaning,
+    dns, endpoints,
+    measurement::Measurement,
+    output, progress,
+    run::run,
+    state_meaning, submit,
     survey::{Surveys, run_survey},
 };
 
@@ -36,12 +36,6 @@ fn main() -> ExitCode {
             .exit(),
     };
     init_logging(config.log_level);
-    if !config.deferred.is_empty() {
-        eprintln!(
-            "reverse-tr: note: {} accepted but not implemented yet: nothing is written or sent",
-            config.deferred.join(", ")
-        );
-    }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,6 +59,7 @@ async fn trace(config: &Config) -> Result<(), Error> {
         interrupt.abort();
         return show_surveys(config, &surveys?);
     }
+    let started = std::time::SystemTime::now();
     let traces = run(config, &stop).await;
     interrupt.abort();
     let traces = traces?;
@@ -76,7 +71,13 @@ async fn trace(config: &Config) -> Result<(), Error> {
     if let Some(path) = &config.aliases_file {
         aliases::write_aliases(&traces, path)?;
     }
-    print(&traces, &names)?;
+    output::print_report(config, &traces, &names, started)?;
+    output::store_json(config, &traces, &names)?;
+    if let Some(options) = &config.transmit {
+        let body = Measurement::new(config, &traces.labelled(), &names).to_json()?;
+        submit::transmit(options, body.as_bytes()).await;
+    }
+    output::draw(config, &traces, &names)?;
     if traces.interrupted() {
         return Err(Error::Interrupted);
     }
@@ -114,14 +115,6 @@ async fn on_interrupt(stop: Arc<AtomicBool>) {
             std::process::exit(i32::from(Error::Interrupted.exit_code()));
         }
     }
-}
-
-fn print(traces: &Traces, names: &HashMap<IpAddr, Vec<String>>) -> Result<(), Error> {
-    let text = render_text(&traces.labelled(), names);
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
-    Ok(())
 }
 
 fn list_endpoints() -> ExitCode {

@@ -1,0 +1,86 @@
+//! What a trace run shows and leaves behind (§11.17 steps 7–8): the report
+//! on stdout (text, or our JSON with `--json`), the statistics file
+//! `<output>.json` with `-s`, and the graph `<output>.<format>` with `-f`/`-o`.
+//! Notes naming written files go to stderr, so stdout stays the report.
+
+use std::{collections::HashMap, io::Write, net::IpAddr, time::SystemTime};
+
+use crate::{
+    Result,
+    cli::Config,
+    graph::{Direction, Trace},
+    measurement::Measurement,
+    merge::merge,
+    render::{Drawn, render_dot, render_text, write_graph},
+    report::Report,
+    run::Traces,
+};
+
+/// Prints the report of `traces` to stdout: the text report, or with
+/// `--json` the [`Report`] of a run that started at `started`.
+pub fn print_report(
+    config: &Config,
+    traces: &Traces,
+    names: &HashMap<IpAddr, Vec<String>>,
+    started: SystemTime,
+) -> Result<()> {
+    let text = if config.json {
+        let report = Report::new(config, traces, names, started, SystemTime::now());
+        report.to_json()? + "\n"
+    } else {
+        render_text(&traces.labelled(), names)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+/// With `-s`, writes the statistics file `<output>.json` from the unmerged
+/// traces (§11.15).
+pub fn store_json(
+    config: &Config,
+    traces: &Traces,
+    names: &HashMap<IpAddr, Vec<String>>,
+) -> Result<()> {
+    if config.store_json {
+        let path = Measurement::new(config, &traces.labelled(), names).store(&config.output)?;
+        eprintln!("reverse-tr: statistics written to {path}");
+    }
+    Ok(())
+}
+
+/// With `-f`/`-o`, merges equal vertices (unless `--no-merge`) and draws
+/// the graph to `<output>.<format>` (§11.13, §11.14).
+pub fn draw(config: &Config, traces: &Traces, names: &HashMap<IpAddr, Vec<String>>) -> Result<()> {
+    let Some(format) = config.graph else {
+        return Ok(());
+    };
+    let labelled = traces.labelled();
+    let merged: Vec<(Direction, Trace)> = labelled
+        .iter()
+        .map(|&(direction, trace)| {
+            let trace = if config.merge {
+                merge(trace)
+            } else {
+                trace.clone()
+            };
+            (direction, trace)
+        })
+        .collect();
+    let drawn: Vec<Drawn<'_>> = merged
+        .iter()
+        .map(|(direction, trace)| Drawn {
+            direction: *direction,
+            trace,
+            destination: match direction {
+                Direction::Forward => traces.target,
+                Direction::Reverse => traces.local,
+            },
+        })
+        .collect();
+    if let Some(path) = write_graph(&render_dot(&drawn, names), format, &config.output)? {
+        eprintln!("reverse-tr: graph written to {}", path.display());
+    }
+    Ok(())
+}
