@@ -2,8 +2,9 @@
 //! to userspace: counters and events.
 
 use aya_ebpf::{
-    bindings::bpf_timer,
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP, bpf_timer},
     btf_maps::{Array, HashMap, PerCpuArray, Queue, RingBuf},
+    helpers::generated::bpf_ringbuf_query,
     macros::btf_map,
 };
 use reverse_tr_common::{
@@ -65,14 +66,31 @@ pub fn count(counter: Counter) {
 }
 
 /// Sends `event` to the loader, written in place in the ring (no copy on
-/// the stack); counts it as lost if the ring is full.
+/// the stack); counts it as lost if the ring is full. It does not wake the
+/// reader: a wakeup (an interrupt to this CPU) cost ~5 µs per event here,
+/// five times the rest of the request path (BENCHMARKS.md); the sweeper
+/// wakes it once per tick instead ([`wake_reader`]).
 #[inline(always)]
 pub fn report(event: Event) {
     match EVENTS.reserve(0) {
         Some(mut entry) => {
             entry.write(event);
-            entry.submit(0);
+            entry.submit(u64::from(BPF_RB_NO_WAKEUP));
         }
         None => count(Counter::EventsLost),
+    }
+}
+
+/// Wakes the loader if events wait in the ring, by discarding an empty
+/// record with a forced wakeup (readers skip discarded records).
+#[inline(always)]
+pub fn wake_reader() {
+    let ring = core::ptr::from_ref(&EVENTS).cast_mut().cast();
+    // SAFETY: `ring` is the ring buffer map; the query only reads it.
+    let waiting = unsafe { bpf_ringbuf_query(ring, u64::from(BPF_RB_AVAIL_DATA)) };
+    if waiting > 0
+        && let Some(entry) = EVENTS.reserve(0)
+    {
+        entry.discard(u64::from(BPF_RB_FORCE_WAKEUP));
     }
 }

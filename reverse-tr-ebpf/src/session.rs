@@ -6,7 +6,7 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    bindings::{BPF_NOEXIST, bpf_timer},
+    bindings::{BPF_NOEXIST, BPF_RB_NO_WAKEUP, bpf_timer},
     helpers::generated::{
         bpf_ktime_get_ns, bpf_loop, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start,
     },
@@ -17,7 +17,7 @@ use reverse_tr_common::{
     session::{Deadline, Session, SessionKey},
 };
 
-use crate::maps::{DEADLINES, EVENTS, SESSIONS, SWEEPER, Sweeper, count};
+use crate::maps::{DEADLINES, EVENTS, SESSIONS, SWEEPER, Sweeper, count, wake_reader};
 
 /// Time between sweeps: a session lives at most this much past its deadline.
 const SWEEP_INTERVAL_NS: u64 = 20_000_000;
@@ -134,6 +134,8 @@ pub fn sweep() {
             0,
         );
     }
+    // Events of this tick and those the packet paths left (see `report`).
+    wake_reader();
 }
 
 /// One `bpf_loop` step: expire the FIFO's head if it is due. Returns 1 to
@@ -163,7 +165,7 @@ extern "C" fn expire_one(_index: u32, state: *mut c_void) -> i64 {
     if live && remove(&due.key) {
         count(Counter::TimedOut);
         event.write(Event::new(EventKind::TimedOut, due.key));
-        event.submit(0);
+        event.submit(u64::from(BPF_RB_NO_WAKEUP));
     } else {
         event.discard(0);
     }
