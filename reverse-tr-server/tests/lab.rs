@@ -2,10 +2,10 @@
 //! server's eth0 answers requests sent from the client namespace with the
 //! lab's true reverse hops, for every protocol and family.
 
+mod support;
+
 use std::{
     net::{IpAddr, SocketAddr, UdpSocket},
-    os::fd::AsRawFd as _,
-    process::{Child, Stdio},
     sync::atomic::{AtomicU16, Ordering},
     thread,
     time::{Duration, Instant},
@@ -18,77 +18,29 @@ use reverse_tr_common::{
     request::REQUEST_MESSAGE_MAX_LEN,
 };
 use socket2::{Domain, Protocol, Socket, Type};
+use support::{Daemon, inside};
 use xtask::lab::{Family, Host, Lab, LabConfig};
 
 /// Identifiers unique within the test process.
 static NEXT_IDENTIFIER: AtomicU16 = AtomicU16::new(1);
 
-/// The daemon in the server namespace; stopped with SIGTERM on drop.
-struct Daemon(Child);
-
-impl Daemon {
-    fn start(lab: &Lab) -> Self {
-        let child = lab
-            .command(Host::Server, env!("CARGO_BIN_EXE_reverse-tr-server"))
-            .args(["--timeout", "2s", "eth0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the daemon starts");
-        let daemon = Self(child);
-        // Ready once the TTL-0 presence check gets its error response (§12.2 item 4).
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for family in [Family::V4, Family::V6] {
-            while !matches!(
-                ask(lab, family, 0, PROTOCOL_UDP, 1),
-                Some(Outcome::Refused { .. })
-            ) {
-                assert!(
-                    Instant::now() < deadline,
-                    "the daemon never answered in {family:?}"
-                );
-            }
+/// Starts the daemon; ready once the TTL-0 presence check gets its error
+/// response (§12.2 item 4).
+fn start_daemon(lab: &Lab) -> Daemon {
+    let daemon = Daemon::spawn(lab, &["--timeout", "2s", "eth0"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for family in [Family::V4, Family::V6] {
+        while !matches!(
+            ask(lab, family, 0, PROTOCOL_UDP, 1),
+            Some(Outcome::Refused { .. })
+        ) {
+            assert!(
+                Instant::now() < deadline,
+                "the daemon never answered in {family:?}"
+            );
         }
-        daemon
     }
-
-    /// Stops the daemon as systemd would and returns its exit status.
-    fn stop(mut self) -> std::process::ExitStatus {
-        let pid = i32::try_from(self.0.id()).expect("a pid");
-        // SAFETY: signals our own child, which has not been waited for.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        self.0.wait().expect("the daemon exits")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Gone already after `stop`; nothing else to clean up.
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Runs `f` on a thread inside `host`'s network namespace.
-fn inside<T: Send>(lab: &Lab, host: Host, f: impl FnOnce() -> T + Send) -> T {
-    let path = format!("/var/run/netns/{}", lab.netns(host));
-    thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let netns = std::fs::File::open(&path).expect("the namespace exists");
-                // SAFETY: setns moves only this thread, which only runs `f`.
-                let status = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(
-                    status,
-                    0,
-                    "setns {path}: {}",
-                    std::io::Error::last_os_error()
-                );
-                f()
-            })
-            .join()
-            .expect("the namespace thread")
-    })
+    daemon
 }
 
 /// Sends one request from the client to the server and waits up to 2 s for
@@ -195,7 +147,7 @@ fn assert_reverse_path(lab: &Lab, family: Family, protocol: u8) {
 #[test]
 fn the_daemon_answers_with_the_true_reverse_hops() {
     let lab = Lab::up(LabConfig::default()).expect("the lab comes up");
-    let daemon = Daemon::start(&lab);
+    let daemon = start_daemon(&lab);
     for family in [Family::V4, Family::V6] {
         for protocol in [PROTOCOL_UDP, PROTOCOL_TCP, 0] {
             assert_reverse_path(&lab, family, protocol);
@@ -211,7 +163,7 @@ fn the_asymmetric_lab_shows_the_other_reverse_path() {
         ..LabConfig::default()
     })
     .expect("the lab comes up");
-    let _daemon = Daemon::start(&lab);
+    let _daemon = start_daemon(&lab);
     for family in [Family::V4, Family::V6] {
         assert!(
             lab.expected_reverse_hops(family)
@@ -228,7 +180,7 @@ fn the_asymmetric_lab_shows_the_other_reverse_path() {
 #[test]
 fn a_syn_ack_answer_is_reset_by_the_server_host() {
     let lab = Lab::up(LabConfig::default()).expect("the lab comes up");
-    let _daemon = Daemon::start(&lab);
+    let _daemon = start_daemon(&lab);
     let client = lab.addr(Host::Client, Family::V4);
     inside(&lab, Host::Client, || {
         let listener =
@@ -280,7 +232,7 @@ fn responses_to_checksum_partial_answers_stay_intact() {
     };
     ethtool(Host::Client, "on");
     ethtool(Host::Server, "off");
-    let _daemon = Daemon::start(&lab);
+    let _daemon = start_daemon(&lab);
     for family in [Family::V4, Family::V6] {
         let client = lab.addr(Host::Client, family);
         inside(&lab, Host::Client, || {

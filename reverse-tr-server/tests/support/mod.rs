@@ -2,10 +2,16 @@
 //! frames themselves come from the server library's `testing` module.
 #![allow(dead_code, reason = "each test binary uses a part")]
 
-use std::net::IpAddr;
+use std::{
+    net::IpAddr,
+    os::fd::AsRawFd as _,
+    process::{Child, ExitStatus, Stdio},
+    thread,
+};
 
 pub use reverse_tr_server::testing::*;
 use reverse_tr_server::{Config, Server};
+use xtask::lab::{Host, Lab};
 
 /// A server loaded for a test, in an isolated thread.
 pub fn server(config: Config) -> Server {
@@ -82,3 +88,63 @@ pub fn assert_checksums(frame: &[u8]) {
 /// The Ethernet header of a frame sent back to the peer.
 pub const REPLY_ETHERNET_V4: &str = "02 00 00 00 00 01 00 00 00 00 00 00 08 00";
 pub const REPLY_ETHERNET_V6: &str = "02 00 00 00 00 01 00 00 00 00 00 00 86 dd";
+
+/// Runs `f` on a thread inside `host`'s network namespace.
+pub fn inside<T: Send>(lab: &Lab, host: Host, f: impl FnOnce() -> T + Send) -> T {
+    let path = format!("/var/run/netns/{}", lab.netns(host));
+    thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let netns = std::fs::File::open(&path).expect("the namespace exists");
+                // SAFETY: setns moves only this thread, which only runs `f`.
+                let status = unsafe { libc::setns(netns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(
+                    status,
+                    0,
+                    "setns {path}: {}",
+                    std::io::Error::last_os_error()
+                );
+                f()
+            })
+            .join()
+            .expect("the namespace thread")
+    })
+}
+
+/// The daemon in a lab's server namespace; killed on drop.
+pub struct Daemon(Child);
+
+impl Daemon {
+    /// Starts the daemon with `args` (options and interfaces), output discarded.
+    pub fn spawn(lab: &Lab, args: &[&str]) -> Self {
+        let child = lab
+            .command(Host::Server, env!("CARGO_BIN_EXE_reverse-tr-server"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the daemon starts");
+        Self(child)
+    }
+
+    /// Its process id (`ip netns exec` execs the daemon in place).
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// Stops the daemon as systemd would and returns its exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        let pid = i32::try_from(self.0.id()).expect("a pid");
+        // SAFETY: signals our own child, which has not been waited for.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        self.0.wait().expect("the daemon exits")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Gone already after `stop`; nothing else to clean up.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
