@@ -276,7 +276,7 @@ pub fn confirm(
 ) -> std::io::Result<bool> {
     write!(
         output,
-        "The measurement (both traces, addresses and host names) will be uploaded to the collector at {host} for research. Transmit? [y/N] "
+        "The measurement (the traces with their addresses and host names) will be uploaded to the collector at {host} for research. Transmit? [y/N] "
     )?;
     output.flush()?;
     let mut answer = String::new();
