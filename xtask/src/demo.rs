@@ -1,6 +1,7 @@
 //! The demo: the asymmetric lab, our server attached in the server's
 //! namespace, and a two-way multipath trace from the client's namespace, so
 //! the reverse path (through r5) visibly differs from the forward one.
+//! The client writes the graph as DOT, drawn to SVG and PNG by Graphviz.
 //! Everything is torn down at the end, on failure and on Ctrl-C.
 
 use std::{
@@ -27,7 +28,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Demo {
     /// Directory holding `reverse-tr` and `reverse-tr-server`.
     pub binaries: PathBuf,
-    /// Directory for the server's log.
+    /// Directory for the server's log and the graph pictures.
     pub output: PathBuf,
 }
 
@@ -95,6 +96,7 @@ impl Demo {
             log_path.display()
         );
 
+        let graph = self.output.join("demo");
         println!("== reverse-tr two-way udp multipath {target}  (from the client's namespace)\n");
         let started = Instant::now();
         let client = lab
@@ -103,7 +105,9 @@ impl Demo {
                 &self.binaries.join("reverse-tr").to_string_lossy(),
             )
             // ε = 0.01: the diamond's second branch is missed in < 1 % of runs.
-            .args(["-n", "-l", "warning", "two-way", "udp", "multipath"])
+            .args(["-n", "-l", "warning", "-f", "dot", "-o"])
+            .arg(&graph)
+            .args(["two-way", "udp", "multipath"])
             .args(["--confidence", "0.01"])
             .arg(target.to_string())
             .stderr(Stdio::inherit())
@@ -112,6 +116,14 @@ impl Demo {
         let report = String::from_utf8_lossy(&client.stdout).into_owned();
         println!("{report}");
         println!("== the two-way trace took {:.2} s", elapsed.as_secs_f64());
+        let pictures = if client.status.success() {
+            draw(&graph.with_extension("dot"))?
+        } else {
+            Vec::new()
+        };
+        for picture in &pictures {
+            println!("== the graph: {}", picture.display());
+        }
 
         let summary = server.stop()?;
         println!("\n== server stopped; its counters:\n{summary}");
@@ -120,8 +132,35 @@ impl Demo {
         Ok(Trace {
             status: client.status,
             report,
+            pictures,
         })
     }
+}
+
+/// Lays the client's DOT file out as SVG and PNG beside it with Graphviz.
+fn draw(dot: &Path) -> Result<Vec<PathBuf>> {
+    ["svg", "png"]
+        .into_iter()
+        .map(|format| {
+            let picture = dot.with_extension(format);
+            let status = Command::new("dot")
+                .arg(format!("-T{format}"))
+                .arg("-o")
+                .arg(&picture)
+                .arg(dot)
+                .status()
+                .map_err(|error| {
+                    Error::Demo(format!(
+                        "running Graphviz `dot` ({error}); install the `graphviz` package"
+                    ))
+                })?;
+            if status.success() {
+                Ok(picture)
+            } else {
+                Err(Error::Demo(format!("`dot -T{format}` failed ({status})")))
+            }
+        })
+        .collect()
 }
 
 /// What the demo's client did.
@@ -130,6 +169,8 @@ pub struct Trace {
     pub status: ExitStatus,
     /// The text report it printed.
     pub report: String,
+    /// The graph drawn as SVG and PNG.
+    pub pictures: Vec<PathBuf>,
 }
 
 /// The daemon running in the lab; killed on drop if not stopped cleanly.

@@ -1,6 +1,7 @@
 //! The demo of the README runs to its end: the lab comes up, our server
 //! answers, the two-way trace shows the forward path through the diamond and
-//! the different reverse path through r5, and everything is torn down.
+//! the different reverse path through r5, the graph is drawn as SVG and PNG,
+//! and everything is torn down.
 //! Needs root; uses the binaries `cargo test` built beside this test.
 
 use std::path::PathBuf;
@@ -52,6 +53,21 @@ fn the_demo_traces_both_ways_and_cleans_up() {
         "{}",
         trace.report
     );
+    let [svg, png] = &trace.pictures[..] else {
+        panic!("an SVG and a PNG: {:?}", trace.pictures)
+    };
+    let svg = std::fs::read_to_string(svg).expect("the SVG is written");
+    for cluster in [
+        "cluster_forward",
+        "cluster_reverse",
+        "FORWARD",
+        "REVERSE",
+        "10.255.0.5",
+    ] {
+        assert!(svg.contains(cluster), "{cluster} missing in the SVG");
+    }
+    let png = std::fs::read(png).expect("the PNG is written");
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
     assert_eq!(namespaces(), namespaces_before, "the demo's lab is gone");
 }
 
