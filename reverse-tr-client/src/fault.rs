@@ -388,7 +388,7 @@ mod tests {
             (1, _) => answer(1, probe),
             (2, true) => answer(2, probe),
             (2, false) => answer(3, probe),
-            (_, true) if sequence % 3 == 0 => Outcome::Lost,
+            (_, true) if sequence.is_multiple_of(3) => Outcome::Lost,
             (3, _) => answer(4, probe),
             _ => answer(9, probe),
         }
@@ -433,7 +433,7 @@ mod tests {
         let round: usize = report.flows.iter().map(|f| f.hops.len()).sum();
         let last = network.batches().last().map_or(0, Vec::len);
         assert!(
-            last > round && last % round == 0,
+            last > round && last.is_multiple_of(round),
             "{last} probes, {round} a round"
         );
     }
