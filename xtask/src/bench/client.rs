@@ -6,8 +6,9 @@
 //! counters in the client's namespace count the UDP probes it sends to the
 //! server (forward) and the requests it sends (reverse, one probe each,
 //! the presence check included). Vertices are the distinct addresses its
-//! report shows per direction. CPU time and peak resident memory come from
-//! `wait4` on the child (`ip netns exec` execs the client in place).
+//! report shows per direction. CPU time comes from `wait4` on the child,
+//! peak resident memory from its `VmHWM` while it runs (`ip netns exec`
+//! execs the client in place, so the child is the client).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -305,7 +306,7 @@ fn probe_rows_of(case: Case, measured: &[Measured]) -> Vec<Row> {
                 case: format!("{}: {} probes", case.name(), direction.name()),
                 figure: format!("{sent:?} (reference 51–89)"),
                 target: Some(Judged {
-                    text: format!("≤ {bound} (stopping points)"),
+                    text: format!("≤ {bound} (stopping points, even split)"),
                     met: worst <= bound,
                 }),
             }

@@ -84,30 +84,39 @@ pub fn map_memory() -> io::Result<u64> {
     Ok(total)
 }
 
-/// What a child process cost, from `wait4`.
+/// What a child process cost.
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {
-    /// User plus system CPU time.
+    /// User plus system CPU time, from `wait4`.
     pub cpu: Duration,
-    /// Peak resident memory, in kibibytes.
+    /// Peak resident memory in kibibytes: the highest `VmHWM` read while it
+    /// ran. Not `wait4`'s `ru_maxrss`: exec records the spawning process's
+    /// own peak there, so it reports this (larger) process, not the child.
     pub max_rss_kib: u64,
     /// Whether it exited with status 0.
     pub success: bool,
 }
 
-/// Waits for child `pid` and returns its resource usage.
+/// Waits for child `pid`, reading its peak memory every millisecond, and
+/// returns what it cost.
 pub fn wait_child(pid: u32) -> io::Result<Usage> {
-    let pid = i32::try_from(pid).map_err(io::Error::other)?;
+    let raw = i32::try_from(pid).map_err(io::Error::other)?;
     let mut status = 0;
-    // SAFETY: a zeroed rusage is valid plain data; wait4 fills it and
-    // `status` for our own child `pid`.
-    let (waited, usage) = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        let waited = libc::wait4(pid, &mut status, 0, &mut usage);
-        (waited, usage)
-    };
-    if waited != pid {
-        return Err(io::Error::last_os_error());
+    let mut max_rss_kib = 0;
+    // SAFETY: a zeroed rusage is valid plain data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // The process may be between exec and exit: a failed read is skipped.
+        if let Ok(kib) = status_kib(Some(pid), "VmHWM") {
+            max_rss_kib = max_rss_kib.max(kib);
+        }
+        // SAFETY: wait4 fills `status` and `usage` for our own child `pid`.
+        let waited = unsafe { libc::wait4(raw, &mut status, libc::WNOHANG, &mut usage) };
+        match waited {
+            0 => std::thread::sleep(Duration::from_millis(1)),
+            _ if waited == raw => break,
+            _ => return Err(io::Error::last_os_error()),
+        }
     }
     let time = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec.unsigned_abs())
@@ -115,7 +124,7 @@ pub fn wait_child(pid: u32) -> io::Result<Usage> {
     };
     Ok(Usage {
         cpu: time(usage.ru_utime) + time(usage.ru_stime),
-        max_rss_kib: usage.ru_maxrss.unsigned_abs(),
+        max_rss_kib,
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
     })
 }
