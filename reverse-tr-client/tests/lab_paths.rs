@@ -21,9 +21,15 @@ fn per_flow_jobs_in_the_symmetric_lab() {
     fault_isolation_names_the_lossy_branch_only(&lab);
 }
 
-/// Runs the client and returns its stdout, asserting success.
-fn run(lab: &Lab, args: &[&str]) -> String {
-    let output = client(lab, args);
+/// Runs `reverse-tr --rate 2000 --timeout 1 DIRECTION PROTOCOL MODE… TARGET`
+/// in the client's namespace and returns its stdout, asserting success.
+fn job(lab: &Lab, target: &str, direction: &str, protocol: &str, mode: &[&str]) -> String {
+    let args: Vec<&str> = ["--rate", "2000", "--timeout", "1", direction, protocol]
+        .into_iter()
+        .chain(mode.iter().copied())
+        .chain([target])
+        .collect();
+    let output = client(lab, &args);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -49,19 +55,13 @@ fn path_tables_show_both_branches_of_equal_length(lab: &Lab) {
         let target = lab.addr(Host::Server, family).to_string();
         for direction in ["forward", "reverse"] {
             for protocol in PROTOCOLS {
-                let args = [
-                    "--rate",
-                    "2000",
-                    "--timeout",
-                    "1",
+                let table = job(
+                    lab,
+                    &target,
                     direction,
                     protocol,
-                    "paths",
-                    "--paths",
-                    "16",
-                    &target,
-                ];
-                let table = run(lab, &args);
+                    &["paths", "--paths", "16"],
+                );
                 let seen = addresses(&table);
                 let case = format!("{family:?} {direction} {protocol}:\n{table}");
                 for branch in [Host::R2a, Host::R2b] {
@@ -168,28 +168,18 @@ fn fault_isolation_names_the_lossy_branch_only(lab: &Lab) {
         lab.addr(Host::R3, family).to_string(),
         lab.addr(Host::R1, family).to_string(),
     );
-    let fault = |direction: &str| {
-        let args = [
-            "--rate",
-            "2000",
-            "--timeout",
-            "1",
-            direction,
-            "tcp",
-            "fault",
-            "--flows",
-            "16",
-            "--rounds",
-            "40",
-            "--json",
-            &target,
-        ];
-        let json = run(lab, &args);
+    let fault = |direction: &str, json: bool| {
+        let mode = ["fault", "--flows", "16", "--rounds", "40", "--json"];
+        let mode = if json { &mode[..] } else { &mode[..5] };
+        job(lab, &target, direction, "tcp", mode)
+    };
+    let suspects = |direction: &str| {
+        let json = fault(direction, true);
         suspect_links(&json, direction)
     };
     for direction in ["forward", "reverse"] {
         assert_eq!(
-            fault(direction),
+            suspects(direction),
             BTreeSet::new(),
             "{direction} without loss"
         );
@@ -197,7 +187,7 @@ fn fault_isolation_names_the_lossy_branch_only(lab: &Lab) {
     {
         let _loss = Loss::add(lab, Host::R2a, "r3");
         assert_eq!(
-            fault("forward"),
+            suspects("forward"),
             BTreeSet::from([(r2a.clone(), r3)]),
             "forward, loss from r2a to r3"
         );
@@ -205,30 +195,14 @@ fn fault_isolation_names_the_lossy_branch_only(lab: &Lab) {
     {
         let _loss = Loss::add(lab, Host::R2a, "r1");
         assert_eq!(
-            fault("reverse"),
+            suspects("reverse"),
             BTreeSet::from([(r2a.clone(), r1)]),
             "reverse, loss from r2a to r1"
         );
     }
     // The text report names the branch too.
     let _loss = Loss::add(lab, Host::R2a, "r3");
-    let text = run(
-        lab,
-        &[
-            "--rate",
-            "2000",
-            "--timeout",
-            "1",
-            "forward",
-            "tcp",
-            "fault",
-            "--flows",
-            "16",
-            "--rounds",
-            "40",
-            &target,
-        ],
-    );
+    let text = fault("forward", false);
     assert!(text.contains(&format!("suspect: {r2a} -> ")), "{text}");
     let r2b = lab.addr(Host::R2b, family).to_string();
     assert!(!text.contains(&r2b), "{text}");
