@@ -122,7 +122,8 @@ pub struct Options {
     #[arg(short = 'l', long, value_enum, value_name = "L", default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
     /// Graph file format; the graph is drawn to <output>.<F> whenever -f or
-    /// -o is given (pdf if only -o); all but dot need Graphviz's `dot`
+    /// -o is given (pdf if only -o); all but dot and html need Graphviz's
+    /// `dot`; classic changes the report on stdout instead
     #[arg(short = 'f', long, value_enum, value_name = "F")]
     pub format: Option<Format>,
     /// Write the measurement to <output>.json in the reference's schema
@@ -169,6 +170,10 @@ pub enum Format {
     Horiz,
     /// `paths` mode: one column per path ID, one row per TTL
     Vert,
+    /// The hops as traceroute(8) prints them, instead of the text report
+    Classic,
+    /// <output>.html: the graph as an interactive page (no Graphviz needed)
+    Html,
 }
 
 /// DIRECTION (§11.3).
@@ -391,6 +396,8 @@ pub struct Config {
     pub merge: bool,
     /// `--json`: print our JSON instead of the text report.
     pub json: bool,
+    /// `-f classic`: print the traceroute(8)-like view instead of the text report.
+    pub classic: bool,
 }
 
 impl Cli {
@@ -421,6 +428,12 @@ impl Cli {
             && !matches!(mode, ModeCommand::Paths(_))
         {
             return Err("-f horiz and -f vert are layouts of the paths mode".to_owned());
+        }
+        let classic = o.format == Some(Format::Classic);
+        if classic && o.json {
+            return Err(
+                "-f classic and --json both replace the text report; choose one".to_owned(),
+            );
         }
         let port = |port: Option<u16>| match (port, protocol, directions) {
             (Some(_), ProbeProtocol::Icmp, _) => {
@@ -545,6 +558,7 @@ impl Cli {
             store_json: o.store_json,
             merge: !o.no_merge,
             json: o.json,
+            classic,
         })
     }
 }

@@ -3,21 +3,23 @@
 //! `<output>.json` with `-s`, and the graph `<output>.<format>` with `-f`/`-o`.
 //! Notes naming written files go to stderr, so stdout stays the report.
 
-use std::{collections::HashMap, io::Write, net::IpAddr, time::SystemTime};
+use std::{collections::HashMap, io::Write, net::IpAddr, path::PathBuf, time::SystemTime};
 
 use crate::{
-    Result,
-    cli::Config,
+    Error, Result,
+    cli::{Config, Format},
+    discovery::Mode,
     graph::{Direction, Trace},
     measurement::Measurement,
     merge::merge,
-    render::{Drawn, render_dot, render_text, write_graph},
+    render::{Drawn, Route, render_classic, render_dot, render_html, render_text, write_graph},
     report::Report,
     run::Traces,
 };
 
-/// Prints the report of `traces` to stdout: the text report, or with
-/// `--json` the [`Report`] of a run that started at `started`.
+/// Prints the report of `traces` to stdout: the text report, with
+/// `-f classic` the traceroute(8)-like view, or with `--json` the
+/// [`Report`] of a run that started at `started`.
 pub fn print_report(
     config: &Config,
     traces: &Traces,
@@ -27,6 +29,15 @@ pub fn print_report(
     let text = if config.json {
         let report = Report::new(config, traces, names, started, SystemTime::now());
         report.to_json()? + "\n"
+    } else if config.classic {
+        let route = Route {
+            target_name: &config.target,
+            target: traces.target,
+            local: traces.local,
+            max_ttl: config.params.max_ttl,
+            multipath: matches!(config.params.mode, Mode::MultiPath { .. }),
+        };
+        render_classic(&traces.labelled(), &route, names)
     } else {
         render_text(&traces.labelled(), names)
     };
@@ -79,8 +90,20 @@ pub fn draw(config: &Config, traces: &Traces, names: &HashMap<IpAddr, Vec<String
             },
         })
         .collect();
-    if let Some(path) = write_graph(&render_dot(&drawn, names), format, &config.output)? {
-        eprintln!("reverse-tr: graph written to {}", path.display());
-    }
+    let path = if format == Format::Html {
+        let path = PathBuf::from(format!("{}.html", config.output));
+        let page = render_html(&format!("reverse-tr: {}", config.target), &drawn, names);
+        std::fs::write(&path, page).map_err(|source| Error::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+        path
+    } else {
+        let Some(path) = write_graph(&render_dot(&drawn, names), format, &config.output)? else {
+            return Ok(());
+        };
+        path
+    };
+    eprintln!("reverse-tr: graph written to {}", path.display());
     Ok(())
 }

@@ -15,13 +15,14 @@ impl Format {
             Self::Png => Some("png"),
             Self::Ps => Some("ps"),
             Self::Svg => Some("svg"),
-            Self::Horiz | Self::Vert => None,
+            Self::Html => Some("html"),
+            Self::Horiz | Self::Vert | Self::Classic => None,
         }
     }
 
     /// Whether Graphviz's `dot` lays the graph out into this format (the
-    /// DOT source itself is written directly, without Graphviz).
+    /// DOT source itself and the HTML page are written without Graphviz).
     pub fn needs_graphviz(self) -> bool {
-        self != Self::Dot
+        !matches!(self, Self::Dot | Self::Html)
     }
 }

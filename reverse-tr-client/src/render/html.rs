@@ -186,6 +186,8 @@ fn script_safe(json: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::{path::Path, process::Command};
+
     use super::*;
     use crate::fake_network::{host, trace};
 
@@ -204,6 +206,22 @@ mod tests {
         (forward, reverse)
     }
 
+    /// Both directions as `render_html` takes them.
+    fn both<'a>(forward: &'a Trace, reverse: &'a Trace) -> [Drawn<'a>; 2] {
+        [
+            Drawn {
+                direction: Direction::Forward,
+                trace: forward,
+                destination: host(200),
+            },
+            Drawn {
+                direction: Direction::Reverse,
+                trace: reverse,
+                destination: host(100),
+            },
+        ]
+    }
+
     fn data(page: &str) -> Value {
         let start = page.find("id=\"trace-data\"").expect("the data element");
         let start = start + page[start..].find('>').expect("the tag ends") + 1;
@@ -214,18 +232,7 @@ mod tests {
     #[test]
     fn every_vertex_and_link_is_in_the_data() {
         let (forward, reverse) = two_way();
-        let drawn = [
-            Drawn {
-                direction: Direction::Forward,
-                trace: &forward,
-                destination: host(200),
-            },
-            Drawn {
-                direction: Direction::Reverse,
-                trace: &reverse,
-                destination: host(100),
-            },
-        ];
+        let drawn = both(&forward, &reverse);
         let data = data(&render_html("to 10.0.0.200", &drawn, &HashMap::new()));
         let vertices = data["vertices"].as_array().expect("vertices");
         let ids: Vec<&str> = vertices.iter().filter_map(|v| v["id"].as_str()).collect();
@@ -311,5 +318,89 @@ mod tests {
         let data = data(&page);
         assert_eq!(data["title"], evil);
         assert_eq!(data["vertices"][1]["names"][0], evil);
+    }
+
+    /// Runs headless Chromium on `page` with `arguments` before its URL.
+    fn chromium(profile: &Path, url: &str, arguments: &[&str]) -> String {
+        let output = Command::new("chromium")
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(arguments)
+            .arg(url)
+            .output()
+            .expect("chromium runs (scripts/setup installs it)");
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// The page in a real browser: one drawn node per vertex after its
+    /// script ran, a deep link selecting a vertex, hostile names as text,
+    /// and a screenshot.
+    #[test]
+    fn chromium_draws_every_vertex_and_honours_deep_links() {
+        let (forward, reverse) = two_way();
+        let names = HashMap::from([
+            (host(1), vec!["gw.example.net".to_owned()]),
+            (host(3), vec!["<img src=x onerror=alert(1)>".to_owned()]),
+        ]);
+        let drawn = both(&forward, &reverse);
+        let directory =
+            std::env::temp_dir().join(format!("reverse-tr-html-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("a temporary directory");
+        let page = directory.join("trace.html");
+        std::fs::write(
+            &page,
+            render_html("reverse-tr to 10.0.0.200", &drawn, &names),
+        )
+        .expect("the page is written");
+        let profile = directory.join("profile");
+        let url = format!("file://{}", page.display());
+
+        let dom = chromium(&profile, &url, &["--dump-dom"]);
+        let drawn_ids: Vec<&str> = dom
+            .split("data-id=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        let expected: Vec<String> =
+            data(&std::fs::read_to_string(&page).expect("the page"))["vertices"]
+                .as_array()
+                .expect("vertices")
+                .iter()
+                .filter_map(|vertex| vertex["id"].as_str().map(str::to_owned))
+                .collect();
+        assert_eq!(drawn_ids, expected, "{dom}");
+        assert_eq!(dom.matches(" data-from=").count(), 8, "{dom}");
+        assert!(!dom.contains("data-selected"), "nothing selected yet");
+
+        let dom = chromium(&profile, &format!("{url}#select=10.0.0.3"), &["--dump-dom"]);
+        assert!(dom.contains("data-selected=\"forward-2-1\""), "{dom}");
+        assert!(dom.contains("<h2>10.0.0.3</h2>"), "{dom}");
+        assert!(dom.contains("4.000 ms / 4.000 ms / 4.000 ms"), "{dom}");
+        assert!(dom.contains("&lt;img src=x onerror=alert(1)&gt;"), "{dom}");
+        assert!(!dom.contains("<img"), "{dom}");
+
+        let screenshot = directory.join("page.png");
+        chromium(
+            &profile,
+            &format!("{url}#select=forward-1-0"),
+            &[
+                &format!("--screenshot={}", screenshot.display()),
+                "--window-size=1200,800",
+            ],
+        );
+        let png = std::fs::read(&screenshot).expect("a screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        // A blank 1200×800 page compresses to a few kB; a drawn graph does not.
+        assert!(png.len() > 20_000, "{} octets", png.len());
+        std::fs::remove_dir_all(&directory).expect("the temporary directory is removed");
     }
 }

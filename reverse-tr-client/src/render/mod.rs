@@ -1,15 +1,19 @@
 //! Ways to show traces to people.
 
+mod classic;
 mod dot;
 mod fault;
 mod file;
 mod format;
+mod html;
 mod paths;
 mod table;
 mod text;
 
+pub use classic::{Route, render_classic};
 pub use dot::{Drawn, render_dot};
 pub use fault::{fault_json, render_fault};
 pub use file::write_graph;
+pub use html::render_html;
 pub use paths::{Layout, render_paths};
 pub use text::{render_text, render_text_within};
