@@ -217,3 +217,96 @@ fn unix_seconds(time: SystemTime) -> f64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0.0, |since| since.as_secs_f64())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::{
+        cli::Cli,
+        fake_network::{host, trace},
+    };
+
+    fn report(args: &[&str], names: &HashMap<IpAddr, Vec<String>>) -> Report {
+        let config = Cli::try_parse_from(std::iter::once("reverse-tr").chain(args.iter().copied()))
+            .expect("command line")
+            .config()
+            .expect("config");
+        // Flow 1 sees 1 → 2 (1 answers twice), flow 2 sees 3 → silence.
+        let forward = trace(
+            &[(&[(1, 1, 1), (1, 1, 3), (3, 2, 2)], 3), (&[(2, 1, 2)], 2)],
+            false,
+        );
+        let traces = Traces {
+            target: host(2),
+            local: host(100),
+            forward: Some(forward),
+            reverse: None,
+        };
+        let started = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        Report::new(
+            &config,
+            &traces,
+            names,
+            started,
+            started + Duration::from_secs(2),
+        )
+    }
+
+    #[test]
+    fn the_documented_shape() {
+        let names = HashMap::from([(host(1), vec!["gw.example".to_owned()])]);
+        let report = report(
+            &["forward", "udp", "singlepath", "--flow", "7", "gw"],
+            &names,
+        );
+        let json: Value = serde_json::from_str(&report.to_json().expect("json")).expect("parses");
+        assert_eq!(json["version"], 1);
+        assert_eq!(json["target"], "gw");
+        assert_eq!(json["address"], "10.0.0.2");
+        assert_eq!(json["local"], "10.0.0.100");
+        assert_eq!(json["protocol"], "udp");
+        assert_eq!(
+            json["mode"],
+            serde_json::json!({"name": "singlepath", "flow": 7, "probes": 3})
+        );
+        assert_eq!(json["timeout_s"], 2.0);
+        assert_eq!(json["started"], 1_700_000_000.25);
+        assert_eq!(json["finished"], 1_700_000_002.25);
+        let trace = &json["traces"][0];
+        assert_eq!(trace["direction"], "forward");
+        assert_eq!(trace["reached"], false);
+        let hops = trace["hops"].as_array().expect("hops");
+        assert_eq!(hops[0]["ttl"], 0);
+        let first = &hops[1]["vertices"][0];
+        assert_eq!(first["address"], "10.0.0.1");
+        assert_eq!(first["names"], serde_json::json!(["gw.example"]));
+        assert_eq!(first["rtts_ms"], serde_json::json!([1.0, 3.0]));
+        assert_eq!(first["flows"], serde_json::json!([1]));
+        assert_eq!(first["successors"], serde_json::json!(["10.0.0.2"]));
+        // Flow 2 went silent after 10.0.0.3: a black hole, written null.
+        assert_eq!(
+            hops[1]["vertices"][1]["successors"],
+            serde_json::json!([null])
+        );
+        assert_eq!(hops[2]["vertices"][1]["address"], Value::Null);
+        assert_eq!(hops[1]["sent"], 3);
+        assert_eq!(json["traces"].as_array().map(Vec::len), Some(1));
+    }
+
+    #[test]
+    fn round_trips_through_serde() {
+        let report = report(
+            &["two-way", "icmp", "multipath", "10.0.0.2"],
+            &HashMap::new(),
+        );
+        let back: Report =
+            serde_json::from_str(&report.to_json().expect("json")).expect("reads back");
+        assert_eq!(back, report);
+        assert!(matches!(back.mode, ModeReport::Multipath { retry: 3, .. }));
+    }
+}

@@ -4,8 +4,8 @@
 //! real flow and orange where the link rests on shadow flows only.
 //!
 //! Beyond the reference, for reading: forward and reverse get their own
-//! colours, the root is a house, the destination has a double border and
-//! black holes are dashed and grey.
+//! colours, the root is a house, the destination has a double border,
+//! black holes are dashed and grey, and a legend under the graph says so.
 
 use std::{collections::HashMap, net::IpAddr, time::Duration};
 
@@ -17,6 +17,11 @@ use graphviz_rust::{
 };
 
 use crate::graph::{Direction, Trace, VertexId};
+
+/// Under the graph: what the marks beyond the reference's mean.
+const LEGEND: &str = "house: start   double border: destination   dashed ***: no answer\n\
+     labels: address, mean RTT in ms, names\n\
+     orange arrow: a link seen through a silent hop only";
 
 /// One trace to draw and the address it was heading for.
 #[derive(Debug, Clone, Copy)]
@@ -53,8 +58,13 @@ pub fn render_dot(traces: &[Drawn<'_>], names: &HashMap<IpAddr, Vec<String>>) ->
     let mut stmts = vec![
         graph_attributes(&[
             ("fontname", "Helvetica"),
+            ("fontsize", "10"),
             ("nodesep", "0.3"),
             ("ranksep", "0.35"),
+            // Sharp PNGs; SVG and PDF are vectors anyway.
+            ("dpi", "150"),
+            ("labelloc", "b"),
+            ("label", LEGEND),
         ]),
         Stmt::GAttribute(GraphAttributes::Node(vec![
             attribute("fontname", "Helvetica"),
@@ -93,6 +103,8 @@ fn cluster(drawn: &Drawn<'_>, names: &HashMap<IpAddr, Vec<String>>) -> Subgraph 
         ])),
         graph_attributes(&[
             ("label", label),
+            ("labelloc", "t"),
+            ("fontsize", "14"),
             ("style", "filled,rounded"),
             ("fillcolor", colours.background),
             ("color", colours.border),
@@ -180,4 +192,116 @@ fn attribute(key: &str, value: &str) -> Attribute {
     }
     quoted.push('"');
     Attribute(Id::Plain(key.to_owned()), Id::Escaped(quoted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        cli::Format,
+        fake_network::{host, trace},
+        render::write_graph,
+    };
+
+    /// A diamond (1 → 2 | 3) into a silent hop, then 4 on both flows.
+    fn diamond() -> Trace {
+        trace(
+            &[
+                (&[(1, 1, 1), (1, 2, 1)], 2),
+                (&[(2, 1, 2), (3, 2, 3)], 2),
+                (&[], 2),
+                (&[(4, 1, 4), (4, 2, 6)], 2),
+            ],
+            true,
+        )
+    }
+
+    fn dot_of(trace: &Trace) -> String {
+        let names = HashMap::from([(
+            host(1),
+            vec!["gw.example".to_owned(), "gw-alias.example".to_owned()],
+        )]);
+        let drawn = [
+            Drawn {
+                direction: Direction::Forward,
+                trace,
+                destination: host(4),
+            },
+            Drawn {
+                direction: Direction::Reverse,
+                trace,
+                destination: host(4),
+            },
+        ];
+        render_dot(&drawn, &names)
+    }
+
+    #[test]
+    fn dot_source_of_two_clusters_with_black_holes_and_names() {
+        insta::assert_snapshot!(dot_of(&diamond()));
+    }
+
+    #[test]
+    fn edges_to_black_holes_are_orange_the_others_black() {
+        let dot = dot_of(&diamond());
+        let cluster = &dot[dot.find("cluster_forward").expect("forward")..][..dot
+            .find("cluster_reverse")
+            .expect("reverse")
+            - dot.find("cluster_forward").expect("forward")];
+        let edges: Vec<&str> = cluster.lines().filter(|line| line.contains("->")).collect();
+        // root→1, 1→2, 1→3 real; 2→***, 3→***, ***→4 twice through shadow flows.
+        assert_eq!(
+            edges.iter().filter(|e| e.contains("\"black\"")).count(),
+            3,
+            "{cluster}"
+        );
+        assert_eq!(
+            edges.iter().filter(|e| e.contains("\"orange\"")).count(),
+            4,
+            "{cluster}"
+        );
+        assert!(cluster.contains(r#"label="10.0.0.1\n1.00\ngw.example\ngw-alias.example""#));
+        assert!(cluster.contains(r#"label="***\n0.00\n""#));
+        assert!(cluster.contains(r#"label="10.0.0.4\n5.00\n""#));
+    }
+
+    fn scratch(name: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("reverse-tr-dot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        dir.join(name).display().to_string()
+    }
+
+    #[test]
+    fn dot_format_writes_the_source_without_graphviz() {
+        let dot = dot_of(&diamond());
+        let path = write_graph(&dot, Format::Dot, &scratch("source"))
+            .expect("written")
+            .expect("a graph file");
+        assert!(path.ends_with("source.dot"));
+        assert_eq!(std::fs::read_to_string(path).expect("readable"), dot);
+    }
+
+    #[test]
+    fn svg_is_laid_out_by_graphviz_when_installed() {
+        let graphviz = std::process::Command::new("dot").arg("-V").output().is_ok();
+        let written = write_graph(&dot_of(&diamond()), Format::Svg, &scratch("picture"));
+        if !graphviz {
+            assert!(matches!(
+                written,
+                Err(crate::Error::NoGraphviz { format: "svg" })
+            ));
+            return;
+        }
+        let path = written.expect("laid out").expect("a graph file");
+        let svg = std::fs::read_to_string(path).expect("readable");
+        assert!(svg.contains("<svg") && svg.contains("cluster_forward") && svg.contains("REVERSE"));
+    }
+
+    #[test]
+    fn text_layouts_are_no_graph_file() {
+        assert_eq!(
+            write_graph("", Format::Horiz, &scratch("none")).expect("no error"),
+            None
+        );
+    }
 }
