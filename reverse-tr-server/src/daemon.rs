@@ -64,7 +64,7 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     let mut sweeps = server.counter(Counter::Sweeps)?;
     loop {
         tokio::select! {
-            batch = events.next_batch(|event| log::info!(target: "session", "{}", event::line(&event))) => batch?,
+            batch = events.next_batch(log_event) => batch?,
             _ = watchdog.tick() => {
                 let now = server.counter(Counter::Sweeps)?;
                 if now == sweeps {
@@ -83,7 +83,14 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
             _ = terminate.recv() => break,
         }
     }
+    // Events since the sweeper last woke us (at most one tick's worth).
+    events.drain(log_event);
     Ok(())
+}
+
+/// One session event as one log line (target `session`).
+fn log_event(event: reverse_tr_common::event::Event) {
+    log::info!(target: "session", "{}", event::line(&event));
 }
 
 /// Re-reads and applies the policy; a bad file keeps the one in force.

@@ -59,20 +59,28 @@ impl Events {
         Ok(Self { ring })
     }
 
-    /// Waits for events and hands each to `each`; returns after one batch.
-    pub async fn next_batch(&mut self, mut each: impl FnMut(Event)) -> Result<()> {
-        let mut guard = self
-            .ring
-            .readable_mut()
-            .await
-            .map_err(io_error("polling the event ring buffer"))?;
-        let ring = guard.get_inner_mut();
+    /// Hands each event already in the ring to `each`, without waiting:
+    /// the program wakes the reader only once per sweeper tick, so the
+    /// last events before a stop may not have woken it yet.
+    pub fn drain(&mut self, mut each: impl FnMut(Event)) {
+        let ring = self.ring.get_mut();
         while let Some(record) = ring.next() {
             if let Some(event) = decode(&record) {
                 each(event);
             }
         }
-        guard.clear_ready();
+    }
+
+    /// Waits for events and hands each to `each`; returns after one batch.
+    pub async fn next_batch(&mut self, each: impl FnMut(Event)) -> Result<()> {
+        // Cleared before reading: an event that lands meanwhile is read now
+        // or sets the readiness again, never left waiting.
+        self.ring
+            .readable_mut()
+            .await
+            .map_err(io_error("polling the event ring buffer"))?
+            .clear_ready();
+        self.drain(each);
         Ok(())
     }
 }
