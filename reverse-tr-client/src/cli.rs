@@ -18,7 +18,8 @@ use crate::{
 
 /// Destination port of forward `paths` and `fault` probes without `--port`:
 /// traceroute's first UDP port, or HTTP for TCP.
-const SURVEY_PORTS: [(ProbeProtocol, u16); 2] = [(ProbeProtocol::Udp, 33434), (ProbeProtocol::Tcp, 80)];
+const SURVEY_PORTS: [(ProbeProtocol, u16); 2] =
+    [(ProbeProtocol::Udp, 33434), (ProbeProtocol::Tcp, 80)];
 
 /// How many probes per second are sent when neither `--rate` nor `--inter`
 /// is given, both directions together. A two-way multipath trace of the
@@ -469,7 +470,15 @@ impl Cli {
                     flow: path_flow(1),
                     probes: p.probes,
                 };
-                (mode, Job::Paths { survey, layout, port }, p.target)
+                (
+                    mode,
+                    Job::Paths {
+                        survey,
+                        layout,
+                        port,
+                    },
+                    p.target,
+                )
             }
             ModeCommand::Fault(f) => {
                 let survey = FaultSurvey {
@@ -550,9 +559,7 @@ impl Cli {
                 timeout: o.collector_timeout,
                 assume_yes: o.assume_yes,
             }),
-            aliases_file: o
-                .resolve_aliases
-                .then(|| format!("{output}.aliases")),
+            aliases_file: o.resolve_aliases.then(|| format!("{output}.aliases")),
             output,
             graph,
             store_json: o.store_json,

@@ -316,7 +316,8 @@ fn walk_forward(name: &str, family: Family, lab: Lab) -> (usize, usize) {
             {
                 continue;
             }
-            let answer = match_forward(&packet, FlowPlacement::DestinationPort).expect("the answer matches a forward probe");
+            let answer = match_forward(&packet, FlowPlacement::DestinationPort)
+                .expect("the answer matches a forward probe");
             assert_eq!(answer.target, lab.server);
             assert_eq!(answer.protocol, ProbeProtocol::Tcp);
             assert_eq!(answer.flow, Some(1234));
