@@ -10,6 +10,9 @@
 //!   when the program counts a duplicate or a full table;
 //! * nothing grows except where the protocol makes it (request → probe,
 //!   direct answer → response); the growth is printed;
+//! * in the second half the operator's no-amplification minimum is on
+//!   (§10.1): requests below it are dropped, and no probe or response is
+//!   larger than the request that caused it;
 //! * afterwards every session is live (deadline = arrival + timeout) and
 //!   all of them time out: timed out = created − answered.
 //!
@@ -18,7 +21,7 @@
 mod support;
 
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::{HashMap, VecDeque},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::{Duration, Instant},
 };
@@ -28,9 +31,10 @@ use reverse_tr_common::{
     Family, Outcome, Response, State,
     counter::Counter,
     event::{Event, EventKind},
+    policy::{Policy, largest_caused_len},
     session::SessionKey,
 };
-use reverse_tr_server::{Config, Server, event};
+use reverse_tr_server::{Config, Server, event, policy::Lists};
 use support::*;
 
 const PACKETS: usize = 120_000;
@@ -370,6 +374,8 @@ struct Request {
     identifier: u16,
     ttl: u8,
     protocol: u8,
+    /// IP length (header and payload, padding included).
+    len: usize,
 }
 
 fn request_in(frame: &[u8]) -> Option<Request> {
@@ -408,6 +414,7 @@ fn request_in(frame: &[u8]) -> Option<Request> {
         identifier: u16::from_be_bytes([icmp[4], icmp[5]]),
         ttl: icmp[8],
         protocol: icmp[9],
+        len: header + transport_len,
     })
 }
 
@@ -508,19 +515,38 @@ struct Tally {
     probe_growth: isize,
     /// Largest growth of answer → response.
     response_growth: isize,
+    /// Requests dropped by the no-amplification minimum.
+    too_short: u64,
 }
 
-/// Checks the program's handling of a request against the oracle.
+/// The packets a pending session may still cause are bounded by the
+/// length of its request if it was admitted under the no-amplification
+/// minimum (§10.1).
+type Pending = HashMap<SessionKey, Option<usize>>;
+
+/// IP length of a frame the program sent.
+fn ip_len(frame: &[u8]) -> usize {
+    frame.len() - IP
+}
+
+/// Checks the program's handling of a request against the oracle, with or
+/// without the no-amplification minimum; true if it created a session.
 fn check_request(
     server: &Server,
     request: &Request,
-    input: &[u8],
-    verdict: i32,
-    output: &[u8],
+    minimum: bool,
+    (input, verdict, output): (&[u8], i32, &[u8]),
     tally: &mut Tally,
 ) -> bool {
     tally.requests += 1;
     let growth = output.len() as isize - input.len() as isize;
+    if minimum && request.len < usize::from(largest_caused_len(request.family)) {
+        assert_eq!(verdict, DROP, "a request below the minimum: {request:?}");
+        let too_short = server.counter(Counter::TooShort).expect("counter");
+        assert_eq!(too_short, tally.too_short + 1, "dropped as too short");
+        tally.too_short = too_short;
+        return false;
+    }
     match (verdict, probe_protocol(request)) {
         (REDIRECT, Ok(protocol)) => {
             let probe = sent(output);
@@ -536,6 +562,10 @@ fn check_request(
             );
             let transport_len = if protocol == 6 { 24 } else { 16 };
             assert_eq!(probe.transport.len(), transport_len, "probe length");
+            assert!(
+                !minimum || ip_len(output) <= request.len,
+                "a probe larger than its request under the minimum"
+            );
             tally.probes += 1;
             tally.probe_growth = tally.probe_growth.max(growth);
             true
@@ -585,7 +615,7 @@ fn check_other(
     input: &[u8],
     verdict: i32,
     output: &[u8],
-    pending: &mut HashSet<SessionKey>,
+    pending: &mut Pending,
     tally: &mut Tally,
 ) {
     match verdict {
@@ -606,11 +636,17 @@ fn check_other(
                 matches!(decoded.outcome, Outcome::Hop { address, .. } if address == hop),
                 "{decoded:?}, hop {hop}"
             );
+            let bound = pending
+                .remove(&key(response.destination, decoded.identifier))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "a response for {} {} without a pending session",
+                        response.destination, decoded.identifier
+                    )
+                });
             assert!(
-                pending.remove(&key(response.destination, decoded.identifier)),
-                "a response for {} {} without a pending session",
-                response.destination,
-                decoded.identifier
+                bound.is_none_or(|request_len| ip_len(output) <= request_len),
+                "a response larger than its request under the minimum"
             );
             let answers = server.counter(Counter::Answers).expect("counter");
             assert_eq!(
@@ -651,9 +687,22 @@ fn random_and_mutated_packets_keep_the_program_safe() {
     let mut events = Events::default();
     let mut tally = Tally::default();
     let mut probes: VecDeque<Vec<u8>> = VecDeque::new();
-    let mut pending: HashSet<SessionKey> = HashSet::new();
+    let mut pending = Pending::new();
     let started = Instant::now();
     for n in 0..PACKETS {
+        let minimum = n >= PACKETS / 2;
+        if n == PACKETS / 2 {
+            let policy = Policy {
+                min_request_len: [
+                    largest_caused_len(Family::V4),
+                    largest_caused_len(Family::V6),
+                ],
+                ..Policy::default()
+            };
+            server
+                .apply(&policy, &Lists::default())
+                .expect("the no-amplification minimum applied");
+        }
         let mut frame = match (rng.below(10), probes.is_empty()) {
             (0..=3, _) | (_, true) => valid_request(&mut rng),
             (4..=6, false) => {
@@ -689,12 +738,14 @@ fn random_and_mutated_packets_keep_the_program_safe() {
                     if check_request(
                         &server,
                         &request,
-                        &frame,
-                        run.verdict,
-                        &run.frame,
+                        minimum,
+                        (&frame, run.verdict, &run.frame),
                         &mut tally,
                     ) {
-                        pending.insert(key(request.client, request.identifier));
+                        pending.insert(
+                            key(request.client, request.identifier),
+                            minimum.then_some(request.len),
+                        );
                         probes.push_back(run.frame.clone());
                         if probes.len() > PROBE_POOL {
                             probes.pop_front();
@@ -732,7 +783,7 @@ fn random_and_mutated_packets_keep_the_program_safe() {
             "{key:?}: {session:?}"
         );
         assert!(
-            pending.contains(key),
+            pending.contains_key(key),
             "{key:?} was never created or already answered"
         );
     }
@@ -774,7 +825,8 @@ fn random_and_mutated_packets_keep_the_program_safe() {
     }
     println!(
         "{PACKETS} packets in {fuzzing:.1?}: {} requests ({} probes, {} error responses, {} refused), \
-         {} responses, {} passed untouched, {} too short to run, {timed_out} timed out; largest growth: \
+         {} responses, {} passed untouched, {} too short to run, {} below the no-amplification \
+         minimum, {timed_out} timed out; largest growth: \
          request → probe {} octets, answer → response {} octets",
         tally.requests,
         tally.probes,
@@ -783,6 +835,7 @@ fn random_and_mutated_packets_keep_the_program_safe() {
         tally.responses,
         tally.passed,
         tally.short,
+        tally.too_short,
         tally.probe_growth,
         tally.response_growth,
     );
