@@ -152,6 +152,13 @@ pub const fn largest_caused_len(family: Family) -> u16 {
     (header + largest) as u16
 }
 
+/// [`Policy::min_request_len`] of `--no-amplification`: no request is
+/// shorter than anything it can cause (IPv4, IPv6).
+pub const NO_AMPLIFICATION: [u16; 2] = [
+    largest_caused_len(Family::V4),
+    largest_caused_len(Family::V6),
+];
+
 /// The bit of `protocol` in [`Policy::refused_protocols`].
 #[inline(always)]
 pub fn protocol_bit(protocol: ProbeProtocol) -> u8 {

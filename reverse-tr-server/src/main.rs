@@ -7,8 +7,8 @@ use clap::Parser;
 use log::LevelFilter;
 use reverse_tr_common::constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS};
 use reverse_tr_common::{
-    Family, ProbeProtocol,
-    policy::{Policy, RATE_MAX, Rate, largest_caused_len},
+    ProbeProtocol,
+    policy::{NO_AMPLIFICATION, Policy, RATE_MAX, Rate},
 };
 use reverse_tr_server::{
     Config, Error, Server, attach, daemon,
@@ -167,10 +167,7 @@ impl Cli {
         };
         let offered: Vec<ProbeProtocol> = self.protocols.iter().map(|p| (*p).into()).collect();
         let min_request_len = if self.no_amplification {
-            [
-                largest_caused_len(Family::V4),
-                largest_caused_len(Family::V6),
-            ]
+            NO_AMPLIFICATION
         } else {
             [0; 2]
         };

@@ -31,7 +31,7 @@ use reverse_tr_common::{
     Family, Outcome, Response, State,
     counter::Counter,
     event::{Event, EventKind},
-    policy::{Policy, largest_caused_len},
+    policy::{NO_AMPLIFICATION, Policy, largest_caused_len},
     session::SessionKey,
 };
 use reverse_tr_server::{Config, Server, event, policy::Lists};
@@ -693,10 +693,7 @@ fn random_and_mutated_packets_keep_the_program_safe() {
         let minimum = n >= PACKETS / 2;
         if n == PACKETS / 2 {
             let policy = Policy {
-                min_request_len: [
-                    largest_caused_len(Family::V4),
-                    largest_caused_len(Family::V6),
-                ],
+                min_request_len: NO_AMPLIFICATION,
                 ..Policy::default()
             };
             server

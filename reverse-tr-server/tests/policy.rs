@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use reverse_tr_common::{
     Family,
     counter::Counter,
-    policy::{Policy, Rate, largest_caused_len},
+    policy::{NO_AMPLIFICATION, Policy, Rate, largest_caused_len},
 };
 use reverse_tr_server::{
     Config, Server,
@@ -198,10 +198,7 @@ fn the_minimum_size_refuses_unpadded_requests_only_when_asked() {
         };
         assert_eq!(run(&server, 1, 0), REDIRECT, "{client} unpadded, default");
         let policy = Policy {
-            min_request_len: [
-                largest_caused_len(Family::V4),
-                largest_caused_len(Family::V6),
-            ],
+            min_request_len: NO_AMPLIFICATION,
             ..Policy::default()
         };
         server
