@@ -6,7 +6,7 @@ use std::time::Duration;
 use reverse_tr_common::counter::Counter;
 use tokio::{
     net::TcpListener,
-    signal::unix::{SignalKind, signal},
+    signal::unix::{Signal, SignalKind, signal},
 };
 
 use crate::{
@@ -21,13 +21,37 @@ use crate::{
 /// ticks every 20 ms).
 const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
 
+/// The signals the daemon acts on, caught from installation on: installed
+/// before the program is attached, a SIGTERM right after attaching still
+/// detaches it and prints the counters instead of killing the daemon.
+#[derive(Debug)]
+pub struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; call within the daemon's tokio runtime.
+    pub fn install() -> Result<Self> {
+        let install = |kind: SignalKind, what: &'static str| signal(kind).map_err(io_error(what));
+        Ok(Self {
+            interrupt: install(SignalKind::interrupt(), "installing the SIGINT handler")?,
+            terminate: install(SignalKind::terminate(), "installing the SIGTERM handler")?,
+            hangup: install(SignalKind::hangup(), "installing the SIGHUP handler")?,
+        })
+    }
+}
+
 /// What the daemon serves besides the program.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Options {
     /// Where the policy comes from, re-read on SIGHUP.
     pub sources: Sources,
     /// The bound `--metrics` socket.
     pub metrics: Option<std::net::TcpListener>,
+    /// SIGINT/SIGTERM stop, SIGHUP reloads.
+    pub signals: Signals,
 }
 
 /// Serves until SIGINT or SIGTERM: logs every session event (target
@@ -41,12 +65,11 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     if let Some(logger) = logger.as_mut() {
         logger.flush();
     }
-    let mut interrupt =
-        signal(SignalKind::interrupt()).map_err(io_error("installing the SIGINT handler"))?;
-    let mut terminate =
-        signal(SignalKind::terminate()).map_err(io_error("installing the SIGTERM handler"))?;
-    let mut hangup =
-        signal(SignalKind::hangup()).map_err(io_error("installing the SIGHUP handler"))?;
+    let Signals {
+        mut interrupt,
+        mut terminate,
+        mut hangup,
+    } = options.signals;
     let metrics = match options.metrics {
         Some(listener) => {
             listener

@@ -12,7 +12,7 @@ use reverse_tr_common::{
 };
 use reverse_tr_server::{
     Config, Error, Server, attach, daemon,
-    policy::{Lists, Prefix, Sources, refused_protocols},
+    policy::{Lists, Prefix, Sources, describe, refused_protocols},
 };
 
 /// The reverse-traceroute server: answers reverse-traceroute requests
@@ -231,20 +231,29 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         config.max_sessions
     );
     log::info!(
-        "policy: {policy:?}; {} allowed, {} denied prefixes",
+        "policy: {}; {} allowed, {} denied prefixes",
+        describe(&policy),
         lists.allow.len(),
         lists.deny.len()
     );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let signals = {
+        let _context = runtime.enter();
+        daemon::Signals::install()?
+    };
     for interface in &cli.interfaces {
         let hook = attach(&mut server, interface)?;
         log::info!("serving on {interface} ({hook})");
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     runtime.block_on(daemon::serve(
         &mut server,
-        daemon::Options { sources, metrics },
+        daemon::Options {
+            sources,
+            metrics,
+            signals,
+        },
     ))?;
     log::info!("stopping; counters:\n{}", daemon::summary(&server)?);
     // Dropping the server detaches the program from every interface.

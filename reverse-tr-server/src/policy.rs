@@ -15,7 +15,7 @@ use std::{
 use aya::maps::{Array, LpmTrie, lpm_trie::Key};
 use reverse_tr_common::{
     Family, ProbeProtocol,
-    policy::{Policy, list_prefix_len, protocol_bit},
+    policy::{Policy, Rate, list_prefix_len, protocol_bit},
     to_mapped,
 };
 
@@ -190,6 +190,41 @@ fn read_file(path: &Path) -> Result<Lists> {
         .map_err(|error| Error::Config(format!("policy file {}: {error}", path.display())))?;
     Lists::parse(&text)
         .map_err(|message| Error::Config(format!("policy file {}: {message}", path.display())))
+}
+
+/// The policy in words, for the log line at start-up.
+pub fn describe(policy: &Policy) -> String {
+    let limit = |rate: &Rate, per: &str| match rate.is_on() {
+        true => format!("{}/s (burst {}) per {per}", rate.per_second, rate.burst),
+        false => format!("no limit per {per}"),
+    };
+    let offered: Vec<&str> = [
+        (ProbeProtocol::Icmp, "icmp"),
+        (ProbeProtocol::Udp, "udp"),
+        (ProbeProtocol::Tcp, "tcp"),
+    ]
+    .into_iter()
+    .filter(|(protocol, _)| policy.offers(*protocol))
+    .map(|(_, name)| name)
+    .collect();
+    let [v4, v6] = policy.min_request_len;
+    let size = match (v4, v6) {
+        (0, 0) => "requests of any size".to_owned(),
+        _ => format!("requests of at least {v4} (IPv4) / {v6} (IPv6) octets"),
+    };
+    let sources = match policy.allow_listed_only {
+        0 => "",
+        _ => ", allow-listed sources only",
+    };
+    format!(
+        "{}, {}, probes {}, {size}{sources}",
+        limit(&policy.source, "source"),
+        limit(&policy.prefix, "/24 or /48"),
+        match offered.is_empty() {
+            true => "none".to_owned(),
+            false => offered.join(","),
+        },
+    )
 }
 
 /// The protocols bitmask refusing every protocol not in `offered`.
