@@ -30,6 +30,10 @@ const ROW: f64 = 70.0;
 const MARGIN: f64 = 90.0;
 const TITLE: f64 = 40.0;
 const GAP: f64 = 30.0;
+/// Room per character of a panel's title (15px semi-bold) and on its sides,
+/// so a narrow graph's panel still holds its title.
+const TITLE_CHARACTER: f64 = 10.0;
+const TITLE_INDENT: f64 = 14.0;
 
 /// The page for `traces` (one panel each, in order), titled `title`.
 pub fn render_html(
@@ -74,7 +78,7 @@ fn lay_out(drawn: &Drawn<'_>, top: f64, names: &HashMap<IpAddr, Vec<String>>) ->
         .max()
         .unwrap_or(1) as f64;
     let height = TITLE + rows * ROW + MARGIN / 2.0;
-    let width = 2.0 * MARGIN + (trace.hops().len().saturating_sub(1)) as f64 * COLUMN;
+    let graph_width = 2.0 * MARGIN + (trace.hops().len().saturating_sub(1)) as f64 * COLUMN;
     let ids = vertex_ids(drawn.direction, trace);
     let mut vertices = Vec::new();
     let mut columns = Vec::new();
@@ -137,6 +141,8 @@ fn lay_out(drawn: &Drawn<'_>, top: f64, names: &HashMap<IpAddr, Vec<String>>) ->
             "destination not reached"
         }
     );
+    let title_width = 2.0 * TITLE_INDENT + label.chars().count() as f64 * TITLE_CHARACTER;
+    let width = graph_width.max(title_width);
     Panel {
         json: json!({
             "direction": drawn.direction.to_string(),
@@ -297,6 +303,25 @@ mod tests {
             assert!(edges.contains(&expected), "{expected:?} in {edges:?}");
         }
         assert_eq!(edges.len(), 8);
+    }
+
+    /// A panel holds its title even when its graph is one vertex wide
+    /// (a target that answers at TTL 1 merges with the root).
+    #[test]
+    fn a_narrow_panel_still_holds_its_title() {
+        let lone = trace(&[], false);
+        let drawn = [Drawn {
+            direction: Direction::Forward,
+            trace: &lone,
+            destination: host(200),
+        }];
+        let data = data(&render_html("to 10.0.0.200", &drawn, &HashMap::new()));
+        let panel = &data["panels"][0];
+        let label = panel["label"].as_str().expect("a label");
+        assert_eq!(label, "FORWARD (destination not reached)");
+        let width = panel["width"].as_f64().expect("a width");
+        // DejaVu Sans at 15px semi-bold averages under 9.5px a character.
+        assert!(width >= 9.5 * label.len() as f64 + 14.0, "{width}");
     }
 
     #[test]
