@@ -210,6 +210,8 @@ fn help_teaches_every_level() {
             "help_singlepath",
         ),
         (&["two-way", "udp", "multipath", "--help"], "help_multipath"),
+        (&["forward", "udp", "paths", "--help"], "help_paths"),
+        (&["forward", "tcp", "fault", "--help"], "help_fault"),
     ] {
         let output = reverse_tr(args);
         assert_eq!(output.status.code(), Some(0), "{args:?}");

@@ -15,10 +15,19 @@ use reverse_tr_server::{
     policy::{Lists, Prefix, Sources, describe, refused_protocols},
 };
 
+const EXAMPLES: &str = "\
+Examples:
+  reverse-tr-server eth0
+      serve on eth0 with the defaults (as root; Ctrl-C detaches and prints the counters)
+  reverse-tr-server --policy /etc/reverse-tr/policy --metrics 127.0.0.1:9464 eth0 eth1
+      two interfaces, allow/deny lists re-read on SIGHUP, Prometheus metrics on loopback
+  reverse-tr-server -n 100000 --timeout 2s --no-amplification --protocols udp,icmp eth0
+      a large table, short sessions, padded requests only, no TCP probes";
+
 /// The reverse-traceroute server: answers reverse-traceroute requests
 /// arriving on the given interfaces (an eBPF program on TC ingress).
 #[derive(Debug, Parser)]
-#[command(name = "reverse-tr-server", version)]
+#[command(name = "reverse-tr-server", version, after_help = EXAMPLES)]
 struct Cli {
     /// Most sessions pending at once (0: the default, 5000).
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_number::<u32>, default_value_t = DEFAULT_CAPACITY)]

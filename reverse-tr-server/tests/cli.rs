@@ -78,3 +78,10 @@ fn usage_errors_exit_2() {
         assert_eq!(output.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn help_teaches_the_options() {
+    let output = server().arg("--help").output().expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    insta::assert_snapshot!("help", String::from_utf8_lossy(&output.stdout));
+}
