@@ -145,12 +145,20 @@ fn bad_input_gives_its_message_and_status() {
             "failed to resolve ::1: no IPv4 address",
         ),
         (
-            vec!["reverse", "udp", "singlepath", "--flow", "1", "127.0.0.1"],
+            vec![
+                "-n",
+                "reverse",
+                "udp",
+                "singlepath",
+                "--flow",
+                "1",
+                "127.0.0.1",
+            ],
             5,
             "127.0.0.1 does not run a reverse-traceroute server; try `forward`",
         ),
         (
-            vec!["two-way", "tcp", "multipath", "::1"],
+            vec!["-n", "two-way", "tcp", "multipath", "::1"],
             5,
             "::1 does not run a reverse-traceroute server; try `forward`",
         ),
