@@ -43,9 +43,16 @@ pub fn decode(record: &[u8]) -> Option<Event> {
     Some(unsafe { record.as_ptr().cast::<Event>().read_unaligned() })
 }
 
+/// Most events handled per batch: a flood of events (tens of thousands
+/// in the ring) is logged in slices, so the daemon's other work (metrics
+/// scrapes, signals, the watchdog) is served in between.
+const BATCH: usize = 1024;
+
 /// Events as they arrive.
 pub struct Events {
     ring: AsyncFd<RingBuf<MapData>>,
+    /// The last batch stopped at [`BATCH`] with events left in the ring.
+    behind: bool,
 }
 
 impl Events {
@@ -56,31 +63,49 @@ impl Events {
         // and the same for as long as the AsyncFd owns the ring buffer.
         let ring = unsafe { AsyncFd::register_with_interest(ring, interest) }
             .map_err(|error| io_error("polling the event ring buffer")(error.into()))?;
-        Ok(Self { ring })
+        Ok(Self {
+            ring,
+            behind: false,
+        })
     }
 
     /// Hands each event already in the ring to `each`, without waiting:
     /// the program wakes the reader only once per sweeper tick, so the
     /// last events before a stop may not have woken it yet.
-    pub fn drain(&mut self, mut each: impl FnMut(Event)) {
+    pub fn drain(&mut self, each: impl FnMut(Event)) {
+        self.take(usize::MAX, each);
+    }
+
+    /// Hands up to `limit` events to `each`; true if it stopped at `limit`.
+    fn take(&mut self, limit: usize, mut each: impl FnMut(Event)) -> bool {
         let ring = self.ring.get_mut();
-        while let Some(record) = ring.next() {
+        for _ in 0..limit {
+            let Some(record) = ring.next() else {
+                return false;
+            };
             if let Some(event) = decode(&record) {
                 each(event);
             }
         }
+        true
     }
 
-    /// Waits for events and hands each to `each`; returns after one batch.
+    /// Waits for events and hands each to `each`; returns after one batch
+    /// of at most [`BATCH`].
     pub async fn next_batch(&mut self, each: impl FnMut(Event)) -> Result<()> {
-        // Cleared before reading: an event that lands meanwhile is read now
-        // or sets the readiness again, never left waiting.
-        self.ring
-            .readable_mut()
-            .await
-            .map_err(io_error("polling the event ring buffer"))?
-            .clear_ready();
-        self.drain(each);
+        if self.behind {
+            // Events wait already; let the caller's other work go first.
+            tokio::task::yield_now().await;
+        } else {
+            // Cleared before reading: an event that lands meanwhile is read
+            // now or sets the readiness again, never left waiting.
+            self.ring
+                .readable_mut()
+                .await
+                .map_err(io_error("polling the event ring buffer"))?
+                .clear_ready();
+        }
+        self.behind = self.take(BATCH, each);
         Ok(())
     }
 }

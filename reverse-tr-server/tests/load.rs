@@ -277,7 +277,7 @@ fn a_flood_from_many_sources_leaves_room_for_traces_and_leaks_nothing() {
     let daemon = start_daemon(&lab);
     let stop = AtomicBool::new(false);
     let first_rss = rss_kib(&daemon);
-    let (sent, peak_sessions, peak_rss, flooded) = thread::scope(|scope| {
+    let (sent, peak_sessions, peak_rss, flooded, scrapes) = thread::scope(|scope| {
         let flooders: Vec<_> = [Family::V4, Family::V6]
             .into_iter()
             .map(|family| {
@@ -294,7 +294,9 @@ fn a_flood_from_many_sources_leaves_room_for_traces_and_leaks_nothing() {
             }
         });
         let (mut peak_sessions, mut samples, mut peak_rss) = (0, 0, first_rss);
+        let mut attempts = 0;
         while started.elapsed() < FLOOD {
+            attempts += 1;
             if let Some(metrics) = metrics(&lab) {
                 peak_sessions = peak_sessions.max(value(&metrics, "reverse_tr_sessions_active"));
                 samples += 1;
@@ -310,7 +312,13 @@ fn a_flood_from_many_sources_leaves_room_for_traces_and_leaks_nothing() {
             .sum();
         tracer.join().expect("the legitimate traces succeed");
         assert!(samples > 0, "no metrics scraped during the flood");
-        (sent, peak_sessions, peak_rss, flooded)
+        (
+            sent,
+            peak_sessions,
+            peak_rss,
+            flooded,
+            format!("{samples} of {attempts}"),
+        )
     });
     // Every session ends: answered, or timed out within timeout + 1 s.
     // A scrape may time out while the daemon logs the flood's events.
@@ -334,7 +342,8 @@ fn a_flood_from_many_sources_leaves_room_for_traces_and_leaks_nothing() {
     println!(
         "flood: {sent} requests sent in {flooded:.1?} ({:.0}/s); the program saw {requests} \
          ({:.0}/s): {probes} probes, {answers} answered, {timeouts} timed out, {} rate limited, \
-         {} table full; peak {peak_sessions} sessions; daemon RSS {first_rss} → {peak_rss} KiB",
+         {} table full; peak {peak_sessions} sessions; daemon RSS {first_rss} → {peak_rss} KiB; \
+         {scrapes} metrics scrapes answered during the flood",
         sent as f64 / flooded.as_secs_f64(),
         requests as f64 / flooded.as_secs_f64(),
         value(&metrics, "reverse_tr_rate_limited_total"),
