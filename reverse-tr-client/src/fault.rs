@@ -10,8 +10,11 @@
 //! often than before, the after ratio is at least 10 points lower, and a
 //! one-sided two-proportion z-test says the drop is no accident (z ≥ 4,
 //! p < 3·10⁻⁵, so a thousand flows of thirty TTLs raise about one false
-//! alarm). Of several suspect splits of a flow the one with the largest z
-//! is reported. Destinations and routers that rate-limit their answers
+//! alarm). Of several suspect splits of a flow the earliest is reported:
+//! the losses of a faulty link go on at every later TTL, so a later split
+//! counts lossy TTLs as "before" and may even score a larger z (measured
+//! in the lab), while a split before the fault fails the rule because the
+//! TTLs between it and the fault are answered as well as before. Destinations and routers that rate-limit their answers
 //! lower every TTL from theirs on alike; the 90 % floor before the split
 //! keeps a limiter early in the path from hiding behind it.
 
@@ -194,7 +197,7 @@ pub fn suspect_split(flow: &FlowCounts) -> Option<Suspect> {
                 z,
             })
         })
-        .max_by(|a, b| a.z.total_cmp(&b.z))
+        .next()
 }
 
 /// Runs a fault survey towards `destination`: a path survey finds each
@@ -332,6 +335,11 @@ mod tests {
             (
                 "30 % lost after hop 2",
                 flow(40, [40, 40, 28, 27, 29]),
+                Some(2),
+            ),
+            (
+                "30 % lost after hop 2, a later split scoring a larger z",
+                flow(40, [40, 40, 34, 29, 24]),
                 Some(2),
             ),
             (

@@ -46,9 +46,15 @@ fn server_binary() -> PathBuf {
 /// Starts the server on the server's eth0 and waits until it answers the
 /// presence check in both families.
 pub fn start_server(lab: &Lab) -> Server {
+    start_server_with(lab, &[])
+}
+
+/// [`start_server`] with more options for the server.
+pub fn start_server_with(lab: &Lab, options: &[&str]) -> Server {
     let binary = server_binary();
     let child = lab
         .command(Host::Server, &binary.to_string_lossy())
+        .args(options)
         .arg("eth0")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
