@@ -38,6 +38,22 @@ pub fn is_quoting_error(family: Family, icmp_type: u8, code: u8) -> bool {
         || icmp_type == family.destination_unreachable()
 }
 
+/// True for an ICMP type and code that can answer a probe: a quoting error
+/// (§6.2) or an Echo Reply with code 0 (§6.3). A server can pass anything
+/// else after looking at two octets.
+#[inline(always)]
+pub fn is_icmp_answer(family: Family, icmp_type: u8, code: u8) -> bool {
+    is_quoting_error(family, icmp_type, code) || (icmp_type == family.echo_reply() && code == 0)
+}
+
+/// True for a TCP segment that can answer a probe (§6.3, REF-1 rule): to
+/// the probe source port, with RST or with SYN and ACK.
+#[inline(always)]
+pub fn is_tcp_answer(destination_port: u16, flags: u8) -> bool {
+    destination_port == PROBE_SOURCE_PORT
+        && (flags & TCP_RST != 0 || flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK)
+}
+
 /// The packet an ICMP error quotes: its addresses, protocol and transport octets.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Quote<'a> {
@@ -154,10 +170,7 @@ pub fn match_echo_reply(family: Family, source: IpAddr, icmp: &[u8]) -> Option<P
 /// or with SYN and ACK; the identifier is in `ack − 1`.
 #[inline(always)]
 pub fn match_tcp(source: IpAddr, tcp: &[u8]) -> Option<ProbeMatch> {
-    let destination_port = read_u16(tcp, 2).ok()?;
-    let flags = read_u8(tcp, 13).ok()?;
-    let answers = flags & TCP_RST != 0 || flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK;
-    if destination_port != PROBE_SOURCE_PORT || !answers {
+    if !is_tcp_answer(read_u16(tcp, 2).ok()?, read_u8(tcp, 13).ok()?) {
         return None;
     }
     let ack = read_u32(tcp, 8).ok()?;
@@ -289,5 +302,34 @@ mod tests {
         assert_eq!(match_echo_reply(Family::V4, CLIENT, &ping), None);
         let response = [0, 1, 0, 0, 0x01, 0x02, 0xff, 0xff];
         assert_eq!(match_echo_reply(Family::V4, CLIENT, &response), None);
+    }
+
+    #[test]
+    fn icmp_types_that_can_answer() {
+        // (family, type, code, can answer): §6.2 errors, §6.3 Echo Reply.
+        let cases = [
+            (Family::V4, 11, 0, true),
+            (Family::V4, 11, 1, false),
+            (Family::V4, 3, 3, true),
+            (Family::V4, 3, 13, true),
+            (Family::V4, 0, 0, true),
+            (Family::V4, 0, 1, false),
+            (Family::V4, 8, 0, false),
+            (Family::V4, 5, 0, false),
+            (Family::V6, 3, 0, true),
+            (Family::V6, 3, 1, false),
+            (Family::V6, 1, 4, true),
+            (Family::V6, 129, 0, true),
+            (Family::V6, 129, 1, false),
+            (Family::V6, 128, 0, false),
+            (Family::V6, 135, 0, false),
+        ];
+        for (family, icmp_type, code, expected) in cases {
+            assert_eq!(
+                is_icmp_answer(family, icmp_type, code),
+                expected,
+                "{family:?} type {icmp_type} code {code}"
+            );
+        }
     }
 }

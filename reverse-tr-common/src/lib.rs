@@ -48,7 +48,10 @@ pub mod response;
 pub mod session;
 
 pub use address::{Family, from_mapped, to_mapped};
-pub use answer::{ProbeMatch, is_quoting_error, match_echo_reply, match_quoted, match_tcp};
+pub use answer::{
+    ProbeMatch, is_icmp_answer, is_quoting_error, is_tcp_answer, match_echo_reply, match_quoted,
+    match_tcp,
+};
 pub use error::{Error, Result};
 pub use ip::{IpHeader, Ipv4Header, Ipv6Header};
 pub use probe::{PROBE_MAX_LEN, Probe, ProbeProtocol};

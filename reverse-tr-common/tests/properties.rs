@@ -262,6 +262,26 @@ proptest! {
         }
     }
 
+    /// The server builds into a per-CPU frame that still holds the last
+    /// packet: the builders must write every octet of what they return.
+    #[test]
+    fn builders_overwrite_a_used_buffer(
+        ((probe, header), hop, span_ns, stale) in probe_and_header()
+            .prop_flat_map(|(p, h)| (Just((p, h)), hop_of(h.family()), any::<u64>(), any::<u8>()))
+    ) {
+        let mut clean = [0; PROBE_MAX_LEN];
+        let mut used = [stale; PROBE_MAX_LEN];
+        let len = probe.build(&header, &mut clean);
+        prop_assert_eq!(probe.build(&header, &mut used), len);
+        prop_assert_eq!(&used[..len], &clean[..len]);
+        let response = Response { identifier: probe.identifier, sequence: 0, outcome: Outcome::Hop { address: hop, span_ns } };
+        let mut clean = [0; RESPONSE_MAX_LEN];
+        let mut used = [stale; RESPONSE_MAX_LEN];
+        let len = response.build(&header, &mut clean);
+        prop_assert_eq!(response.build(&header, &mut used), len);
+        prop_assert_eq!(&used[..len], &clean[..len]);
+    }
+
     #[test]
     fn quoted_answer_matches_probe(
         ((probe, header), router) in probe_and_header().prop_flat_map(|(p, h)| (Just((p, h)), hop_of(h.family())))

@@ -28,13 +28,13 @@ pub struct Frame {
 
 impl Frame {
     /// Addresses the frame back to the sender of `ethernet` (MACs
-    /// swapped, EtherType kept) and zeroes its packet.
+    /// swapped, EtherType kept). The packet is not cleared: the builders
+    /// write (or zero) every octet of the length they return.
     #[inline(always)]
     pub fn reply_to(&mut self, ethernet: &[u8; ETH_LEN]) {
         self.ethernet[..6].copy_from_slice(&ethernet[6..12]);
         self.ethernet[6..12].copy_from_slice(&ethernet[..6]);
         self.ethernet[12..14].copy_from_slice(&ethernet[12..14]);
-        self.packet = [0; PACKET_MAX_LEN];
     }
 }
 

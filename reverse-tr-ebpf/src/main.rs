@@ -1,6 +1,7 @@
 //! The reverse-traceroute server: one TC ingress program for IPv4 and IPv6.
 //!
-//! `reverse_tr` is attached; it parses the frame and continues, by tail
+//! `reverse_tr` is attached; it passes at once what cannot be ours
+//! (`classify`), parses the rest and continues, by tail
 //! call, with the `request` stage or the `answer` and `matched` stages,
 //! which end in the `send` stage (see `work`). `sweep` starts the session
 //! sweeper; the loader runs it through BPF_PROG_TEST_RUN.
@@ -11,6 +12,7 @@
 
 mod answer;
 mod checksum;
+mod classify;
 mod frame;
 mod maps;
 mod parse;
@@ -22,15 +24,16 @@ mod session;
 mod skb;
 mod work;
 
+use crate::{
+    classify::Kind,
+    work::{Outgoing, work},
+};
 use aya_ebpf::{
     bindings::{TC_ACT_SHOT, TC_ACT_UNSPEC},
     macros::classifier,
     programs::TcContext,
 };
 use aya_log_ebpf::{error, info};
-use reverse_tr_common::constants::CODE_REVERSE_TRACEROUTE;
-
-use crate::work::{Outgoing, work};
 
 /// Requests become probes or error responses, answers become responses;
 /// everything else goes on to the next filter and the host untouched
@@ -40,20 +43,16 @@ pub fn reverse_tr(ctx: TcContext) -> i32 {
     if skb::pkt_type(&ctx) != skb::PACKET_HOST || skb::mark(&ctx) == answer::CLONE_MARK {
         return TC_ACT_UNSPEC;
     }
+    let Some(kind) = classify::classify(&ctx) else {
+        return TC_ACT_UNSPEC;
+    };
     let (Some(work), Some(packet)) = (work(), parse::Packet::parse(&ctx)) else {
         return TC_ACT_UNSPEC;
     };
-    let is_request = packet.protocol == packet.family.icmp_protocol()
-        && packet
-            .transport::<2>(&ctx)
-            .is_some_and(|[icmp_type, code]| {
-                icmp_type == packet.family.echo_request() && code == CODE_REVERSE_TRACEROUTE
-            });
     work.packet = packet;
-    let stage = if is_request {
-        work::REQUEST
-    } else {
-        work::ANSWER
+    let stage = match kind {
+        Kind::Request => work::REQUEST,
+        Kind::Answer => work::ANSWER,
     };
     work::next(&ctx, stage);
     // The stages are missing: nothing is ours then.

@@ -11,8 +11,8 @@ use reverse_tr_common::{
 
 /// Octets of the Ethernet header.
 pub const ETH_LEN: usize = 14;
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86DD;
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_IPV6: u16 = 0x86DD;
 /// IPv4 "more fragments" flag and fragment offset.
 const IPV4_FRAGMENT: u16 = 0x3FFF;
 
