@@ -335,7 +335,8 @@ pub struct Multipath {
     /// Extra rounds for unanswered flows
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry: u32,
-    /// Assume a hop has one vertex when the previous one had (§11.10.5)
+    /// Never re-probe new flows at a hop of one vertex; by default only a hop
+    /// whose stopping point was not met is re-probed (§11.10.5)
     #[arg(long)]
     pub opt_single_vertex_hop: bool,
     /// Flows in the first burst (> 0, < --max-burst)

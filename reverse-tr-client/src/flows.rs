@@ -1,6 +1,7 @@
-//! The lazy flow stream of one hop pair (PROTOCOL.md §11.10.3): first the
-//! flows that already reached the previous hop, so known paths are extended,
-//! then every other flow of the range in uniformly random order.
+//! The lazy stream of new flows of one hop pair (PROTOCOL.md §11.10.3):
+//! every flow of the range the hop does not know yet, in uniformly random
+//! order. The flows it knows come first in §11.10.3; here the hop step takes
+//! those per vertex itself (`mda`), so the stream holds only the rest.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -12,10 +13,9 @@ use rand::Rng;
 /// Flows multipath discovery draws from (§11.10.3, §12.1 item 16).
 pub const FLOW_RANGE: RangeInclusive<u16> = 10_000..=u16::MAX;
 
-/// Yields each flow of `previous` then each other flow of the range, never
-/// one twice, until the range is exhausted.
+/// Yields each flow of the range not in `known`, never one twice, until the
+/// range is exhausted.
 pub struct FlowStream<R> {
-    previous: std::vec::IntoIter<u16>,
     skip: BTreeSet<u16>,
     first: u16,
     /// A Fisher–Yates shuffle of offsets into the range, done one draw at a
@@ -28,15 +28,14 @@ pub struct FlowStream<R> {
 }
 
 impl<R: Rng> FlowStream<R> {
-    pub fn new(previous: &BTreeSet<u16>, range: RangeInclusive<u16>, rng: R) -> Self {
+    pub fn new(known: &BTreeSet<u16>, range: RangeInclusive<u16>, rng: R) -> Self {
         let remaining = if range.is_empty() {
             0
         } else {
             usize::from(*range.end() - *range.start()) + 1
         };
         Self {
-            previous: previous.iter().copied().collect::<Vec<_>>().into_iter(),
-            skip: previous.clone(),
+            skip: known.clone(),
             first: *range.start(),
             remaining,
             moved: HashMap::new(),
@@ -62,9 +61,6 @@ impl<R: Rng> Iterator for FlowStream<R> {
     type Item = u16;
 
     fn next(&mut self) -> Option<u16> {
-        if let Some(flow) = self.previous.next() {
-            return Some(flow);
-        }
         loop {
             // Offsets are below the range's length, so the sum stays a u16.
             let flow = self.first + u16::try_from(self.draw()?).ok()?;
@@ -81,30 +77,23 @@ mod tests {
 
     use super::*;
 
-    fn stream(previous: &[u16], range: RangeInclusive<u16>) -> FlowStream<StdRng> {
+    fn stream(known: &[u16], range: RangeInclusive<u16>) -> FlowStream<StdRng> {
         FlowStream::new(
-            &previous.iter().copied().collect(),
+            &known.iter().copied().collect(),
             range,
             StdRng::seed_from_u64(7),
         )
     }
 
     #[test]
-    fn previous_flows_come_first() {
-        let flows: Vec<u16> = stream(&[12_000, 40_000, 10_001], FLOW_RANGE)
-            .take(3)
-            .collect();
-        assert_eq!(flows, [10_001, 12_000, 40_000]);
-    }
-
-    #[test]
-    fn whole_range_once_each_then_exhausted() {
-        let mut flows: Vec<u16> = stream(&[10_005], FLOW_RANGE).collect();
-        assert_eq!(flows.len(), FLOW_RANGE.count());
-        assert_eq!(flows[0], 10_005);
+    fn rest_of_the_range_once_each_then_exhausted() {
+        let known = [10_005, 12_000, 40_000];
+        let mut flows: Vec<u16> = stream(&known, FLOW_RANGE).collect();
+        assert_eq!(flows.len(), FLOW_RANGE.count() - known.len());
         flows.sort_unstable();
         flows.dedup();
-        assert_eq!(flows, FLOW_RANGE.collect::<Vec<_>>());
+        let rest: Vec<u16> = FLOW_RANGE.filter(|flow| !known.contains(flow)).collect();
+        assert_eq!(flows, rest);
     }
 
     #[test]
@@ -119,7 +108,6 @@ mod tests {
     #[test]
     fn small_range_exhausts() {
         let mut flows: Vec<u16> = stream(&[3], 1..=5).collect();
-        assert_eq!(flows.remove(0), 3);
         flows.sort_unstable();
         assert_eq!(flows, [1, 2, 4, 5]);
     }

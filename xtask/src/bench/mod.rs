@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod measure;
+mod replay;
 mod report;
 pub mod server;
 
