@@ -115,8 +115,10 @@ pub struct Policy {
     pub refused_protocols: u8,
     /// Nonzero: only sources in the allow list are served.
     pub allow_listed_only: u8,
+    /// Nonzero: the deny list has entries (an empty one is not looked up).
+    pub deny_listed: u8,
     /// Always zero.
-    pub padding: [u8; 2],
+    pub padding: u8,
 }
 
 impl Policy {

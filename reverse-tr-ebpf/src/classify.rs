@@ -4,10 +4,9 @@
 //! probe port or without RST or SYN-ACK pass at once; only the rest pay
 //! for the full parse (`parse`) and the stages.
 //!
-//! The octets are read straight from the linear packet data (a helper
-//! call each costs more than the whole decision) and through
-//! `bpf_skb_load_bytes` only if they lie beyond it. The decision is a
-//! superset of what the stages accept: they check everything again.
+//! The octets are read with `parse::octets`, straight from the linear
+//! packet data where they lie in it. The decision is a superset of what
+//! the stages accept: they check everything again.
 
 use aya_ebpf::programs::TcContext;
 use reverse_tr_common::{
@@ -16,7 +15,7 @@ use reverse_tr_common::{
     is_icmp_answer, is_tcp_answer,
 };
 
-use crate::parse::{ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use crate::parse::{ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, octets};
 
 /// What a frame can be.
 pub enum Kind {
@@ -55,20 +54,5 @@ pub fn classify(ctx: &TcContext) -> Option<Kind> {
         is_tcp_answer(u16::from_be_bytes([tcp[2], tcp[3]]), tcp[13]).then_some(Kind::Answer)
     } else {
         None
-    }
-}
-
-/// The `N` frame octets at `offset` (below 128), from the linear data if
-/// they lie in it.
-#[inline(always)]
-fn octets<const N: usize>(ctx: &TcContext, offset: usize) -> Option<[u8; N]> {
-    // The mask keeps the offset visibly bounded for the verifier.
-    let start = ctx.data() + (offset & 0x7F);
-    if start + N <= ctx.data_end() {
-        // SAFETY: the N octets lie between data and data_end, which the
-        // kernel keeps readable for the whole run; the read is unaligned.
-        Some(unsafe { core::ptr::read_unaligned(start as *const [u8; N]) })
-    } else {
-        ctx.load(offset).ok()
     }
 }

@@ -33,12 +33,32 @@ pub struct Packet {
     pub transport_len: usize,
 }
 
+/// Frame offsets below this are read from the linear data directly.
+const DIRECT_MAX: usize = 0xFF;
+
+/// The `N` frame octets at `offset`: from the linear packet data if they
+/// lie in it (a `bpf_skb_load_bytes` call costs more than a whole
+/// classification), else through the helper.
+#[inline(always)]
+pub fn octets<const N: usize>(ctx: &TcContext, offset: usize) -> Option<[u8; N]> {
+    if offset <= DIRECT_MAX {
+        // The mask keeps the offset visibly bounded for the verifier.
+        let start = ctx.data() + (offset & DIRECT_MAX);
+        if start + N <= ctx.data_end() {
+            // SAFETY: the N octets lie between data and data_end, which the
+            // kernel keeps readable for the whole run; the read is unaligned.
+            return Some(unsafe { core::ptr::read_unaligned(start as *const [u8; N]) });
+        }
+    }
+    ctx.load(offset).ok()
+}
+
 impl Packet {
     /// Parses the frame; `None` for anything that is not an unfragmented
     /// IPv4 or IPv6 packet lying wholly in the frame.
     #[inline(always)]
     pub fn parse(ctx: &TcContext) -> Option<Self> {
-        let ethernet: [u8; ETH_LEN] = ctx.load(0).ok()?;
+        let ethernet: [u8; ETH_LEN] = octets(ctx, 0)?;
         let frame_len = ctx.len() as usize;
         match u16::from_be_bytes([ethernet[12], ethernet[13]]) {
             ETHERTYPE_IPV4 => Self::parse_v4(ctx, ethernet, frame_len),
@@ -49,7 +69,7 @@ impl Packet {
 
     #[inline(always)]
     fn parse_v4(ctx: &TcContext, ethernet: [u8; ETH_LEN], frame_len: usize) -> Option<Self> {
-        let h: [u8; IPV4_HEADER_LEN] = ctx.load(ETH_LEN).ok()?;
+        let h: [u8; IPV4_HEADER_LEN] = octets(ctx, ETH_LEN)?;
         let header_len = usize::from(h[0] & 0x0F) * 4;
         let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
         let flags_fragment = u16::from_be_bytes([h[6], h[7]]);
@@ -79,7 +99,7 @@ impl Packet {
 
     #[inline(always)]
     fn parse_v6(ctx: &TcContext, ethernet: [u8; ETH_LEN], frame_len: usize) -> Option<Self> {
-        let h: [u8; IPV6_HEADER_LEN] = ctx.load(ETH_LEN).ok()?;
+        let h: [u8; IPV6_HEADER_LEN] = octets(ctx, ETH_LEN)?;
         let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
         if h[0] >> 4 != 6 || ETH_LEN + IPV6_HEADER_LEN + payload_len > frame_len {
             return None;
@@ -113,7 +133,7 @@ impl Packet {
         if self.transport_len < N {
             return None;
         }
-        ctx.load(self.transport_at).ok()
+        octets(ctx, self.transport_at)
     }
 
     /// Loads `N` octets at `offset` into the transport part, if the IP
@@ -123,7 +143,7 @@ impl Packet {
         if self.transport_len < offset + N {
             return None;
         }
-        ctx.load(self.transport_at + offset).ok()
+        octets(ctx, self.transport_at + offset)
     }
 }
 

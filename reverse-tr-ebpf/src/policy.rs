@@ -62,8 +62,9 @@ pub fn admit(policy: &Policy, packet: &Packet) -> Result<(), Counter> {
     let source = packet.source();
     // A lookup key is the whole 16-octet address.
     let key = Key::new(128, source);
+    // A trie lookup costs tens of nanoseconds even when the trie is empty.
     let allowed = policy.allow_listed_only == 0 || ALLOW.get(&key).is_some();
-    if !allowed || DENY.get(&key).is_some() {
+    if !allowed || (policy.deny_listed != 0 && DENY.get(&key).is_some()) {
         return Err(Counter::Denied);
     }
     let ip_len = packet.transport_at - ETH_LEN + packet.transport_len;

@@ -42,13 +42,11 @@ pub fn handle(ctx: &TcContext, work: &mut Work) -> i32 {
     let identifier = request.identifier;
     // A protocol the operator does not offer is refused as unsupported
     // (§7.3); an invalid request keeps its own state.
-    let refused = request
-        .validate(packet.family)
-        .is_ok_and(|protocol| !policy.offers(protocol));
-    let probe = if refused {
-        Err(State::InvalidProtocol)
-    } else {
-        request.probe(packet.family, probe::random_octets())
+    // Random octets (two helper calls) only for a probe that is sent.
+    let probe = match request.validate(packet.family) {
+        Ok(protocol) if !policy.offers(protocol) => Err(State::InvalidProtocol),
+        Ok(_) => request.probe(packet.family, probe::random_octets()),
+        Err(state) => Err(state),
     };
     work.outgoing = match probe {
         Ok(probe) => {

@@ -285,6 +285,7 @@ impl Server {
         }
         let policy = Policy {
             allow_listed_only: u8::from(!lists.allow.is_empty()),
+            deny_listed: u8::from(!lists.deny.is_empty()),
             ..*policy
         };
         let mut array: Array<_, Policy> =
