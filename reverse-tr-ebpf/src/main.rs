@@ -1,9 +1,11 @@
 //! The reverse-traceroute server: one TC ingress program for IPv4 and IPv6.
 //!
 //! `reverse_tr` is attached; it passes at once what cannot be ours
-//! (`classify`), parses the rest and continues, by tail
-//! call, with the `request` stage or the `answer` and `matched` stages,
-//! which end in the `send` stage (see `work`). `sweep` starts the session
+//! (`classify`), parses the rest, recognises answers and finds their
+//! sessions itself (a miss costs no tail call), and continues, by tail
+//! call, with the `request` stage, which ends in the `send` stage, or the
+//! `matched` stage, which sends its response itself (see `work`). `sweep`
+//! starts the session
 //! sweeper; the loader runs it through BPF_PROG_TEST_RUN.
 #![no_std]
 #![no_main]
@@ -50,25 +52,21 @@ pub fn reverse_tr(ctx: TcContext) -> i32 {
         return TC_ACT_UNSPEC;
     };
     work.packet = packet;
-    let stage = match kind {
-        Kind::Request => work::REQUEST,
-        Kind::Answer => work::ANSWER,
-    };
-    work::next(&ctx, stage);
-    // The stages are missing: nothing is ours then.
-    TC_ACT_UNSPEC
+    match kind {
+        // Recognised here, saving a tail call on every answer, hit or miss.
+        Kind::Answer => answer::recognise(&ctx, work),
+        Kind::Request => {
+            work::next(&ctx, work::REQUEST);
+            // The stages are missing: nothing is ours then.
+            TC_ACT_UNSPEC
+        }
+    }
 }
 
 /// Stage: a request (Echo Request code 1).
 #[classifier]
 pub fn request(ctx: TcContext) -> i32 {
     work().map_or(TC_ACT_UNSPEC, |work| request::handle(&ctx, work))
-}
-
-/// Stage: anything else, which might answer a probe.
-#[classifier]
-pub fn answer(ctx: TcContext) -> i32 {
-    work().map_or(TC_ACT_UNSPEC, |work| answer::recognise(&ctx, work))
 }
 
 /// Stage: an answer to one of our probes, to match to its session.

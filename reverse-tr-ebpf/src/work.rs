@@ -18,16 +18,14 @@ use crate::{answer::Answered, frame::Frame, parse::Packet};
 
 /// Stage validating a request (`request` program).
 pub const REQUEST: u32 = 0;
-/// Stage recognising the probe an answer is about (`answer` program).
-pub const ANSWER: u32 = 1;
 /// Stage matching an answer to its session (`matched` program).
-pub const MATCH: u32 = 2;
+pub const MATCH: u32 = 1;
 /// Stage building and sending a probe or response (`send` program).
-pub const SEND: u32 = 3;
+pub const SEND: u32 = 2;
 
 /// The stage programs, filled in by the loader.
 #[btf_map]
-pub static STAGES: ProgramArray<4> = ProgramArray::new();
+pub static STAGES: ProgramArray<3> = ProgramArray::new();
 
 /// What the `send` stage sends.
 #[derive(Clone, Copy)]
@@ -35,7 +33,7 @@ pub enum Outgoing {
     /// The probe for the request in `Work::packet`.
     Probe(Probe),
     /// A response to `client` (16 octets, IPv4-mapped for IPv4) for the
-    /// request or answer in `Work::packet`.
+    /// request in `Work::packet`.
     Response {
         client: [u8; 16],
         identifier: u16,

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// The program attached to interfaces.
 pub const ENTRY: &str = "reverse_tr";
 /// The stage programs, in the index order of the eBPF `work` module.
-const STAGES: [&str; 4] = ["request", "answer", "matched", "send"];
+const STAGES: [&str; 3] = ["request", "matched", "send"];
 /// The program that starts the sweeper timer and sweeps once.
 const SWEEP: &str = "sweep";
 

@@ -17,9 +17,13 @@ use std::{
 };
 
 use aya::maps::{MapData, RingBuf};
-use reverse_tr_common::counter::Counter;
+use reverse_tr_common::{
+    counter::Counter,
+    policy::{Policy, Rate},
+};
 use reverse_tr_server::{
     Config, Run, Server,
+    policy::Lists,
     testing::{
         Answer, CLIENT_V4, CLIENT_V6, DROP, PASS, REDIRECT, ROUTER_V4, ROUTER_V6, SERVER_V4,
         SERVER_V6, frame, icmp_packet, ip, isolate, request, tcp, udp,
@@ -308,15 +312,59 @@ fn refusals(scale: Scale) -> Result<Section> {
         summary,
         None,
     ));
-    rows.push(Row {
-        case: "rate-limited → refused".into(),
-        figure: "not measurable yet: the program has no rate limiter".into(),
-        target: None,
-    });
+    let summary = rate_limited(scale.calls)?;
+    rows.push(per_call_row(
+        "rate-limited (1 request/s per source) → dropped, IPv4".into(),
+        summary,
+        None,
+    ));
     Ok(Section {
         title: "Server: requests refused, per call",
         rows,
     })
+}
+
+/// Times requests from one source whose bucket (1 request per second,
+/// burst 1) the first request emptied. A request the refill lets through
+/// is not timed; the counter proves every timed call was a rate limit.
+fn rate_limited(calls: usize) -> Result<Summary> {
+    let family = FAMILIES[0];
+    let mut bench = Bench::load(Config {
+        timeout: LONG,
+        ..Config::default()
+    })?;
+    let policy = Policy {
+        source: Rate::new(1, 1).ok_or_else(|| Error::Bench("rate out of range".into()))?,
+        ..Policy::default()
+    };
+    bench.server.apply(&policy, &Lists::default())?;
+    bench.probe(family, 0, 17)?;
+    let mut identifier = 0u16;
+    let summary = per_call(&mut bench, calls, |bench, _| {
+        loop {
+            identifier = identifier.wrapping_add(1);
+            let frame = request(family.client, family.server, identifier, TTL, 17, FLOW);
+            let run = bench.server.run(&frame)?;
+            while bench.events.next().is_some() {}
+            match run.verdict {
+                DROP => return Ok(run.duration),
+                REDIRECT => continue,
+                verdict => {
+                    return Err(Error::Bench(format!(
+                        "rate-limited: verdict {verdict} where {DROP} was expected"
+                    )));
+                }
+            }
+        }
+    })?;
+    let limited = bench.server.counter(Counter::RateLimited)?;
+    if limited != summary.samples as u64 {
+        return Err(Error::Bench(format!(
+            "rate-limited: {limited} requests counted as rate-limited of {} timed",
+            summary.samples
+        )));
+    }
+    Ok(summary)
 }
 
 /// The answer kinds, each with the probe protocol it answers and whether
