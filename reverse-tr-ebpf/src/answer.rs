@@ -44,7 +44,6 @@ pub fn recognise(ctx: &TcContext, work: &mut Work) -> i32 {
     // entry program's stack has no room for another key.
     let answered = &mut work.answered;
     answered.key = SessionKey::new(to_mapped(found.session), found.identifier.to_be_bytes());
-    answered.identifier = found.identifier;
     answered.syn_ack = syn_ack;
     let Some(t0) = session::get(&answered.key)
         .filter(|session| is_answer(session, &work.packet, &found))
@@ -64,12 +63,7 @@ pub fn recognise(ctx: &TcContext, work: &mut Work) -> i32 {
 #[inline(always)]
 pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     let packet = &work.packet;
-    let Answered {
-        key,
-        identifier,
-        t0,
-        syn_ack,
-    } = work.answered;
+    let Answered { key, t0, syn_ack } = work.answered;
     if !session::remove(&key) {
         // The sweeper or a concurrent answer took it first.
         count(Counter::Unmatched);
@@ -98,6 +92,7 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     count(Counter::Responses);
     // Built and sent here: one tail call fewer than through `send`.
     let outcome = Outcome::Hop { address, span_ns };
+    let identifier = u16::from_be_bytes(key.identifier);
     let len = response::build(&mut work.frame, packet, key.address, identifier, outcome);
     frame::send(ctx, &work.frame, len)
 }
@@ -107,8 +102,6 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
 pub struct Answered {
     /// The session's key.
     pub key: SessionKey,
-    /// The request's identifier.
-    pub identifier: u16,
     /// When the probe left.
     pub t0: u64,
     /// A TCP SYN-ACK, to be handed to the host stack too.
