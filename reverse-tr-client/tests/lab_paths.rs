@@ -1,6 +1,6 @@
 //! The per-flow jobs in the symmetric lab: `paths` tables of the diamond
-//! forward and reverse, and `fault` isolation with netem loss on one
-//! branch. Needs root (network namespaces, raw sockets, eBPF, tc).
+//! forward and reverse, and `fault` isolation with 30 % loss (nftables) on one
+//! branch. Needs root (network namespaces, raw sockets, eBPF, nftables).
 
 #[allow(
     dead_code,
