@@ -242,23 +242,35 @@ mod tests {
     }
 
     #[test]
-    fn quoting_errors() {
-        // (family, type, code, quoting) — §6.2.
+    fn icmp_types_that_quote_or_answer() {
+        // (family, type, code, quoting error §6.2, can answer §6.2/§6.3).
         let cases = [
-            (Family::V4, 11, 0, true),
-            (Family::V4, 11, 1, false),
-            (Family::V4, 3, 3, true),
-            (Family::V4, 12, 0, false),
-            (Family::V6, 3, 0, true),
-            (Family::V6, 3, 1, false),
-            (Family::V6, 1, 4, true),
-            (Family::V6, 2, 0, false),
+            (Family::V4, 11, 0, true, true),
+            (Family::V4, 11, 1, false, false),
+            (Family::V4, 3, 3, true, true),
+            (Family::V4, 3, 13, true, true),
+            (Family::V4, 12, 0, false, false),
+            (Family::V4, 0, 0, false, true),
+            (Family::V4, 0, 1, false, false),
+            (Family::V4, 8, 0, false, false),
+            (Family::V4, 5, 0, false, false),
+            (Family::V6, 3, 0, true, true),
+            (Family::V6, 3, 1, false, false),
+            (Family::V6, 1, 4, true, true),
+            (Family::V6, 2, 0, false, false),
+            (Family::V6, 129, 0, false, true),
+            (Family::V6, 129, 1, false, false),
+            (Family::V6, 128, 0, false, false),
+            (Family::V6, 135, 0, false, false),
         ];
-        for (family, icmp_type, code, quoting) in cases {
+        for (family, icmp_type, code, quoting, answers) in cases {
             assert_eq!(
-                is_quoting_error(family, icmp_type, code),
-                quoting,
-                "{family:?} {icmp_type}/{code}"
+                (
+                    is_quoting_error(family, icmp_type, code),
+                    is_icmp_answer(family, icmp_type, code)
+                ),
+                (quoting, answers),
+                "{family:?} type {icmp_type} code {code}"
             );
         }
     }
@@ -302,34 +314,5 @@ mod tests {
         assert_eq!(match_echo_reply(Family::V4, CLIENT, &ping), None);
         let response = [0, 1, 0, 0, 0x01, 0x02, 0xff, 0xff];
         assert_eq!(match_echo_reply(Family::V4, CLIENT, &response), None);
-    }
-
-    #[test]
-    fn icmp_types_that_can_answer() {
-        // (family, type, code, can answer): §6.2 errors, §6.3 Echo Reply.
-        let cases = [
-            (Family::V4, 11, 0, true),
-            (Family::V4, 11, 1, false),
-            (Family::V4, 3, 3, true),
-            (Family::V4, 3, 13, true),
-            (Family::V4, 0, 0, true),
-            (Family::V4, 0, 1, false),
-            (Family::V4, 8, 0, false),
-            (Family::V4, 5, 0, false),
-            (Family::V6, 3, 0, true),
-            (Family::V6, 3, 1, false),
-            (Family::V6, 1, 4, true),
-            (Family::V6, 129, 0, true),
-            (Family::V6, 129, 1, false),
-            (Family::V6, 128, 0, false),
-            (Family::V6, 135, 0, false),
-        ];
-        for (family, icmp_type, code, expected) in cases {
-            assert_eq!(
-                is_icmp_answer(family, icmp_type, code),
-                expected,
-                "{family:?} type {icmp_type} code {code}"
-            );
-        }
     }
 }
