@@ -13,7 +13,7 @@ use crate::constants::{
     PROTOCOL_UDP,
 };
 use crate::error::{read, read_u8, read_u16, read_u32};
-use crate::probe::{ProbeProtocol, TCP_ACK, TCP_RST, TCP_SYN, identifier_from_sequence};
+use crate::probe::{ProbeProtocol, answers_syn, identifier_from_sequence};
 
 /// A probe recognised in an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +50,7 @@ pub fn is_icmp_answer(family: Family, icmp_type: u8, code: u8) -> bool {
 /// the probe source port, with RST or with SYN and ACK.
 #[inline(always)]
 pub fn is_tcp_answer(destination_port: u16, flags: u8) -> bool {
-    destination_port == PROBE_SOURCE_PORT
-        && (flags & TCP_RST != 0 || flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK)
+    destination_port == PROBE_SOURCE_PORT && answers_syn(flags)
 }
 
 /// The packet an ICMP error quotes: its addresses, protocol and transport octets.

@@ -18,7 +18,7 @@ use crate::constants::{
 use crate::error::{read_u16, read_u32};
 use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
 use crate::packet::{IcmpMessage, IpPacket, TcpSegment};
-use crate::probe::{ProbeProtocol, TCP_ACK, TCP_RST, TCP_SYN};
+use crate::probe::{ProbeProtocol, TCP_SYN, answers_syn};
 
 /// Octets of a forward ICMP or UDP probe's transport part.
 pub const FORWARD_SHORT_LEN: usize = 10;
@@ -160,8 +160,7 @@ pub fn match_forward(packet: &IpPacket<'_>, placement: FlowPlacement) -> Option<
     match packet.protocol() {
         PROTOCOL_TCP => {
             let tcp = TcpSegment::new(packet.payload()).ok()?;
-            let answers = tcp.flags() & TCP_RST != 0
-                || tcp.flags() & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK;
+            let answers = answers_syn(tcp.flags());
             // The answer's ports are the probe's, swapped.
             let flow = placement.flow(tcp.destination_port(), tcp.source_port());
             let (Some(flow), true) = (flow, answers) else {

@@ -25,6 +25,13 @@ pub(crate) const TCP_RST: u8 = 0x04;
 /// TCP flag ACK.
 pub(crate) const TCP_ACK: u8 = 0x10;
 
+/// Whether TCP `flags` can answer a SYN probe: RST, or SYN with ACK
+/// (§6.3, §11.4).
+#[inline(always)]
+pub(crate) fn answers_syn(flags: u8) -> bool {
+    flags & TCP_RST != 0 || flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK
+}
+
 /// The transport protocol of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProbeProtocol {
