@@ -1,16 +1,17 @@
 //! The daemon's run loop: print session events, keep the sweeper alive,
 //! re-read the policy on SIGHUP, serve metrics, stop on SIGINT/SIGTERM.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use reverse_tr_common::counter::Counter;
 use tokio::{
     net::TcpListener,
     signal::unix::{Signal, SignalKind, signal},
+    sync::Semaphore,
 };
 
 use crate::{
-    error::Result,
+    error::{Error, Result},
     event::{self, Events},
     metrics,
     policy::Sources,
@@ -85,23 +86,31 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
         WATCHDOG_PERIOD,
     );
     let mut sweeps = server.counter(Counter::Sweeps)?;
+    let counters = server.counter_handle();
+    let scrapes = Arc::new(Semaphore::new(metrics::CONCURRENT_SCRAPES));
     loop {
         tokio::select! {
             batch = events.next_batch(log_event) => batch?,
             _ = watchdog.tick() => {
-                let now = server.counter(Counter::Sweeps)?;
-                if now == sweeps {
-                    log::warn!("the sweeper timer stopped; restarting it (status {})", server.sweep()?);
+                if let Err(error) = watch(server, &mut sweeps) {
+                    log::error!("watchdog: {error}");
                 }
-                sweeps = server.counter(Counter::Sweeps)?;
                 if let Some(logger) = logger.as_mut() {
                     logger.flush();
                 }
             }
             _ = hangup.recv() => reload(server, &options.sources),
-            Ok((stream, _)) = accept(metrics.as_ref()) => {
-                tokio::spawn(metrics::respond(stream, metrics::render(server)?));
-            }
+            accepted = accept(metrics.as_ref()) => match (accepted, scrapes.clone().try_acquire_owned()) {
+                (Ok((stream, _)), Ok(permit)) => {
+                    let counters = counters.clone();
+                    tokio::spawn(async move {
+                        metrics::respond(stream, counters).await;
+                        drop(permit);
+                    });
+                }
+                (Ok(_), Err(_)) => log::debug!("metrics: too many scrapes at once; connection closed"),
+                (Err(error), _) => log::debug!("metrics: accepting a connection: {error}"),
+            },
             _ = interrupt.recv() => break,
             _ = terminate.recv() => break,
         }
@@ -111,12 +120,27 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     Ok(())
 }
 
+/// Restarts the sweeper timer if the sweep counter has not moved since
+/// `sweeps`, which it updates.
+fn watch(server: &Server, sweeps: &mut u64) -> Result<()> {
+    if server.counter(Counter::Sweeps)? == *sweeps {
+        log::warn!(
+            "the sweeper timer stopped; restarting it (status {})",
+            server.sweep()?
+        );
+    }
+    *sweeps = server.counter(Counter::Sweeps)?;
+    Ok(())
+}
+
 /// One session event as one log line (target `session`).
 fn log_event(event: reverse_tr_common::event::Event) {
     log::info!(target: "session", "{}", event::line(&event));
 }
 
-/// Re-reads and applies the policy; a bad file keeps the one in force.
+/// Re-reads and applies the policy; a bad file or a failed write keeps
+/// the one in force (unless undoing the write failed too, which the error
+/// says).
 fn reload(server: &mut Server, sources: &Sources) {
     let applied = sources
         .read()
@@ -127,6 +151,7 @@ fn reload(server: &mut Server, sources: &Sources) {
             let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
             log::info!("SIGHUP: policy reloaded: {}", changes.join(", "));
         }
+        Err(error @ Error::PolicyTorn { .. }) => log::error!("SIGHUP: {error}"),
         Err(error) => log::error!("SIGHUP: {error}; keeping the policy in force"),
     }
 }

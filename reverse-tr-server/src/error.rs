@@ -54,6 +54,17 @@ pub enum Error {
         #[source]
         source: aya::maps::MapError,
     },
+    /// Writing a policy failed; what was written is undone, so the
+    /// previous policy is wholly in force.
+    #[error("policy not applied: {0}")]
+    PolicyKept(#[source] Box<Error>),
+    /// Writing a policy failed and undoing it failed too: the program
+    /// enforces a mixture of the two.
+    #[error(
+        "policy partly applied ({cause}), and restoring the previous one failed ({undo}): \
+         restart the daemon"
+    )]
+    PolicyTorn { cause: Box<Error>, undo: Box<Error> },
     /// An I/O error (ring buffer polling, descriptors).
     #[error("{context}: {source}")]
     Io {

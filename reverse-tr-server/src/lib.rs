@@ -3,7 +3,9 @@
 //! events ([`event`]) and counters. The daemon binary, the tests and the
 //! benchmarks all go through it.
 
+pub mod apply;
 pub mod attach;
+pub mod counters;
 pub mod daemon;
 pub mod error;
 pub mod event;

@@ -1,6 +1,8 @@
 //! Prometheus metrics: the program's per-CPU counters summed, and the
-//! pending sessions, in the text exposition format (version 0.0.4),
-//! served on `GET /metrics` by a minimal HTTP responder.
+//! pending sessions counted from them, in the text exposition format
+//! (version 0.0.4), served on `GET /metrics` by a minimal HTTP responder.
+//! A scrape reads the request before touching the maps, never walks the
+//! session table, and a failure answers 500 instead of ending the daemon.
 
 use std::{fmt::Write as _, time::Duration};
 
@@ -10,23 +12,26 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::{error::Result, server::Server};
+use crate::counters::{Counters, Totals};
 
 /// Most time a scraper gets to send its request and read the answer.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The exposition of `server`'s counters and sessions.
-pub fn render(server: &Server) -> Result<String> {
-    let counters = server.counters()?;
+/// Most scrapes answered at once; more connections are closed unanswered,
+/// so a flood of them costs the daemon sockets, not memory.
+pub const CONCURRENT_SCRAPES: usize = 8;
+
+/// The exposition of `totals`.
+pub fn render(totals: &Totals) -> String {
     let mut text = String::new();
     let mut previous = "";
-    for (counter, value) in counters {
+    for (counter, value) in &totals.0 {
         let Some((name, labels)) = counter.metric() else {
             continue;
         };
         // Labelled counters of one metric are adjacent in `Counter::ALL`.
         if name != previous {
-            let _ = writeln!(text, "# HELP {name} {}", help(counter));
+            let _ = writeln!(text, "# HELP {name} {}", help(*counter));
             let _ = writeln!(text, "# TYPE {name} counter");
             previous = name;
         }
@@ -36,14 +41,14 @@ pub fn render(server: &Server) -> Result<String> {
             let _ = writeln!(text, "{name}{{{labels}}} {value}");
         }
     }
-    let sessions = server.sessions()?.len();
     let _ = writeln!(
         text,
         "# HELP reverse_tr_sessions_active Sessions waiting for their answer.\n\
          # TYPE reverse_tr_sessions_active gauge\n\
-         reverse_tr_sessions_active {sessions}"
+         reverse_tr_sessions_active {}",
+        totals.active_sessions()
     );
-    Ok(text)
+    text
 }
 
 /// The HELP line of a metric: the counter's description.
@@ -76,18 +81,33 @@ fn help(counter: Counter) -> &'static str {
     }
 }
 
-/// Answers one HTTP exchange on `stream` with `body` for `GET /metrics`,
-/// 404 for other paths; gives up silently after [`EXCHANGE_TIMEOUT`].
-pub async fn respond(mut stream: TcpStream, body: String) {
+/// Answers one HTTP exchange on `stream`: the exposition of `counters`
+/// for `GET /metrics` (500 if they cannot be read), 404 for other paths;
+/// gives up after [`EXCHANGE_TIMEOUT`].
+pub async fn respond(mut stream: TcpStream, counters: Counters) {
     let exchange = async {
         // The request line is all we look at; it fits one read.
         let mut request = [0u8; 1024];
         let read = stream.read(&mut request).await?;
         let line = String::from_utf8_lossy(&request[..read]);
-        let (status, content_type, body) = if line.starts_with("GET /metrics ") {
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body)
-        } else {
+        let (status, content_type, body) = if !line.starts_with("GET /metrics ") {
             ("404 Not Found", "text/plain", "see /metrics\n".to_owned())
+        } else {
+            match counters.totals() {
+                Ok(totals) => (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    render(&totals),
+                ),
+                Err(error) => {
+                    log::warn!("metrics scrape: {error}");
+                    (
+                        "500 Internal Server Error",
+                        "text/plain",
+                        format!("{error}\n"),
+                    )
+                }
+            }
         };
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -1,8 +1,8 @@
 //! The operator's policy (§10.3, §10.4) as the loader holds it: rate
 //! limits, the shortest request, the probe protocols offered, and allow and
-//! deny lists of source prefixes from flags and a policy file. [`Server::apply`]
-//! writes it into the program's maps without detaching it, so SIGHUP can
-//! re-read the file.
+//! deny lists of source prefixes from flags and a policy file.
+//! [`crate::Server::apply`] writes it into the program's maps without
+//! detaching it, so SIGHUP can re-read the file.
 
 use std::{
     collections::BTreeSet,
@@ -12,17 +12,14 @@ use std::{
     str::FromStr,
 };
 
-use aya::maps::{Array, LpmTrie, lpm_trie::Key};
+use aya::maps::lpm_trie::Key;
 use reverse_tr_common::{
     Family, ProbeProtocol,
     policy::{Policy, Rate, list_prefix_len, protocol_bit},
     to_mapped,
 };
 
-use crate::{
-    error::{Error, Result},
-    server::{Server, map_error, map_mut},
-};
+use crate::error::{Error, Result};
 
 /// A source prefix: an address with zero host bits and a length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,7 +86,7 @@ impl Prefix {
     }
 
     /// The list key in the program's tries.
-    fn key(&self) -> Key<[u8; 16]> {
+    pub(crate) fn key(&self) -> Key<[u8; 16]> {
         Key::new(
             list_prefix_len(Family::of(self.address), self.len),
             to_mapped(self.address),
@@ -97,7 +94,7 @@ impl Prefix {
     }
 
     /// The prefix of a list key (the inverse of [`Self::key`]).
-    fn of_key(key: &Key<[u8; 16]>) -> Self {
+    pub(crate) fn of_key(key: &Key<[u8; 16]>) -> Self {
         let octets = key.data();
         let mapped = std::net::Ipv6Addr::from(octets);
         match mapped.to_ipv4_mapped() {
@@ -113,6 +110,22 @@ impl Prefix {
     }
 }
 
+/// Which of the two prefix lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum List {
+    Allow,
+    Deny,
+}
+
+impl fmt::Display for List {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Allow => "allow",
+            Self::Deny => "deny",
+        })
+    }
+}
+
 /// Allowed and denied source prefixes. Deny wins; an empty allow list
 /// allows every source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,6 +135,14 @@ pub struct Lists {
 }
 
 impl Lists {
+    /// One of the two lists.
+    pub fn get(&self, list: List) -> &BTreeSet<Prefix> {
+        match list {
+            List::Allow => &self.allow,
+            List::Deny => &self.deny,
+        }
+    }
+
     /// Parses a policy file: one `allow PREFIX` or `deny PREFIX` per line,
     /// `#` starts a comment, blank lines are ignored.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
@@ -234,78 +255,6 @@ pub fn refused_protocols(offered: &[ProbeProtocol]) -> u8 {
         .filter(|protocol| !offered.contains(protocol))
         .map(protocol_bit)
         .fold(0, |bits, bit| bits | bit)
-}
-
-/// One list entry added or removed by [`Server::apply`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Change {
-    pub added: bool,
-    pub list: &'static str,
-    pub prefix: Prefix,
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.added { '+' } else { '-' };
-        write!(f, "{sign}{} {}", self.list, self.prefix)
-    }
-}
-
-impl Server {
-    /// Writes `policy` and `lists` into the running program: new entries
-    /// first, then the policy, then stale entries are removed, so no
-    /// moment admits a source that neither the old nor the new policy
-    /// admits. Returns the list entries that changed.
-    pub fn apply(&mut self, policy: &Policy, lists: &Lists) -> Result<Vec<Change>> {
-        let mut changes = Vec::new();
-        let mut stale = Vec::new();
-        for (name, wanted) in [("deny", &lists.deny), ("allow", &lists.allow)] {
-            let map = if name == "deny" { "DENY" } else { "ALLOW" };
-            let mut trie: LpmTrie<_, [u8; 16], u8> =
-                LpmTrie::try_from(map_mut(self.ebpf_mut(), map)?).map_err(map_error(map))?;
-            let present = trie
-                .keys()
-                .map(|key| key.map(|key| Prefix::of_key(&key)))
-                .collect::<std::result::Result<BTreeSet<_>, _>>()
-                .map_err(map_error("reading a prefix list"))?;
-            for prefix in wanted.difference(&present) {
-                trie.insert(&prefix.key(), &1, 0)
-                    .map_err(map_error("adding to a prefix list"))?;
-                changes.push(Change {
-                    added: true,
-                    list: name,
-                    prefix: *prefix,
-                });
-            }
-            stale.extend(
-                present
-                    .difference(wanted)
-                    .map(|prefix| (map, name, *prefix)),
-            );
-        }
-        let policy = Policy {
-            allow_listed_only: u8::from(!lists.allow.is_empty()),
-            deny_listed: u8::from(!lists.deny.is_empty()),
-            ..*policy
-        };
-        let mut array: Array<_, Policy> =
-            Array::try_from(map_mut(self.ebpf_mut(), "POLICY")?).map_err(map_error("POLICY"))?;
-        array
-            .set(0, &policy, 0)
-            .map_err(map_error("writing the policy"))?;
-        for (map, name, prefix) in stale {
-            let mut trie: LpmTrie<_, [u8; 16], u8> =
-                LpmTrie::try_from(map_mut(self.ebpf_mut(), map)?).map_err(map_error(map))?;
-            trie.remove(&prefix.key())
-                .map_err(map_error("removing from a prefix list"))?;
-            changes.push(Change {
-                added: false,
-                list: name,
-                prefix,
-            });
-        }
-        Ok(changes)
-    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use std::{io, time::Duration};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, ProgramArray, RingBuf},
+    maps::{HashMap, MapData, ProgramArray, RingBuf},
     programs::{ProgramError, SchedClassifier, TestRun as _, TestRunOptions},
     util::KernelVersion,
 };
@@ -15,7 +15,10 @@ use reverse_tr_common::{
     session::{DEADLINES_PER_SESSION, Session, SessionKey},
 };
 
-use crate::error::{Error, Result};
+use crate::{
+    counters::Counters,
+    error::{Error, Result},
+};
 
 /// The program attached to interfaces.
 pub const ENTRY: &str = "reverse_tr";
@@ -64,6 +67,7 @@ pub struct Server {
     ebpf: Ebpf,
     /// Must live while the programs do; taken by the daemon to read it.
     logger: Option<Logger>,
+    counters: Counters,
 }
 
 impl Server {
@@ -103,9 +107,11 @@ impl Server {
                 .map_err(|source| verifier_error(name, source))?;
         }
         link_stages(&mut ebpf)?;
+        let counters = Counters::take(&mut ebpf)?;
         let server = Self {
             ebpf,
             logger: Some(logger),
+            counters,
         };
         match server.sweep()? {
             0 => Ok(server),
@@ -156,29 +162,21 @@ impl Server {
 
     /// Totals of every counter over all CPUs, in [`Counter::ALL`] order.
     pub fn counters(&self) -> Result<Vec<(Counter, u64)>> {
-        let array: PerCpuArray<_, u64> =
-            PerCpuArray::try_from(map(&self.ebpf, "COUNTERS")?).map_err(map_error("COUNTERS"))?;
-        Counter::ALL
-            .iter()
-            .map(|counter| {
-                let values = array
-                    .get(&(*counter as u32), 0)
-                    .map_err(map_error("reading a counter"))?;
-                Ok((*counter, values.iter().sum()))
-            })
-            .collect()
+        Ok(self.counters.totals()?.0)
     }
 
     /// The total of one counter.
     pub fn counter(&self, counter: Counter) -> Result<u64> {
-        Ok(self
-            .counters()?
-            .into_iter()
-            .find_map(|(c, value)| (c == counter).then_some(value))
-            .unwrap_or_default())
+        self.counters.get(counter)
     }
 
-    /// The pending sessions.
+    /// A handle on the counters that can be read without the server.
+    pub fn counter_handle(&self) -> Counters {
+        self.counters.clone()
+    }
+
+    /// The pending sessions, walking the whole table (for tests and
+    /// benchmarks; the daemon counts them with [`Counters`]).
     pub fn sessions(&self) -> Result<Vec<(SessionKey, Session)>> {
         let table: HashMap<_, SessionKey, Session> =
             HashMap::try_from(map(&self.ebpf, "SESSIONS")?).map_err(map_error("SESSIONS"))?;

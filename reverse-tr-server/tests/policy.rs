@@ -13,7 +13,8 @@ use reverse_tr_common::{
 };
 use reverse_tr_server::{
     Config, Server,
-    policy::{Change, Lists, Prefix, refused_protocols},
+    apply::Change,
+    policy::{Lists, Prefix, refused_protocols},
 };
 use support::*;
 

@@ -1,0 +1,97 @@
+//! The program's per-CPU counters, held apart from the rest of the loaded
+//! program so a metrics scrape can read them beside the daemon's loop,
+//! with one map lookup per counter and no walk of the session table.
+
+use std::sync::Arc;
+
+use aya::{
+    Ebpf,
+    maps::{MapData, PerCpuArray},
+};
+use reverse_tr_common::counter::Counter;
+
+use crate::{
+    error::{Error, Result},
+    server::map_error,
+};
+
+/// A shared handle on the counters; clones read the same map.
+#[derive(Clone)]
+pub struct Counters(Arc<PerCpuArray<MapData, u64>>);
+
+impl Counters {
+    /// Takes the counter map out of the loaded object (once).
+    pub(crate) fn take(ebpf: &mut Ebpf) -> Result<Self> {
+        let map = ebpf
+            .take_map("COUNTERS")
+            .ok_or_else(|| Error::Object("map COUNTERS missing".into()))?;
+        let array = PerCpuArray::try_from(map).map_err(map_error("COUNTERS"))?;
+        Ok(Self(Arc::new(array)))
+    }
+
+    /// The total of one counter over all CPUs.
+    pub fn get(&self, counter: Counter) -> Result<u64> {
+        let values = self
+            .0
+            .get(&(counter as u32), 0)
+            .map_err(map_error("reading a counter"))?;
+        Ok(values.iter().sum())
+    }
+
+    /// Totals of every counter, in [`Counter::ALL`] order.
+    pub fn totals(&self) -> Result<Totals> {
+        Counter::ALL
+            .iter()
+            .map(|counter| Ok((*counter, self.get(*counter)?)))
+            .collect::<Result<_>>()
+            .map(Totals)
+    }
+}
+
+/// Every counter's total, read at one moment (counter by counter, so two
+/// totals may be a few packets apart under traffic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals(pub Vec<(Counter, u64)>);
+
+impl Totals {
+    /// The total of `counter` (0 if absent).
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.0
+            .iter()
+            .find_map(|(c, value)| (*c == counter).then_some(*value))
+            .unwrap_or_default()
+    }
+
+    /// Sessions pending: every created session ends answered or timed out
+    /// (a session is created exactly when its probe is counted). Read
+    /// counter by counter, an end may be seen before its creation: the
+    /// difference saturates at 0.
+    pub fn active_sessions(&self) -> u64 {
+        self.get(Counter::Probes)
+            .saturating_sub(self.get(Counter::Answers))
+            .saturating_sub(self.get(Counter::TimedOut))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reverse_tr_common::counter::Counter;
+
+    use super::Totals;
+
+    #[test]
+    fn active_sessions_are_created_minus_ended() {
+        let totals = |probes, answers, timed_out| {
+            Totals(vec![
+                (Counter::Probes, probes),
+                (Counter::Answers, answers),
+                (Counter::TimedOut, timed_out),
+                (Counter::Exists, 1000),
+            ])
+        };
+        assert_eq!(totals(10, 3, 4).active_sessions(), 3);
+        assert_eq!(totals(10, 6, 4).active_sessions(), 0);
+        // An end counted before the creation it ends was read.
+        assert_eq!(totals(10, 7, 4).active_sessions(), 0);
+    }
+}
