@@ -9,8 +9,8 @@ use core::net::IpAddr;
 
 use crate::address::{Family, address_at};
 use crate::constants::{
-    CODE_TTL_EXCEEDED, IPV6_HEADER_LEN, PROBE_ICMP_SEQUENCE, PROBE_SOURCE_PORT, PROTOCOL_TCP,
-    PROTOCOL_UDP,
+    CODE_TTL_EXCEEDED, IPV6_HEADER_LEN, PROBE_ICMP_SEQUENCE, PROBE_RANDOM_LEN, PROBE_SOURCE_PORT,
+    PROTOCOL_TCP, PROTOCOL_UDP,
 };
 use crate::error::{read, read_u8, read_u16, read_u32};
 use crate::probe::{ProbeProtocol, answers_syn, identifier_from_sequence};
@@ -28,7 +28,48 @@ pub struct ProbeMatch {
     pub flow: Option<u16>,
     /// The probe's source address, where the answer quotes it.
     pub source: Option<IpAddr>,
+    /// What the answer shows of the probe's random octets.
+    pub proof: Proof,
 }
+
+/// What an answer shows of the random octets the server put into its
+/// probe (§5.5) and kept in the session: only an answer that echoes them
+/// can have seen the probe, so a server matches nothing else.
+///
+/// Every answer shows them except an ICMP error whose quote ends within
+/// the first 8 transport octets of an ICMP or UDP probe (RFC 792 lets
+/// IPv4 routers quote no more; RFC 4443 routers and Linux quote the whole
+/// probe): such an answer is [`Proof::Absent`] and can only be checked by
+/// its session key, flow and quoted source, which an off-path forger who
+/// guesses the identifier (16 bits) can match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// The six payload octets of an ICMP or UDP probe, echoed by an Echo
+    /// Reply or quoted by an ICMP error.
+    Payload([u8; 6]),
+    /// The high half of a TCP probe's sequence number, which holds the
+    /// first two random octets ([`crate::probe::tcp_sequence`]): quoted,
+    /// or acknowledged (`ack − 1`).
+    Sequence([u8; 2]),
+    /// Nothing: a quote too short.
+    Absent,
+}
+
+impl Proof {
+    /// Whether the proof shows `random`; an absent one shows nothing false.
+    #[inline(always)]
+    pub fn holds(&self, random: &[u8; 6]) -> bool {
+        match self {
+            Self::Payload(payload) => payload == random,
+            Self::Sequence([high, low]) => *high == random[0] && *low == random[1],
+            Self::Absent => true,
+        }
+    }
+}
+
+/// Offset of the random octets in an ICMP or UDP probe's transport part
+/// (§5.2, §5.3).
+const RANDOM_AT: usize = 8;
 
 /// True for the ICMP errors whose quote is matched (§6.2): Time Exceeded
 /// code 0 and Destination Unreachable with any code.
@@ -106,13 +147,18 @@ impl<'a> Quote<'a> {
 pub fn match_quoted(family: Family, quote: &[u8]) -> Option<ProbeMatch> {
     let quote = Quote::parse(family, quote)?;
     let transport = quote.transport;
-    let (protocol, identifier, flow) = match quote.protocol {
+    let payload = match read::<PROBE_RANDOM_LEN>(transport, RANDOM_AT) {
+        Ok(random) => Proof::Payload(random),
+        Err(_) => Proof::Absent,
+    };
+    let (protocol, identifier, flow, proof) = match quote.protocol {
         PROTOCOL_UDP => {
             probe_ports(transport)?;
             (
                 ProbeProtocol::Udp,
                 read_u16(transport, 6).ok()?,
                 read_u16(transport, 2).ok()?,
+                payload,
             )
         }
         PROTOCOL_TCP => {
@@ -122,6 +168,7 @@ pub fn match_quoted(family: Family, quote: &[u8]) -> Option<ProbeMatch> {
                 ProbeProtocol::Tcp,
                 identifier_from_sequence(sequence),
                 read_u16(transport, 2).ok()?,
+                sequence_proof(sequence),
             )
         }
         _ => {
@@ -129,7 +176,7 @@ pub fn match_quoted(family: Family, quote: &[u8]) -> Option<ProbeMatch> {
             if sequence != PROBE_ICMP_SEQUENCE {
                 return None;
             }
-            (ProbeProtocol::Icmp, identifier, flow)
+            (ProbeProtocol::Icmp, identifier, flow, payload)
         }
     };
     Some(ProbeMatch {
@@ -138,7 +185,15 @@ pub fn match_quoted(family: Family, quote: &[u8]) -> Option<ProbeMatch> {
         protocol,
         flow: Some(flow),
         source: Some(quote.source),
+        proof,
     })
+}
+
+/// The proof a TCP probe's sequence number carries.
+#[inline(always)]
+fn sequence_proof(sequence: u32) -> Proof {
+    let [high, low, ..] = sequence.to_be_bytes();
+    Proof::Sequence([high, low])
 }
 
 /// `Some` if the UDP/TCP header starts with the probe source port.
@@ -148,7 +203,8 @@ fn probe_ports(transport: &[u8]) -> Option<()> {
 }
 
 /// Matches a direct ICMP answer (§6.3): an Echo Reply with code 0 and
-/// sequence 0xFFFF from `source`, the session address.
+/// sequence 0xFFFF from `source`, the session address, echoing the probe's
+/// payload (a reply without it echoes nothing of ours).
 #[inline(always)]
 pub fn match_echo_reply(family: Family, source: IpAddr, icmp: &[u8]) -> Option<ProbeMatch> {
     let [icmp_type, code] = read::<2>(icmp, 0).ok()?;
@@ -162,23 +218,26 @@ pub fn match_echo_reply(family: Family, source: IpAddr, icmp: &[u8]) -> Option<P
         protocol: ProbeProtocol::Icmp,
         flow: None,
         source: None,
+        proof: Proof::Payload(read(icmp, RANDOM_AT).ok()?),
     })
 }
 
 /// Matches a direct TCP answer (§6.3, REF-1 rule): to port 1021 with RST,
-/// or with SYN and ACK; the identifier is in `ack − 1`.
+/// or with SYN and ACK; the probe's whole sequence number is `ack − 1`
+/// (its identifier in the low half, its proof in the high half).
 #[inline(always)]
 pub fn match_tcp(source: IpAddr, tcp: &[u8]) -> Option<ProbeMatch> {
     if !is_tcp_answer(read_u16(tcp, 2).ok()?, read_u8(tcp, 13).ok()?) {
         return None;
     }
-    let ack = read_u32(tcp, 8).ok()?;
+    let sequence = read_u32(tcp, 8).ok()?.wrapping_sub(1);
     Some(ProbeMatch {
         session: source,
-        identifier: identifier_from_sequence(ack.wrapping_sub(1)),
+        identifier: identifier_from_sequence(sequence),
         protocol: ProbeProtocol::Tcp,
         flow: Some(read_u16(tcp, 0).ok()?),
         source: None,
+        proof: sequence_proof(sequence),
     })
 }
 
@@ -289,29 +348,64 @@ mod tests {
             let mut tcp = [0u8; 20];
             tcp[..2].copy_from_slice(&80u16.to_be_bytes());
             tcp[2..4].copy_from_slice(&u16::to_be_bytes(port));
-            // ack = sequence + 1 = 0x0201 + 1
-            tcp[8..12].copy_from_slice(&0x0202u32.to_be_bytes());
+            // ack = sequence + 1 = 0xaabb_0201 + 1
+            tcp[8..12].copy_from_slice(&0xaabb_0202u32.to_be_bytes());
             tcp[12] = 0x50;
             tcp[13] = flags;
             let matched = match_tcp(CLIENT, &tcp);
             assert_eq!(
-                matched.map(|m| (m.identifier, m.flow)),
-                identifier.map(|id| (id, Some(80))),
+                matched.map(|m| (m.identifier, m.flow, m.proof)),
+                identifier.map(|id| (id, Some(80), Proof::Sequence([0xaa, 0xbb]))),
                 "flags {flags:#x}"
             );
         }
     }
 
     #[test]
-    fn echo_reply_needs_probe_sequence() {
-        let reply = [0, 0, 0, 0, 0x01, 0x02, 0xff, 0xff];
+    fn echo_reply_needs_probe_sequence_and_payload() {
+        let reply = [0, 0, 0, 0, 0x01, 0x02, 0xff, 0xff, 1, 2, 3, 4, 5, 6, 0, 0];
         assert_eq!(
-            match_echo_reply(Family::V4, CLIENT, &reply).map(|m| m.identifier),
-            Some(0x0102)
+            match_echo_reply(Family::V4, CLIENT, &reply).map(|m| (m.identifier, m.proof)),
+            Some((0x0102, Proof::Payload([1, 2, 3, 4, 5, 6])))
         );
-        let ping = [0, 0, 0, 0, 0x01, 0x02, 0x00, 0x07];
+        // Without the payload there is nothing to check: no match.
+        assert_eq!(match_echo_reply(Family::V4, CLIENT, &reply[..13]), None);
+        let mut ping = reply;
+        ping[6..8].copy_from_slice(&[0x00, 0x07]);
         assert_eq!(match_echo_reply(Family::V4, CLIENT, &ping), None);
-        let response = [0, 1, 0, 0, 0x01, 0x02, 0xff, 0xff];
+        let mut response = reply;
+        response[1] = 1;
         assert_eq!(match_echo_reply(Family::V4, CLIENT, &response), None);
+    }
+
+    #[test]
+    fn proofs_hold_only_for_the_probes_random_octets() {
+        let random = [1, 2, 3, 4, 5, 6];
+        assert!(Proof::Payload(random).holds(&random));
+        assert!(!Proof::Payload([1, 2, 3, 4, 5, 7]).holds(&random));
+        assert!(Proof::Sequence([1, 2]).holds(&random));
+        assert!(!Proof::Sequence([1, 3]).holds(&random));
+        assert!(Proof::Absent.holds(&random));
+        // A quote of a UDP probe with its payload shows it; of 8 octets, nothing.
+        let long = [
+            &quote(17, [0x03, 0xfd, 0, 53, 0, 16, 1, 2])[..],
+            &random[..],
+        ]
+        .concat();
+        assert_eq!(
+            match_quoted(Family::V4, &long).map(|m| m.proof),
+            Some(Proof::Payload(random))
+        );
+        let short = quote(17, [0x03, 0xfd, 0, 53, 0, 16, 1, 2]);
+        assert_eq!(
+            match_quoted(Family::V4, &short).map(|m| m.proof),
+            Some(Proof::Absent)
+        );
+        // A quoted TCP probe always shows its sequence number's high half.
+        let tcp = quote(6, [0x03, 0xfd, 0, 80, 0xaa, 0xbb, 0x02, 0x01]);
+        assert_eq!(
+            match_quoted(Family::V4, &tcp).map(|m| (m.identifier, m.proof)),
+            Some((0x0102, Proof::Sequence([0xaa, 0xbb])))
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! Per-CPU counters of the eBPF program, indexed by [`Counter`].
 
-use crate::{address::Family, probe::ProbeProtocol};
+use crate::{address::Family, probe::ProbeProtocol, requester::Refusal};
 
 /// The metric of the labelled request counters.
 const REQUESTS: &str = "reverse_tr_requests_total";
+/// The metric of the labelled refused-source counters.
+const REFUSED: &str = "reverse_tr_refused_sources_total";
 
 /// What the program counts. The discriminant is the index in the per-CPU array.
 #[repr(u32)]
@@ -17,7 +19,8 @@ pub enum Counter {
     ErrorResponses,
     /// Requests dropped because their session exists.
     Exists,
-    /// Requests dropped because the table or the deadline FIFO is full.
+    /// Requests dropped because the table, the deadline FIFO or a
+    /// pending-session count map is full.
     TableFull,
     /// Answers matched to a session.
     Answers,
@@ -31,8 +34,8 @@ pub enum Counter {
     TimedOut,
     /// Sweeps run (timer ticks and watchdog runs).
     Sweeps,
-    /// Events that did not fit in the ring buffer (transitions other than
-    /// timeouts, which are retried instead).
+    /// Events that did not fit in the ring buffer; the transitions
+    /// happened all the same.
     EventsLost,
     /// Rewrites or redirects that failed after the decision to answer.
     Failures,
@@ -42,6 +45,36 @@ pub enum Counter {
     Denied,
     /// Requests dropped for being shorter than the operator's minimum.
     TooShort,
+    /// Requests dropped because their source has its most pending sessions.
+    SourceCapped,
+    /// Requests dropped because their source prefix has its most pending sessions.
+    PrefixCapped,
+    /// Requests dropped by the server-wide session rate.
+    GlobalLimited,
+    /// Requests of sources without state dropped by the rate of new sources.
+    NewSourceLimited,
+    /// Unpadded requests admitted (served from the unpadded budget).
+    Unpadded,
+    /// Unpadded requests dropped (budget spent, or refused by the operator).
+    UnpaddedLimited,
+    /// Requests from sources that can never be requesters, by reason
+    /// ([`Counter::refused`]), and from the host's own addresses.
+    RefusedUnspecified,
+    RefusedLoopback,
+    RefusedMulticast,
+    RefusedReserved,
+    RefusedEmbedded,
+    RefusedPrivate,
+    RefusedOwn,
+    /// Requests to an address that is not the host's.
+    NotLocal,
+    /// Answers with a pending session that do not echo what its probe
+    /// carried (random octets, TCP sequence, flow, source): forged or
+    /// stale, matched to nothing.
+    Mismatched,
+    /// Answers matched without proof: an ICMP error quoting too little of
+    /// an ICMP or UDP probe to show its random octets.
+    Unauthenticated,
     /// Requests by family and asked-for protocol, in [`Counter::request`]'s order.
     RequestsV4Icmp,
     RequestsV4Udp,
@@ -55,7 +88,7 @@ pub enum Counter {
 
 impl Counter {
     /// Every counter, in index order.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 40] = [
         Self::Requests,
         Self::Probes,
         Self::ErrorResponses,
@@ -72,6 +105,22 @@ impl Counter {
         Self::RateLimited,
         Self::Denied,
         Self::TooShort,
+        Self::SourceCapped,
+        Self::PrefixCapped,
+        Self::GlobalLimited,
+        Self::NewSourceLimited,
+        Self::Unpadded,
+        Self::UnpaddedLimited,
+        Self::RefusedUnspecified,
+        Self::RefusedLoopback,
+        Self::RefusedMulticast,
+        Self::RefusedReserved,
+        Self::RefusedEmbedded,
+        Self::RefusedPrivate,
+        Self::RefusedOwn,
+        Self::NotLocal,
+        Self::Mismatched,
+        Self::Unauthenticated,
         Self::RequestsV4Icmp,
         Self::RequestsV4Udp,
         Self::RequestsV4Tcp,
@@ -104,6 +153,22 @@ impl Counter {
             Self::RateLimited => "rate limited",
             Self::Denied => "denied",
             Self::TooShort => "too short",
+            Self::SourceCapped => "source capped",
+            Self::PrefixCapped => "prefix capped",
+            Self::GlobalLimited => "global rate limited",
+            Self::NewSourceLimited => "new sources limited",
+            Self::Unpadded => "unpadded requests",
+            Self::UnpaddedLimited => "unpadded limited",
+            Self::RefusedUnspecified => "unspecified sources",
+            Self::RefusedLoopback => "loopback sources",
+            Self::RefusedMulticast => "multicast sources",
+            Self::RefusedReserved => "reserved sources",
+            Self::RefusedEmbedded => "embedded ipv4 sources",
+            Self::RefusedPrivate => "private sources",
+            Self::RefusedOwn => "own sources",
+            Self::NotLocal => "not to this host",
+            Self::Mismatched => "mismatched answers",
+            Self::Unauthenticated => "unauthenticated answers",
             Self::RequestsV4Icmp => "ipv4 icmp requests",
             Self::RequestsV4Udp => "ipv4 udp requests",
             Self::RequestsV4Tcp => "ipv4 tcp requests",
@@ -132,6 +197,19 @@ impl Counter {
         }
     }
 
+    /// The counter of a refused source.
+    #[inline(always)]
+    pub fn refused(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Unspecified => Self::RefusedUnspecified,
+            Refusal::Loopback => Self::RefusedLoopback,
+            Refusal::Multicast => Self::RefusedMulticast,
+            Refusal::Reserved => Self::RefusedReserved,
+            Refusal::Embedded => Self::RefusedEmbedded,
+            Refusal::Private => Self::RefusedPrivate,
+        }
+    }
+
     /// The Prometheus metric the counter is exported as: name and labels
     /// (README "Metrics" documents each). The total of requests is the sum
     /// of the labelled request counters, so it is not exported itself.
@@ -153,6 +231,22 @@ impl Counter {
             Self::RateLimited => ("reverse_tr_rate_limited_total", ""),
             Self::Denied => ("reverse_tr_denied_total", ""),
             Self::TooShort => ("reverse_tr_too_short_total", ""),
+            Self::SourceCapped => ("reverse_tr_source_capped_total", ""),
+            Self::PrefixCapped => ("reverse_tr_prefix_capped_total", ""),
+            Self::GlobalLimited => ("reverse_tr_global_limited_total", ""),
+            Self::NewSourceLimited => ("reverse_tr_new_sources_limited_total", ""),
+            Self::Unpadded => ("reverse_tr_unpadded_total", ""),
+            Self::UnpaddedLimited => ("reverse_tr_unpadded_limited_total", ""),
+            Self::RefusedUnspecified => (REFUSED, r#"reason="unspecified""#),
+            Self::RefusedLoopback => (REFUSED, r#"reason="loopback""#),
+            Self::RefusedMulticast => (REFUSED, r#"reason="multicast""#),
+            Self::RefusedReserved => (REFUSED, r#"reason="reserved""#),
+            Self::RefusedEmbedded => (REFUSED, r#"reason="embedded""#),
+            Self::RefusedPrivate => (REFUSED, r#"reason="private""#),
+            Self::RefusedOwn => (REFUSED, r#"reason="own""#),
+            Self::NotLocal => ("reverse_tr_not_local_total", ""),
+            Self::Mismatched => ("reverse_tr_mismatched_answers_total", ""),
+            Self::Unauthenticated => ("reverse_tr_unauthenticated_answers_total", ""),
             Self::RequestsV4Icmp => (REQUESTS, r#"family="ipv4",protocol="icmp""#),
             Self::RequestsV4Udp => (REQUESTS, r#"family="ipv4",protocol="udp""#),
             Self::RequestsV4Tcp => (REQUESTS, r#"family="ipv4",protocol="tcp""#),

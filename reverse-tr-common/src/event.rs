@@ -1,5 +1,7 @@
 //! Session events the eBPF program reports to the loader through a ring
-//! buffer (§8.4).
+//! buffer (§8.4). Only transitions of sessions are events; refused requests
+//! (duplicates, a full table, limits) are counters, so a flood of them
+//! writes nothing to the ring.
 
 use crate::session::SessionKey;
 
@@ -9,10 +11,6 @@ use crate::session::SessionKey;
 pub enum EventKind {
     /// A session was inserted and its probe sent.
     Created = 1,
-    /// A request's key is already pending; the request was dropped.
-    Exists = 2,
-    /// The table (or its deadline FIFO) is full; the request was dropped.
-    TableFull = 3,
     /// An answer matched the session; the response was sent.
     Answered = 4,
     /// The session expired without an answer.
@@ -25,8 +23,6 @@ impl EventKind {
     pub fn from_raw(raw: u32) -> Option<Self> {
         Some(match raw {
             1 => Self::Created,
-            2 => Self::Exists,
-            3 => Self::TableFull,
             4 => Self::Answered,
             5 => Self::TimedOut,
             _ => return None,
@@ -37,8 +33,6 @@ impl EventKind {
     pub fn text(self) -> &'static str {
         match self {
             Self::Created => "session created.",
-            Self::Exists => "session exists.",
-            Self::TableFull => "session buffer full.",
             Self::Answered => "probe answer received.",
             Self::TimedOut => "session timed out.",
         }
@@ -85,16 +79,13 @@ mod tests {
 
     #[test]
     fn kinds_round_trip_through_raw() {
-        for kind in [
-            EventKind::Created,
-            EventKind::Exists,
-            EventKind::TableFull,
-            EventKind::Answered,
-            EventKind::TimedOut,
-        ] {
+        for kind in [EventKind::Created, EventKind::Answered, EventKind::TimedOut] {
             assert_eq!(EventKind::from_raw(kind as u32), Some(kind));
         }
         assert_eq!(EventKind::from_raw(0), None);
+        // The kinds of refusals REF-1 logged are counters here.
+        assert_eq!(EventKind::from_raw(2), None);
+        assert_eq!(EventKind::from_raw(3), None);
         assert_eq!(EventKind::from_raw(6), None);
     }
 }

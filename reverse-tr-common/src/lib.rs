@@ -21,7 +21,8 @@
 //! | [`answer`] | [`match_quoted`], [`match_echo_reply`], [`match_tcp`] (§6) → [`ProbeMatch`] |
 //! | [`response`] | [`Response::build`] / [`Response::decode`] (§7), [`State`] |
 //! | [`forward`] | the client's forward probes and their matching (§11.4) |
-//! | [`policy`] | the operator's [`policy::Policy`]: rate limits ([`policy::Bucket`]), minimum request size, protocols offered, list and bucket keys (§10.3) |
+//! | [`policy`] | the operator's [`policy::Policy`]: rate limits ([`policy::Bucket`]), caps, padded requests, minimum request size, protocols offered, list and bucket keys (§10.3) |
+//! | [`requester`] | sources that can never be a requester (§10.2) |
 //! | [`packet`] | zero-copy views over Ethernet, IPv4, IPv6, ICMP, UDP, TCP bounded by the IP length fields, and [`packet::match_answer`] |
 //!
 //! Identifiers and flows are `u16` values whose wire octets are
@@ -44,13 +45,14 @@ pub mod packet;
 pub mod policy;
 pub mod probe;
 pub mod request;
+pub mod requester;
 pub mod response;
 pub mod session;
 
 pub use address::{Family, from_mapped, to_mapped};
 pub use answer::{
-    ProbeMatch, is_icmp_answer, is_quoting_error, is_tcp_answer, match_echo_reply, match_quoted,
-    match_tcp,
+    ProbeMatch, Proof, is_icmp_answer, is_quoting_error, is_tcp_answer, match_echo_reply,
+    match_quoted, match_tcp,
 };
 pub use error::{Error, Result};
 pub use ip::{IpHeader, Ipv4Header, Ipv6Header};

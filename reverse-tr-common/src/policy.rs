@@ -9,9 +9,15 @@
 
 use crate::{
     address::Family,
-    constants::{IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROBE_TCP_LEN, RESPONSE_SUCCESS_LEN},
+    constants::{
+        IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROBE_SHORT_LEN, PROBE_TCP_LEN, PROTOCOL_TCP,
+        RESPONSE_SUCCESS_LEN,
+    },
     probe::ProbeProtocol,
 };
+
+/// Octets of the RST a host stack sends (a TCP header without options).
+const TCP_HEADER_LEN: usize = 20;
 
 /// Token units per request: a bucket holds `tokens / TOKEN` requests, and
 /// refills by `elapsed_ns × per_second` units, so no division is needed.
@@ -20,6 +26,11 @@ pub const TOKEN: u64 = 1_000_000_000;
 /// Largest rate and burst the loader accepts; keeps `burst × TOKEN` and
 /// `fill_ns × per_second` far from overflowing a u64.
 pub const RATE_MAX: u64 = 1_000_000;
+
+/// Prefix length of per-source state for IPv6: one host's /64 (a host can
+/// pick any address in it, so a finer key would give it fresh state at
+/// will).
+pub const SOURCE_BITS_V6: u32 = 64;
 
 /// Prefix length of a per-prefix bucket: /24 for IPv4, /48 for IPv6.
 pub const PREFIX_BITS_V4: u32 = 24;
@@ -60,6 +71,16 @@ impl Rate {
         })
     }
 
+    /// [`Self::new`] for constants: fails to compile if out of range.
+    pub const fn of(per_second: u64, burst: u64) -> Self {
+        assert!(per_second >= 1 && per_second <= RATE_MAX && burst >= 1 && burst <= RATE_MAX);
+        Self {
+            per_second,
+            burst,
+            fill_ns: burst * TOKEN / per_second,
+        }
+    }
+
     /// Whether the bucket is on.
     #[inline(always)]
     pub fn is_on(&self) -> bool {
@@ -67,7 +88,14 @@ impl Rate {
     }
 }
 
-/// A token bucket's state, kept per source address and per source prefix.
+/// Time of refill a new bucket starts with (besides the request that
+/// creates it): a source seen for the first time gets a quarter second of
+/// its rate, not its whole burst, so sources spoofed afresh for every
+/// request gain little each (issue: "new buckets start small").
+pub const FIRST_FILL_NS: u64 = 250_000_000;
+
+/// A token bucket's state, kept per source, per source prefix and
+/// server-wide.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Bucket {
@@ -78,11 +106,13 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// A new bucket at `now_ns` that has just admitted one request.
+    /// A new bucket at `now_ns` that has just admitted one request: it
+    /// holds what [`FIRST_FILL_NS`] of refill gives, at most the burst.
     #[inline(always)]
     pub fn first(rate: &Rate, now_ns: u64) -> Self {
+        let fill = FIRST_FILL_NS.min(rate.fill_ns) * rate.per_second;
         Self {
-            tokens: rate.burst.saturating_sub(1) * TOKEN,
+            tokens: fill.min(rate.burst.saturating_sub(1) * TOKEN),
             last_ns: now_ns,
         }
     }
@@ -100,16 +130,52 @@ impl Bucket {
     }
 }
 
+/// What the program keeps per source (/32, /64): its buckets for all
+/// requests and for unpadded ones.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourceState {
+    /// Bucket of [`Policy::source`].
+    pub requests: Bucket,
+    /// Bucket of [`Policy::unpadded_source`].
+    pub unpadded: Bucket,
+}
+
+/// Index of the server-wide bucket of [`Policy::sessions`].
+pub const GLOBAL_SESSIONS: u32 = 0;
+/// Index of the server-wide bucket of [`Policy::new_sources`].
+pub const GLOBAL_NEW_SOURCES: u32 = 1;
+/// Index of the server-wide bucket of [`Policy::unpadded`].
+pub const GLOBAL_UNPADDED: u32 = 2;
+/// Server-wide buckets.
+pub const GLOBAL_BUCKETS: u32 = 3;
+
 /// What the operator admits; all zeros admits everything, as the reference.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Policy {
-    /// Bucket per source address.
+    /// Bucket per source: its address for IPv4, its /64 for IPv6
+    /// ([`source_key`]).
     pub source: Rate,
     /// Bucket per source prefix ([`PREFIX_BITS_V4`], [`PREFIX_BITS_V6`]).
     pub prefix: Rate,
+    /// Server-wide bucket of sessions created (probes sent): bounds the
+    /// table's fill to `rate × timeout + burst` whatever the sources.
+    pub sessions: Rate,
+    /// Server-wide bucket of sources taken on: a request from a source
+    /// without per-source state (new, or forgotten) takes from it first,
+    /// so sources spoofed at random cannot crowd out known ones.
+    pub new_sources: Rate,
+    /// Server-wide bucket of unpadded requests (see [`padded_len`]).
+    pub unpadded: Rate,
+    /// Bucket per source of unpadded requests.
+    pub unpadded_source: Rate,
+    /// Most sessions pending per source (0: no cap).
+    pub source_sessions: u32,
+    /// Most sessions pending per source prefix (0: no cap).
+    pub prefix_sessions: u32,
     /// Requests whose IP packet is shorter are dropped, IPv4 then IPv6
-    /// (0: off); see [`largest_caused_len`].
+    /// (0: off); see also [`Self::refuse_unpadded`].
     pub min_request_len: [u16; 2],
     /// Bits ([`protocol_bit`]) of the probe protocols refused with state 2.
     pub refused_protocols: u8,
@@ -117,8 +183,16 @@ pub struct Policy {
     pub allow_listed_only: u8,
     /// Nonzero: the deny list has entries (an empty one is not looked up).
     pub deny_listed: u8,
+    /// Nonzero: private and shared sources (RFC 1918, RFC 6598, RFC 4193)
+    /// are refused ([`crate::requester`]).
+    pub refuse_private: u8,
+    /// Nonzero: the loader keeps the host's addresses in the program's
+    /// address map, and only requests to one of them are served.
+    pub local_only: u8,
+    /// Nonzero: unpadded requests are dropped.
+    pub refuse_unpadded: u8,
     /// Always zero.
-    pub padding: u8,
+    pub padding: [u8; 6],
 }
 
 impl Policy {
@@ -136,30 +210,60 @@ impl Policy {
     pub fn offers(&self, protocol: ProbeProtocol) -> bool {
         self.refused_protocols & protocol_bit(protocol) == 0
     }
+
+    /// Whether any per-source state is kept.
+    #[inline(always)]
+    pub fn tracks_sources(&self) -> bool {
+        self.source.is_on() || self.unpadded_source.is_on() || self.new_sources.is_on()
+    }
 }
 
-/// The largest packet a request of `family` can cause (§10.1): its success
-/// response (§7.7), which is larger than any probe (§5.8). Requests at
-/// least this long are never amplified in octets.
-pub const fn largest_caused_len(family: Family) -> u16 {
+/// The recommended policy of a server on the Internet: with the default
+/// capacity (100,000) and timeout (5 s) the session rate fills at most
+/// 4,000 × 5 + 4,000 = 24,000 sessions, a quarter of the table; no source
+/// holds more than 1,000 of them nor a prefix more than 4,000. Our client
+/// (400 probes/s, padded) fits the per-source rate; the reference client
+/// (10 unpadded requests/s) fits the unpadded budget per source.
+pub const DEFAULT_POLICY: Policy = Policy {
+    source: Rate::of(400, 1000),
+    prefix: Rate::of(1600, 4000),
+    sessions: Rate::of(4000, 4000),
+    new_sources: Rate::of(1000, 1000),
+    unpadded: Rate::of(100, 100),
+    unpadded_source: Rate::of(10, 10),
+    source_sessions: 1000,
+    prefix_sessions: 4000,
+    min_request_len: [0; 2],
+    refused_protocols: 0,
+    allow_listed_only: 0,
+    deny_listed: 0,
+    refuse_private: 0,
+    local_only: 1,
+    refuse_unpadded: 0,
+    padding: [0; 6],
+};
+
+/// The most octets a request of `family` asking for `protocol` (a
+/// request's Protocol field) makes the server host send to the request's
+/// source (§10.1): its probe and success response, and for TCP the RST
+/// the host stack sends when the probed port answers with a SYN-ACK
+/// (§6.5). A request at least this long (its IP packet) is padded: it
+/// costs whoever its source names no more than it cost the sender.
+/// Unsupported protocols cost what an ICMP probe does (their error
+/// response is shorter).
+#[inline(always)]
+pub const fn padded_len(family: Family, protocol: u8) -> usize {
     let header = match family {
         Family::V4 => IPV4_HEADER_LEN,
         Family::V6 => IPV6_HEADER_LEN,
     };
-    let largest = if RESPONSE_SUCCESS_LEN > PROBE_TCP_LEN {
-        RESPONSE_SUCCESS_LEN
+    let replies = header + PROBE_SHORT_LEN + header + RESPONSE_SUCCESS_LEN;
+    if protocol == PROTOCOL_TCP {
+        replies + (PROBE_TCP_LEN - PROBE_SHORT_LEN) + header + TCP_HEADER_LEN
     } else {
-        PROBE_TCP_LEN
-    };
-    (header + largest) as u16
+        replies
+    }
 }
-
-/// [`Policy::min_request_len`] of `--no-amplification`: no request is
-/// shorter than anything it can cause (IPv4, IPv6).
-pub const NO_AMPLIFICATION: [u16; 2] = [
-    largest_caused_len(Family::V4),
-    largest_caused_len(Family::V6),
-];
 
 /// The bit of `protocol` in [`Policy::refused_protocols`].
 #[inline(always)]
@@ -171,15 +275,31 @@ pub fn protocol_bit(protocol: ProbeProtocol) -> u8 {
     }
 }
 
-/// The key of a source's per-prefix bucket: its 16-octet (IPv4-mapped)
+/// The key of a source's per-source state: its 16-octet (IPv4-mapped)
+/// address, for IPv6 with the bits past [`SOURCE_BITS_V6`] zeroed.
+#[inline(always)]
+pub fn source_key(family: Family, address: [u8; 16]) -> [u8; 16] {
+    match family {
+        Family::V4 => address,
+        Family::V6 => keep_octets(address, SOURCE_BITS_V6 as usize / 8),
+    }
+}
+
+/// The key of a source's per-prefix state: its 16-octet (IPv4-mapped)
 /// address with the host bits zeroed.
 #[inline(always)]
-pub fn prefix_key(family: Family, mut address: [u8; 16]) -> [u8; 16] {
+pub fn prefix_key(family: Family, address: [u8; 16]) -> [u8; 16] {
     // Whole octets: /24 keeps 12 + 3 octets of a mapped address, /48 six.
     let keep = match family {
         Family::V4 => 12 + PREFIX_BITS_V4 as usize / 8,
         Family::V6 => PREFIX_BITS_V6 as usize / 8,
     };
+    keep_octets(address, keep)
+}
+
+/// `address` with every octet from `keep` on zeroed.
+#[inline(always)]
+fn keep_octets(mut address: [u8; 16], keep: usize) -> [u8; 16] {
     let mut at = keep;
     while at < 16 {
         address[at] = 0;
@@ -205,6 +325,8 @@ mod pod {
     unsafe impl aya::Pod for super::Policy {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Bucket {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SourceState {}
 }
 
 #[cfg(test)]
@@ -248,9 +370,41 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_caused_packet_is_the_success_response() {
-        assert_eq!(largest_caused_len(Family::V4), 56);
-        assert_eq!(largest_caused_len(Family::V6), 76);
+    fn a_new_bucket_starts_with_a_quarter_second_not_its_burst() {
+        // 400/s: 100 requests of refill plus the one that created it.
+        let rate = Rate::new(400, 1000).expect("valid rate");
+        let mut bucket = Bucket::first(&rate, 0);
+        assert_eq!((0..1000).filter(|_| bucket.take(&rate, 0)).count(), 100);
+        // 10/s: the first request and two more; a burst below the quarter
+        // second's refill caps it.
+        let rate = Rate::new(10, 10).expect("valid rate");
+        let mut bucket = Bucket::first(&rate, 0);
+        assert_eq!((0..10).filter(|_| bucket.take(&rate, 0)).count(), 2);
+        let rate = Rate::new(1000, 3).expect("valid rate");
+        let mut bucket = Bucket::first(&rate, 0);
+        assert_eq!((0..10).filter(|_| bucket.take(&rate, 0)).count(), 2);
+    }
+
+    #[test]
+    fn padded_lengths_cover_probe_response_and_reset() {
+        // IPv4: 36-octet probe + 56-octet response (+ 44 − 36 for the
+        // longer TCP probe, + a 40-octet RST).
+        assert_eq!(padded_len(Family::V4, 17), 92);
+        assert_eq!(padded_len(Family::V4, 1), 92);
+        assert_eq!(padded_len(Family::V4, 6), 140);
+        assert_eq!(padded_len(Family::V6, 58), 132);
+        assert_eq!(padded_len(Family::V6, 6), 200);
+    }
+
+    #[test]
+    fn ipv6_sources_are_keyed_by_their_64() {
+        let v6 = core::net::Ipv6Addr::new(0x2001, 0xdb8, 7, 8, 9, 10, 11, 12).octets();
+        let expected = core::net::Ipv6Addr::new(0x2001, 0xdb8, 7, 8, 0, 0, 0, 0).octets();
+        assert_eq!(source_key(Family::V6, v6), expected);
+        let v4 = core::net::Ipv4Addr::new(192, 0, 2, 77)
+            .to_ipv6_mapped()
+            .octets();
+        assert_eq!(source_key(Family::V4, v4), v4);
     }
 
     #[test]

@@ -96,7 +96,8 @@ pub struct Probe {
     pub flow: u16,
     /// Identifier (its wire octets are `identifier.to_be_bytes()`).
     pub identifier: u16,
-    /// Random payload octets (ICMP, UDP); unused for TCP.
+    /// Random payload octets (ICMP, UDP); the first two are the high
+    /// half of a TCP probe's sequence number.
     pub random: [u8; PROBE_RANDOM_LEN],
 }
 
@@ -140,7 +141,7 @@ impl Probe {
             ProbeProtocol::Tcp => {
                 transport.u16(0, PROBE_SOURCE_PORT);
                 transport.u16(2, flow);
-                transport.u32(4, tcp_sequence(self.identifier));
+                transport.u32(4, tcp_sequence(self.identifier, [r0, r1]));
                 transport.octets(12, 0x60, TCP_SYN);
                 transport.u16(14, PROBE_TCP_WINDOW);
                 transport.octets(20, TCP_OPTION_MSS, 4);
@@ -169,11 +170,14 @@ impl Probe {
     }
 }
 
-/// TCP sequence number carrying `identifier` in the REF-1 layout (§5.4):
-/// octets `00 00 id[1] id[0]`.
+/// TCP sequence number carrying `identifier` in the REF-1 layout (§5.4),
+/// octets `hi[0] hi[1] id[1] id[0]`: the low half as REF-1's, the high
+/// half (zero in REF-1) two random octets, so that only an answer from
+/// whoever saw the probe acknowledges it (§5.4 lets a server choose the
+/// encoding its matching inverts).
 #[inline(always)]
-pub fn tcp_sequence(identifier: u16) -> u32 {
-    u32::from(identifier.swap_bytes())
+pub fn tcp_sequence(identifier: u16, high: [u8; 2]) -> u32 {
+    u32::from_be_bytes([high[0], high[1], 0, 0]) | u32::from(identifier.swap_bytes())
 }
 
 /// The identifier a TCP probe's sequence number carries (inverse of

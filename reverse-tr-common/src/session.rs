@@ -44,13 +44,17 @@ pub struct Session {
     /// The address the probe was sent from (the request's destination):
     /// answers must quote it as source or be addressed to it.
     pub source: [u8; 16],
+    /// The probe's random octets (§5.5; for TCP the first two are the
+    /// sequence number's high half): an answer that shows them must echo
+    /// them ([`crate::answer::Proof`]).
+    pub random: [u8; 6],
     /// The probe's flow field octets after defaults (§5.6), checked in
     /// quoted answers.
     pub flow: [u8; 2],
     /// The probe's IP protocol (1, 58, 17 or 6).
     pub protocol: u8,
     /// Always zero.
-    pub padding: [u8; 5],
+    pub padding: [u8; 7],
 }
 
 /// A FIFO entry: the session created with `key` expires at `deadline`.

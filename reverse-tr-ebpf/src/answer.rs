@@ -6,8 +6,10 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use reverse_tr_common::{
-    Family, Outcome, ProbeMatch, ProbeProtocol,
-    constants::{ECHO_HEADER_LEN, IPV4_HEADER_LEN, IPV6_HEADER_LEN, QUOTED_TRANSPORT_LEN},
+    Family, Outcome, ProbeMatch, ProbeProtocol, Proof,
+    constants::{
+        ECHO_HEADER_LEN, IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROBE_SHORT_LEN, QUOTED_TRANSPORT_LEN,
+    },
     counter::Counter,
     event::{Event, EventKind},
     from_mapped, is_quoting_error, match_echo_reply, match_quoted, match_tcp,
@@ -31,6 +33,11 @@ const TCP_HEADER_LEN: usize = 20;
 const TCP_SYN_ACK: u8 = 0x12;
 const QUOTE_V4_LEN: usize = IPV4_HEADER_LEN + QUOTED_TRANSPORT_LEN;
 const QUOTE_V6_LEN: usize = IPV6_HEADER_LEN + QUOTED_TRANSPORT_LEN;
+/// A quote up to the end of an ICMP or UDP probe's random octets.
+const QUOTE_V4_RANDOM_LEN: usize = IPV4_HEADER_LEN + PROBE_SHORT_LEN - 2;
+const QUOTE_V6_RANDOM_LEN: usize = IPV6_HEADER_LEN + PROBE_SHORT_LEN - 2;
+/// An Echo Reply's header and the random octets it echoes.
+const ECHO_REPLY_LEN: usize = PROBE_SHORT_LEN - 2;
 
 /// Recognises the probe `work.packet` answers and finds its session,
 /// then continues with `matched`; anything else, and an answer without a
@@ -45,14 +52,20 @@ pub fn recognise(ctx: &TcContext, work: &mut Work) -> i32 {
     let answered = &mut work.answered;
     answered.key = SessionKey::new(to_mapped(found.session), found.identifier.to_be_bytes());
     answered.syn_ack = syn_ack;
-    let Some(t0) = session::get(&answered.key)
-        .filter(|session| is_answer(session, &work.packet, &found))
-        .map(|session| session.t0)
-    else {
+    let Some(session) = session::get(&answered.key) else {
         count(Counter::Unmatched);
         return TC_ACT_UNSPEC;
     };
-    answered.t0 = t0;
+    if !is_answer(&session, &work.packet, &found) {
+        // Forged, or an answer to an earlier probe under the same key: it
+        // passes on, as any packet that is not ours.
+        count(Counter::Mismatched);
+        return TC_ACT_UNSPEC;
+    }
+    if found.proof == Proof::Absent {
+        count(Counter::Unauthenticated);
+    }
+    answered.t0 = session.t0;
     work::next(ctx, work::MATCH);
     count(Counter::Failures);
     TC_ACT_UNSPEC
@@ -114,11 +127,13 @@ fn probe_answered(ctx: &TcContext, packet: &Packet) -> Option<(ProbeMatch, bool)
     let family = packet.family;
     let hop = from_mapped(family, packet.source()).ok()?;
     if packet.protocol == family.icmp_protocol() {
-        let header: [u8; ECHO_HEADER_LEN] = packet.transport(ctx)?;
-        let found = if is_quoting_error(family, header[0], header[1]) {
+        let [icmp_type, code] = packet.transport::<2>(ctx)?;
+        let found = if is_quoting_error(family, icmp_type, code) {
             match_quote(ctx, packet)
         } else {
-            match_echo_reply(family, hop, &header)
+            // The header and the probe's random octets it echoes.
+            let reply: [u8; ECHO_REPLY_LEN] = packet.transport(ctx)?;
+            match_echo_reply(family, hop, &reply)
         };
         Some((found?, false))
     } else if packet.protocol == ProbeProtocol::Tcp.number(family) {
@@ -129,32 +144,45 @@ fn probe_answered(ctx: &TcContext, packet: &Packet) -> Option<(ProbeMatch, bool)
     }
 }
 
-/// Matches the probe an ICMP error quotes (§6.2).
+/// Matches the probe an ICMP error quotes (§6.2): with its random
+/// octets if the quote holds them, else with its first 8 transport octets
+/// only (see `Proof::Absent`).
 #[inline(always)]
 fn match_quote(ctx: &TcContext, packet: &Packet) -> Option<ProbeMatch> {
     match packet.family {
-        Family::V4 => {
-            let quote: [u8; QUOTE_V4_LEN] = packet.transport_at(ctx, ECHO_HEADER_LEN)?;
-            // Our probes never carry IPv4 options (§5.1); requiring IHL 5
-            // also keeps the quoted transport's offset constant for the verifier.
-            if quote[0] != 0x45 {
-                return None;
-            }
-            match_quoted(Family::V4, &quote)
-        }
-        Family::V6 => {
-            let quote: [u8; QUOTE_V6_LEN] = packet.transport_at(ctx, ECHO_HEADER_LEN)?;
-            match_quoted(Family::V6, &quote)
-        }
+        Family::V4 => match packet.transport_at::<QUOTE_V4_RANDOM_LEN>(ctx, ECHO_HEADER_LEN) {
+            Some(quote) => quote_v4(&quote),
+            None => quote_v4(&packet.transport_at::<QUOTE_V4_LEN>(ctx, ECHO_HEADER_LEN)?),
+        },
+        Family::V6 => match packet.transport_at::<QUOTE_V6_RANDOM_LEN>(ctx, ECHO_HEADER_LEN) {
+            Some(quote) => match_quoted(Family::V6, &quote),
+            None => match_quoted(
+                Family::V6,
+                &packet.transport_at::<QUOTE_V6_LEN>(ctx, ECHO_HEADER_LEN)?,
+            ),
+        },
     }
+}
+
+/// Matches an IPv4 quote.
+#[inline(always)]
+fn quote_v4(quote: &[u8]) -> Option<ProbeMatch> {
+    // Our probes never carry IPv4 options (§5.1); requiring IHL 5 also
+    // keeps the quoted transport's offset constant for the verifier.
+    if quote.first() != Some(&0x45) {
+        return None;
+    }
+    match_quoted(Family::V4, quote)
 }
 
 /// Checks more than the reference does: the answer reached the
 /// address the probe left from, and whatever it shows of the probe (its
-/// protocol, quoted source and flow) is what the session sent.
+/// protocol, quoted source, flow and random octets) is what the session
+/// sent.
 #[inline(always)]
 fn is_answer(session: &Session, packet: &Packet, found: &ProbeMatch) -> bool {
-    session.protocol == found.protocol.number(packet.family)
+    found.proof.holds(&session.random)
+        && session.protocol == found.protocol.number(packet.family)
         && session.source == packet.destination()
         && found
             .source

@@ -9,6 +9,9 @@
 //! sweeper; the loader runs it through BPF_PROG_TEST_RUN.
 #![no_std]
 #![no_main]
+// `pending` counts with BPF's atomic add (see there).
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
 // aya's program macros take the context as a raw pointer in a safe function.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
@@ -18,6 +21,7 @@ mod classify;
 mod frame;
 mod maps;
 mod parse;
+mod pending;
 mod policy;
 mod probe;
 mod request;

@@ -6,15 +6,17 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use reverse_tr_common::{
-    Outcome, Request, State,
+    Outcome, Probe, Request, State,
     constants::REQUEST_LEN,
     counter::Counter,
     event::{Event, EventKind},
+    policy::Policy,
     session::{Session, SessionKey},
 };
 
 use crate::{
     maps::{count, report, timeout_ns},
+    parse::Packet,
     policy, probe,
     session::{self, Refusal},
     work::{self, Outgoing, Work},
@@ -32,9 +34,12 @@ pub fn handle(ctx: &TcContext, work: &mut Work) -> i32 {
     };
     count(Counter::Requests);
     count(Counter::request(packet.family, request.header.protocol));
-    let policy = policy::current();
-    if let Err(counter) = policy::admit(&policy, packet) {
-        // Silent, as for a full table (§10.3).
+    let Some(policy) = policy::current() else {
+        return TC_ACT_UNSPEC;
+    };
+    if let Err(counter) = policy::admit(policy, packet, request.header.protocol) {
+        // Silent, as for a full table (§10.3), and only counted: a flood
+        // of refusals writes no events.
         count(counter);
         return TC_ACT_SHOT;
     }
@@ -48,45 +53,59 @@ pub fn handle(ctx: &TcContext, work: &mut Work) -> i32 {
         Ok(_) => request.probe(packet.family, probe::random_octets()),
         Err(state) => Err(state),
     };
-    work.outgoing = match probe {
+    match probe {
         Ok(probe) => {
-            let key = SessionKey::new(client, identifier.to_be_bytes());
-            let t0 = session::now();
-            let entry = Session {
-                t0,
-                deadline: t0.wrapping_add(timeout_ns()),
-                source: packet.destination(),
-                flow: probe.flow_field().to_be_bytes(),
-                protocol: probe.protocol.number(packet.family),
-                padding: [0; 5],
-            };
-            let (kind, counter) = match session::create(&key, &entry) {
-                Ok(()) => (EventKind::Created, Counter::Probes),
-                Err(Refusal::Exists) => (EventKind::Exists, Counter::Exists),
-                Err(Refusal::Full) => (EventKind::TableFull, Counter::TableFull),
-            };
-            report(Event::new(kind, key));
-            count(counter);
-            if kind != EventKind::Created {
-                // Duplicates and a full table are silent drops (§8.3).
+            // Written before the session opens: written after it, LLVM
+            // merged this store with the error path's and left a register
+            // of the probe unset on one way in (the verifier refused the
+            // program: "R3 !read_ok").
+            work.outgoing = Outgoing::Probe(probe);
+            if let Err(counter) = open(policy, &work.packet, &probe) {
+                // Duplicates, a full table and limits are silent drops (§8.3).
+                count(counter);
                 return TC_ACT_SHOT;
             }
-            Outgoing::Probe(probe)
         }
         Err(state) => {
             count(Counter::ErrorResponses);
-            Outgoing::Response {
+            work.outgoing = Outgoing::Response {
                 client,
                 identifier,
                 outcome: Outcome::Refused {
                     state,
                     reserved: [0; 2],
                 },
-            }
+            };
         }
-    };
+    }
     work::next(ctx, work::SEND);
     // Only reached if the tail call failed; a created session expires.
     count(Counter::Failures);
     TC_ACT_SHOT
+}
+
+/// Opens the session of `probe` for the request in `packet`, within the
+/// policy's caps and session rate, or names the counter of its refusal.
+#[inline(always)]
+fn open(policy: &Policy, packet: &Packet, probe: &Probe) -> Result<(), Counter> {
+    let client = packet.source();
+    policy::admit_session(policy, &client)?;
+    let key = SessionKey::new(client, probe.identifier.to_be_bytes());
+    let t0 = session::now();
+    let entry = Session {
+        t0,
+        deadline: t0.wrapping_add(timeout_ns()),
+        source: packet.destination(),
+        random: probe.random,
+        flow: probe.flow_field().to_be_bytes(),
+        protocol: probe.protocol.number(packet.family),
+        padding: [0; 7],
+    };
+    session::create(&key, &entry).map_err(|refusal| match refusal {
+        Refusal::Exists => Counter::Exists,
+        Refusal::Full => Counter::TableFull,
+    })?;
+    report(Event::new(EventKind::Created, key));
+    count(Counter::Probes);
+    Ok(())
 }

@@ -6,7 +6,7 @@
 use core::ffi::c_void;
 
 use aya_ebpf::{
-    bindings::{BPF_NOEXIST, BPF_RB_NO_WAKEUP, bpf_timer},
+    bindings::{BPF_NOEXIST, bpf_timer},
     helpers::generated::{
         bpf_ktime_get_ns, bpf_loop, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start,
     },
@@ -17,7 +17,10 @@ use reverse_tr_common::{
     session::{Deadline, Session, SessionKey},
 };
 
-use crate::maps::{DEADLINES, EVENTS, SESSIONS, SWEEPER, Sweeper, count, wake_reader};
+use crate::{
+    maps::{DEADLINES, SESSIONS, SWEEPER, Sweeper, count, report, wake_reader},
+    pending,
+};
 
 /// Time between sweeps: a session lives at most this much past its deadline.
 const SWEEP_INTERVAL_NS: u64 = 20_000_000;
@@ -43,13 +46,18 @@ pub fn now() -> u64 {
     unsafe { bpf_ktime_get_ns() }
 }
 
-/// Inserts `session` under `key` if absent and queues its deadline.
+/// Inserts `session` under `key` if absent, counts it for its client
+/// (`pending`) and queues its deadline.
 #[inline(always)]
 pub fn create(key: &SessionKey, session: &Session) -> Result<(), Refusal> {
     match SESSIONS.insert(key, session, u64::from(BPF_NOEXIST)) {
         Ok(()) => {}
         Err(error) if error == -EEXIST => return Err(Refusal::Exists),
         Err(_) => return Err(Refusal::Full),
+    }
+    if !pending::add(&key.address) {
+        let _ = SESSIONS.remove(key);
+        return Err(Refusal::Full);
     }
     let deadline = Deadline {
         key: *key,
@@ -59,6 +67,7 @@ pub fn create(key: &SessionKey, session: &Session) -> Result<(), Refusal> {
     if DEADLINES.push(&deadline, 0).is_err() {
         // Without a deadline nothing would ever remove it: undo.
         let _ = SESSIONS.remove(key);
+        pending::release(&key.address);
         return Err(Refusal::Full);
     }
     Ok(())
@@ -72,11 +81,15 @@ pub fn get(key: &SessionKey) -> Option<Session> {
     unsafe { SESSIONS.get(key).copied() }
 }
 
-/// Removes the session under `key`; false if it was already gone (the
-/// sweeper or another answer took it).
+/// Removes the session under `key` and uncounts it; false if it was
+/// already gone (the sweeper or another answer took it).
 #[inline(always)]
 pub fn remove(key: &SessionKey) -> bool {
-    SESSIONS.remove(key).is_ok()
+    let removed = SESSIONS.remove(key).is_ok();
+    if removed {
+        pending::release(&key.address);
+    }
+    removed
 }
 
 /// Starts the sweeper timer, or restarts it if it already exists; returns
@@ -139,7 +152,8 @@ pub fn sweep() {
 }
 
 /// One `bpf_loop` step: expire the FIFO's head if it is due. Returns 1 to
-/// stop (FIFO empty, head not due, or event ring full), 0 to go on.
+/// stop (FIFO empty or head not due), 0 to go on. Expiry never waits for
+/// the event ring: a timeout whose event does not fit is counted lost.
 extern "C" fn expire_one(_index: u32, state: *mut c_void) -> i64 {
     // SAFETY: `sweep` passes a pointer to its live `Sweep`.
     let now = unsafe { (*state.cast::<Sweep>()).now };
@@ -149,14 +163,8 @@ extern "C" fn expire_one(_index: u32, state: *mut c_void) -> i64 {
     if head.deadline > now {
         return 1;
     }
-    // Reserve the event before popping so a full ring delays the timeout
-    // to the next tick instead of losing it.
-    let Some(mut event) = EVENTS.reserve(0) else {
-        return 1;
-    };
     // Pop what is actually at the head (a concurrent sweep may have moved it).
     let Ok(Some(due)) = DEADLINES.pop() else {
-        event.discard(0);
         return 1;
     };
     // A stale entry (session answered, or a newer session under the same
@@ -164,10 +172,7 @@ extern "C" fn expire_one(_index: u32, state: *mut c_void) -> i64 {
     let live = get(&due.key).is_some_and(|session| session.deadline == due.deadline);
     if live && remove(&due.key) {
         count(Counter::TimedOut);
-        event.write(Event::new(EventKind::TimedOut, due.key));
-        event.submit(u64::from(BPF_RB_NO_WAKEUP));
-    } else {
-        event.discard(0);
+        report(Event::new(EventKind::TimedOut, due.key));
     }
     0
 }

@@ -8,7 +8,7 @@ use log::LevelFilter;
 use reverse_tr_common::constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS};
 use reverse_tr_common::{
     ProbeProtocol,
-    policy::{NO_AMPLIFICATION, Policy, RATE_MAX, Rate},
+    policy::{Policy, RATE_MAX, Rate},
 };
 use reverse_tr_server::{
     Config, Error, Server, attach, daemon,
@@ -29,7 +29,7 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "reverse-tr-server", version, after_help = EXAMPLES)]
 struct Cli {
-    /// Most sessions pending at once (0: the default, 5000).
+    /// Most sessions pending at once (0: the default, 100000).
     #[arg(short = 'n', long, value_name = "N", value_parser = parse_number::<u32>, default_value_t = DEFAULT_CAPACITY)]
     max_sessions: u32,
     /// How long a session waits for its answer, e.g. 5s or 750ms (0: the default, 5s).
@@ -73,9 +73,10 @@ struct Cli {
         default_value = "icmp,udp,tcp"
     )]
     protocols: Vec<Protocol>,
-    /// Drop requests shorter than the largest packet they can cause (56
-    /// octets IPv4, 76 IPv6), so nothing sent is larger than its request;
-    /// refuses the reference client's unpadded requests.
+    /// Drop unpadded requests: those shorter than all this host can send
+    /// to their source for them (probe, response and, for TCP, the host's
+    /// reset: IPv4 92 octets, TCP 140; IPv6 132, TCP 200); refuses the
+    /// reference client's requests.
     #[arg(long)]
     no_amplification: bool,
     /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9464.
@@ -175,17 +176,12 @@ impl Cli {
             }),
         };
         let offered: Vec<ProbeProtocol> = self.protocols.iter().map(|p| (*p).into()).collect();
-        let min_request_len = if self.no_amplification {
-            NO_AMPLIFICATION
-        } else {
-            [0; 2]
-        };
         Ok(Sources {
             policy: Policy {
                 source: rate("--rate", self.rate, self.burst)?,
                 prefix: rate("--prefix-rate", self.prefix_rate, self.prefix_burst)?,
-                min_request_len,
                 refused_protocols: refused_protocols(&offered),
+                refuse_unpadded: u8::from(self.no_amplification),
                 ..Policy::default()
             },
             lists: Lists {
@@ -331,7 +327,7 @@ mod tests {
         let zeros = config(&["reverse-tr-server", "-n", "0", "-t", "0", "eth0"]);
         assert_eq!(
             (zeros.max_sessions, zeros.timeout),
-            (5000, Duration::from_secs(5))
+            (100_000, Duration::from_secs(5))
         );
         let long = config(&[
             "reverse-tr-server",

@@ -78,6 +78,26 @@ fn help(counter: Counter) -> &'static str {
         Counter::RateLimited => "Requests dropped by a rate limit.",
         Counter::Denied => "Requests dropped by the allow/deny lists.",
         Counter::TooShort => "Requests dropped for being shorter than the minimum size.",
+        Counter::SourceCapped => {
+            "Requests dropped because their source held its most pending sessions."
+        }
+        Counter::PrefixCapped => {
+            "Requests dropped because their prefix held its most pending sessions."
+        }
+        Counter::GlobalLimited => "Requests dropped by the server-wide session rate.",
+        Counter::NewSourceLimited => "Requests of new sources dropped by the rate of new sources.",
+        Counter::Unpadded => "Unpadded requests admitted from the unpadded budget.",
+        Counter::UnpaddedLimited => "Unpadded requests dropped.",
+        Counter::RefusedUnspecified
+        | Counter::RefusedLoopback
+        | Counter::RefusedMulticast
+        | Counter::RefusedReserved
+        | Counter::RefusedEmbedded
+        | Counter::RefusedPrivate
+        | Counter::RefusedOwn => "Requests from sources that cannot be requesters, by reason.",
+        Counter::NotLocal => "Requests to an address that is not the host's.",
+        Counter::Mismatched => "Answers with a session that do not echo what its probe carried.",
+        Counter::Unauthenticated => "Answers matched without proof (quote too short).",
     }
 }
 

@@ -90,6 +90,9 @@ impl Server {
             .override_global("TIMEOUT_NS", &timeout_ns, true)
             .map_max_entries("SESSIONS", config.max_sessions)
             .map_max_entries("DEADLINES", deadlines)
+            // At most one entry per pending session each.
+            .map_max_entries("SOURCE_SESSIONS", config.max_sessions)
+            .map_max_entries("PREFIX_SESSIONS", config.max_sessions)
             .load(OBJECT)
             .map_err(|error| {
                 if is_permission_denied(&error) {

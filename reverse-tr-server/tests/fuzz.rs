@@ -7,12 +7,14 @@
 //! * a frame that is not a request is passed byte for byte, or — only if
 //!   it answered a pending session — turned into that session's response;
 //! * a request becomes its probe or error response, or is dropped only
-//!   when the program counts a duplicate or a full table;
+//!   when the program counts a duplicate, a full table or a source that
+//!   cannot be a requester (mutated addresses);
 //! * nothing grows except where the protocol makes it (request → probe,
 //!   direct answer → response); the growth is printed;
-//! * in the second half the operator's no-amplification minimum is on
-//!   (§10.1): requests below it are dropped, and no probe or response is
-//!   larger than the request that caused it;
+//! * in the second half unpadded requests are refused (§10.1,
+//!   `--no-amplification`): requests shorter than what they can cause are
+//!   dropped, and no probe or response is larger than the request that
+//!   caused it;
 //! * afterwards every session is live (deadline = arrival + timeout) and
 //!   all of them time out: timed out = created − answered.
 //!
@@ -31,7 +33,7 @@ use reverse_tr_common::{
     Family, Outcome, Response, State,
     counter::Counter,
     event::{Event, EventKind},
-    policy::{NO_AMPLIFICATION, Policy, largest_caused_len},
+    policy::{Policy, padded_len},
     session::SessionKey,
 };
 use reverse_tr_server::{Config, Server, event, policy::Lists};
@@ -121,7 +123,8 @@ fn valid_request(rng: &mut Rng) -> Vec<u8> {
     let mut rest = identifier.to_be_bytes().to_vec();
     rest.extend([0, 0, ttl, protocol]);
     rest.extend(flow.to_be_bytes());
-    rest.resize(rest.len() + rng.pick(&[0, 0, 4, 24]), 0);
+    // Up to the longest unpadded request and beyond (§10.1).
+    rest.resize(rest.len() + rng.pick(&[0, 0, 4, 24, 80, 148]), 0);
     let echo_request = if v4 { 8 } else { 128 };
     frame(&icmp_packet(client, server, 64, echo_request, 1, &rest))
 }
@@ -481,7 +484,6 @@ fn total(server: &Server, counters: &[Counter]) -> u64 {
 #[derive(Default, Debug)]
 struct Events {
     created: u64,
-    refused: u64,
     answered: u64,
     timed_out: u64,
 }
@@ -492,7 +494,6 @@ impl Events {
             let event: Event = event::decode(&record).expect("an event record");
             match EventKind::from_raw(event.kind).expect("a known event kind") {
                 EventKind::Created => self.created += 1,
-                EventKind::Exists | EventKind::TableFull => self.refused += 1,
                 EventKind::Answered => self.answered += 1,
                 EventKind::TimedOut => self.timed_out += 1,
             }
@@ -515,8 +516,10 @@ struct Tally {
     probe_growth: isize,
     /// Largest growth of answer → response.
     response_growth: isize,
-    /// Requests dropped by the no-amplification minimum.
-    too_short: u64,
+    /// Unpadded requests dropped.
+    unpadded: u64,
+    /// Requests from sources that cannot be requesters.
+    refused_sources: u64,
 }
 
 /// The packets a pending session may still cause are bounded by the
@@ -540,11 +543,14 @@ fn check_request(
 ) -> bool {
     tally.requests += 1;
     let growth = output.len() as isize - input.len() as isize;
-    if minimum && request.len < usize::from(largest_caused_len(request.family)) {
-        assert_eq!(verdict, DROP, "a request below the minimum: {request:?}");
-        let too_short = server.counter(Counter::TooShort).expect("counter");
-        assert_eq!(too_short, tally.too_short + 1, "dropped as too short");
-        tally.too_short = too_short;
+    if verdict == DROP && refused_source(server, tally) {
+        return false;
+    }
+    if minimum && request.len < padded_len(request.family, request.protocol) {
+        assert_eq!(verdict, DROP, "an unpadded request: {request:?}");
+        let unpadded = server.counter(Counter::UnpaddedLimited).expect("counter");
+        assert_eq!(unpadded, tally.unpadded + 1, "dropped as unpadded");
+        tally.unpadded = unpadded;
         return false;
     }
     match (verdict, probe_protocol(request)) {
@@ -606,6 +612,24 @@ fn check_request(
             panic!("request {request:?}: verdict {verdict}, expected {expected:?}")
         }
     }
+}
+
+/// Whether the program refused the last request's source (a mutation
+/// made it one that cannot be a requester, §10.2).
+fn refused_source(server: &Server, tally: &mut Tally) -> bool {
+    let refused = total(
+        server,
+        &[
+            Counter::RefusedUnspecified,
+            Counter::RefusedLoopback,
+            Counter::RefusedMulticast,
+            Counter::RefusedReserved,
+            Counter::RefusedEmbedded,
+        ],
+    );
+    let counted = refused > tally.refused_sources;
+    tally.refused_sources = refused;
+    counted
 }
 
 /// Checks the program's handling of anything else: passed untouched, or
@@ -693,12 +717,12 @@ fn random_and_mutated_packets_keep_the_program_safe() {
         let minimum = n >= PACKETS / 2;
         if n == PACKETS / 2 {
             let policy = Policy {
-                min_request_len: NO_AMPLIFICATION,
+                refuse_unpadded: 1,
                 ..Policy::default()
             };
             server
                 .apply(&policy, &Lists::default())
-                .expect("the no-amplification minimum applied");
+                .expect("refusing unpadded requests");
         }
         let mut frame = match (rng.below(10), probes.is_empty()) {
             (0..=3, _) | (_, true) => valid_request(&mut rng),
@@ -810,20 +834,15 @@ fn random_and_mutated_packets_keep_the_program_safe() {
     assert_eq!(server.counter(Counter::Failures).expect("counter"), 0);
     if server.counter(Counter::EventsLost).expect("counter") == 0 {
         assert_eq!(
-            (
-                events.created,
-                events.refused,
-                events.answered,
-                events.timed_out
-            ),
-            (created, tally.refused, answered, timed_out),
+            (events.created, events.answered, events.timed_out),
+            (created, answered, timed_out),
             "one event per transition"
         );
     }
     println!(
         "{PACKETS} packets in {fuzzing:.1?}: {} requests ({} probes, {} error responses, {} refused), \
-         {} responses, {} passed untouched, {} too short to run, {} below the no-amplification \
-         minimum, {timed_out} timed out; largest growth: \
+         {} responses, {} passed untouched, {} too short to run, {} unpadded refused, \
+         {timed_out} timed out; largest growth: \
          request → probe {} octets, answer → response {} octets",
         tally.requests,
         tally.probes,
@@ -832,7 +851,7 @@ fn random_and_mutated_packets_keep_the_program_safe() {
         tally.responses,
         tally.passed,
         tally.short,
-        tally.too_short,
+        tally.unpadded,
         tally.probe_growth,
         tally.response_growth,
     );

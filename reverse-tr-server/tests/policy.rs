@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use reverse_tr_common::{
     Family,
     counter::Counter,
-    policy::{NO_AMPLIFICATION, Policy, Rate, largest_caused_len},
+    policy::{Policy, Rate, padded_len},
 };
 use reverse_tr_server::{
     Config, Server,
@@ -73,11 +73,14 @@ fn prefixes(items: &[&str]) -> std::collections::BTreeSet<Prefix> {
         .collect()
 }
 
+/// A new source starts with a quarter second of its rate (8/s: two
+/// requests) besides its first, not its burst (§10.3).
 #[test]
-fn a_source_gets_its_burst_then_is_dropped_silently() {
-    for (client, other) in [(v4(10), v4(11)), (v6(0x10), v6(0x11))] {
+fn a_new_source_gets_a_quarter_second_then_is_dropped_silently() {
+    let other_64 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 1, 0, 0, 0, 0x10));
+    for (client, other) in [(v4(10), v4(11)), (v6(0x10), other_64)] {
         let server = with_policy(Policy {
-            source: Rate::new(1, 3).expect("rate"),
+            source: Rate::new(8, 100).expect("rate"),
             ..Policy::default()
         });
         let verdicts: Vec<i32> = (1..=5).map(|id| verdict(&server, client, id)).collect();
@@ -104,8 +107,9 @@ fn a_prefix_shares_one_bucket() {
         ),
     ];
     for (first, same_prefix, outside) in cases {
+        // A quarter second at 4/s: one request besides the first.
         let server = with_policy(Policy {
-            prefix: Rate::new(1, 2).expect("rate"),
+            prefix: Rate::new(4, 100).expect("rate"),
             ..Policy::default()
         });
         let verdicts = [
@@ -185,32 +189,72 @@ fn apply_reports_what_changed() {
 }
 
 /// The reference client's unpadded request passes by default and is
-/// refused with the no-amplification minimum; our padded one passes both.
+/// refused with `refuse_unpadded` (`--no-amplification`); a request padded
+/// to what it can cause passes both, one octet less does not.
 #[test]
-fn the_minimum_size_refuses_unpadded_requests_only_when_asked() {
+fn refusing_unpadded_requests_only_when_asked() {
     for client in [v4(10), v6(0x10)] {
         let family = Family::of(client);
         let mut server = server(Config::default());
-        let run = |server: &Server, identifier, padding| {
+        let header = if client.is_ipv4() { 20 } else { 40 };
+        let run = |server: &Server, identifier, protocol, padding| {
             server
-                .run(&padded_request(client, identifier, 6, padding))
+                .run(&padded_request(client, identifier, protocol, padding))
                 .expect("test run")
                 .verdict
         };
-        assert_eq!(run(&server, 1, 0), REDIRECT, "{client} unpadded, default");
+        assert_eq!(
+            run(&server, 1, 6, 0),
+            REDIRECT,
+            "{client} unpadded, default"
+        );
+        assert_eq!(server.counter(Counter::Unpadded).expect("counter"), 1);
         let policy = Policy {
-            min_request_len: NO_AMPLIFICATION,
+            refuse_unpadded: 1,
             ..Policy::default()
         };
         server
             .apply(&policy, &Lists::default())
             .expect("policy applied");
-        assert_eq!(run(&server, 2, 0), DROP, "{client} unpadded, minimum");
-        assert_eq!(run(&server, 3, 23), DROP, "{client} one octet short");
-        assert_eq!(run(&server, 4, 24), REDIRECT, "{client} padded");
-        assert_eq!(server.counter(Counter::TooShort).expect("counter"), 2);
-        let padded = padded_request(client, 5, 6, 24);
-        assert_eq!(padded.len() - 14, usize::from(largest_caused_len(family)));
+        assert_eq!(run(&server, 2, 6, 0), DROP, "{client} unpadded, refused");
+        let mut identifier = 3;
+        for protocol in [17, 6] {
+            let padding = padded_len(family, protocol) - header - 12;
+            let short = run(&server, identifier, protocol, padding - 1);
+            let padded = run(&server, identifier + 1, protocol, padding);
+            assert_eq!((short, padded), (DROP, REDIRECT), "{client} {protocol}");
+            identifier += 2;
+        }
+        assert_eq!(
+            server.counter(Counter::UnpaddedLimited).expect("counter"),
+            3
+        );
+        assert_eq!(server.counter(Counter::Unpadded).expect("counter"), 1);
+    }
+}
+
+/// The operator's minimum request size.
+#[test]
+fn the_minimum_size_drops_shorter_requests() {
+    for client in [v4(10), v6(0x10)] {
+        let header = if client.is_ipv4() { 20 } else { 40 };
+        let server = with_policy(Policy {
+            min_request_len: [40, 60],
+            ..Policy::default()
+        });
+        let run = |identifier, padding| {
+            server
+                .run(&padded_request(client, identifier, 17, padding))
+                .expect("test run")
+                .verdict
+        };
+        let exact = 40 + usize::from(!client.is_ipv4()) * 20 - header - 12;
+        assert_eq!(
+            [run(1, exact - 1), run(2, exact)],
+            [DROP, REDIRECT],
+            "{client}"
+        );
+        assert_eq!(server.counter(Counter::TooShort).expect("counter"), 1);
     }
 }
 
