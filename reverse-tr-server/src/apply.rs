@@ -51,7 +51,11 @@ pub trait PolicyMaps {
 enum Step {
     Add(List, Prefix),
     Remove(List, Prefix),
-    Policy { new: Policy, old: Policy },
+    /// Boxed: a policy is large beside a prefix.
+    Policy {
+        new: Box<Policy>,
+        old: Box<Policy>,
+    },
 }
 
 impl Step {
@@ -103,7 +107,10 @@ pub fn apply(maps: &mut impl PolicyMaps, policy: &Policy, lists: &Lists) -> Resu
         steps.extend(wanted.difference(&present).map(|p| Step::Add(list, *p)));
         stale.extend(present.difference(wanted).map(|p| Step::Remove(list, *p)));
     }
-    steps.push(Step::Policy { new, old });
+    steps.push(Step::Policy {
+        new: Box::new(new),
+        old: Box::new(old),
+    });
     steps.extend(stale);
     for (done, step) in steps.iter().enumerate() {
         if let Err(cause) = step.run(maps) {

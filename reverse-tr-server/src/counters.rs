@@ -48,6 +48,31 @@ impl Counters {
     }
 }
 
+/// The counters of requests dropped unanswered: counted, never logged one
+/// by one, so a flood of them costs no log lines.
+pub const REFUSALS: [Counter; 20] = [
+    Counter::Exists,
+    Counter::TableFull,
+    Counter::RateLimited,
+    Counter::Denied,
+    Counter::TooShort,
+    Counter::SourceCapped,
+    Counter::PrefixCapped,
+    Counter::GlobalLimited,
+    Counter::NewSourceLimited,
+    Counter::UnpaddedLimited,
+    Counter::RefusedUnspecified,
+    Counter::RefusedLoopback,
+    Counter::RefusedMulticast,
+    Counter::RefusedReserved,
+    Counter::RefusedEmbedded,
+    Counter::RefusedPrivate,
+    Counter::RefusedOwn,
+    Counter::NotLocal,
+    Counter::Mismatched,
+    Counter::Unauthenticated,
+];
+
 /// Every counter's total, read at one moment (counter by counter, so two
 /// totals may be a few packets apart under traffic).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,13 +96,26 @@ impl Totals {
             .saturating_sub(self.get(Counter::Answers))
             .saturating_sub(self.get(Counter::TimedOut))
     }
+
+    /// The refusals counted since `before`, in words (`12 rate limited,
+    /// 3 table full`); `None` if there were none.
+    pub fn refusals_since(&self, before: &Self) -> Option<String> {
+        let moved: Vec<String> = REFUSALS
+            .iter()
+            .filter_map(|counter| {
+                let count = self.get(*counter).saturating_sub(before.get(*counter));
+                (count > 0).then(|| format!("{count} {}", counter.name()))
+            })
+            .collect();
+        (!moved.is_empty()).then(|| moved.join(", "))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use reverse_tr_common::counter::Counter;
 
-    use super::Totals;
+    use super::{REFUSALS, Totals};
 
     #[test]
     fn active_sessions_are_created_minus_ended() {
@@ -93,5 +131,24 @@ mod tests {
         assert_eq!(totals(10, 6, 4).active_sessions(), 0);
         // An end counted before the creation it ends was read.
         assert_eq!(totals(10, 7, 4).active_sessions(), 0);
+    }
+
+    #[test]
+    fn refusals_are_summed_up_by_what_moved() {
+        let before = Totals(vec![(Counter::RateLimited, 5), (Counter::TableFull, 2)]);
+        let now = Totals(vec![
+            (Counter::RateLimited, 17),
+            (Counter::TableFull, 2),
+            (Counter::RefusedLoopback, 1),
+            (Counter::Probes, 100),
+        ]);
+        assert_eq!(
+            now.refusals_since(&before).as_deref(),
+            Some("12 rate limited, 1 loopback sources")
+        );
+        assert_eq!(now.refusals_since(&now), None);
+        // Every refusal has its own name in the line.
+        let names: std::collections::BTreeSet<_> = REFUSALS.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), REFUSALS.len());
     }
 }

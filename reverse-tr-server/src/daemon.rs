@@ -11,6 +11,7 @@ use tokio::{
 };
 
 use crate::{
+    counters::{Counters, Totals},
     error::{Error, Result},
     event::{self, Events},
     metrics,
@@ -21,6 +22,10 @@ use crate::{
 /// How often the watchdog checks that the sweeper timer still ticks (it
 /// ticks every 20 ms).
 const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
+
+/// How often the daemon logs the requests it refused, if it refused any,
+/// and the session events lost to a full ring buffer.
+const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
 
 /// The signals the daemon acts on, caught from installation on: installed
 /// before the program is attached, a SIGTERM right after attaching still
@@ -88,6 +93,9 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     let mut sweeps = server.counter(Counter::Sweeps)?;
     let counters = server.counter_handle();
     let scrapes = Arc::new(Semaphore::new(metrics::CONCURRENT_SCRAPES));
+    let mut refusals =
+        tokio::time::interval_at(tokio::time::Instant::now() + SUMMARY_PERIOD, SUMMARY_PERIOD);
+    let mut last = counters.totals()?;
     loop {
         tokio::select! {
             batch = events.next_batch(log_event) => batch?,
@@ -99,6 +107,7 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
                     logger.flush();
                 }
             }
+            _ = refusals.tick() => log_refusals(&counters, &mut last),
             _ = hangup.recv() => reload(server, &options.sources),
             accepted = accept(metrics.as_ref()) => match (accepted, scrapes.clone().try_acquire_owned()) {
                 (Ok((stream, _)), Ok(permit)) => {
@@ -131,6 +140,26 @@ fn watch(server: &Server, sweeps: &mut u64) -> Result<()> {
     }
     *sweeps = server.counter(Counter::Sweeps)?;
     Ok(())
+}
+
+/// Logs the refusals and lost events counted since `last`, which it
+/// updates.
+fn log_refusals(counters: &Counters, last: &mut Totals) {
+    let now = match counters.totals() {
+        Ok(now) => now,
+        Err(error) => return log::warn!("reading the counters: {error}"),
+    };
+    let period = SUMMARY_PERIOD.as_secs();
+    if let Some(refusals) = now.refusals_since(last) {
+        log::info!("requests refused in the last {period} s: {refusals}");
+    }
+    let lost = now
+        .get(Counter::EventsLost)
+        .saturating_sub(last.get(Counter::EventsLost));
+    if lost > 0 {
+        log::warn!("{lost} session events lost to a full ring buffer in the last {period} s");
+    }
+    *last = now;
 }
 
 /// One session event as one log line (target `session`).

@@ -9,6 +9,7 @@ pub mod counters;
 pub mod daemon;
 pub mod error;
 pub mod event;
+pub mod local;
 pub mod metrics;
 pub mod policy;
 mod privilege;

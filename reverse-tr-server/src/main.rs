@@ -8,10 +8,11 @@ use log::LevelFilter;
 use reverse_tr_common::constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS};
 use reverse_tr_common::{
     ProbeProtocol,
-    policy::{Policy, RATE_MAX, Rate},
+    policy::{DEFAULT_POLICY, Policy, RATE_MAX, Rate},
 };
 use reverse_tr_server::{
     Config, Error, Server, attach, daemon,
+    local::{Interface, Watcher},
     policy::{Lists, Prefix, Sources, describe, refused_protocols},
 };
 
@@ -21,71 +22,129 @@ Examples:
       serve on eth0 with the defaults (as root; Ctrl-C detaches and prints the counters)
   reverse-tr-server --policy /etc/reverse-tr/policy --metrics 127.0.0.1:9464 eth0 eth1
       two interfaces, allow/deny lists re-read on SIGHUP, Prometheus metrics on loopback
-  reverse-tr-server -n 100000 --timeout 2s --no-amplification --protocols udp,icmp eth0
-      a large table, short sessions, padded requests only, no TCP probes";
+  reverse-tr-server --refuse-private --no-amplification --protocols udp,icmp eth0
+      for the Internet only: no private sources, padded requests only, no TCP probes";
 
 /// The reverse-traceroute server: answers reverse-traceroute requests
 /// arriving on the given interfaces (an eBPF program on TC ingress).
+///
+/// The defaults suit a server exposed to the whole Internet: every limit
+/// below holds even against spoofed sources, and together they keep the
+/// session table far from full (session rate × timeout + burst = 24,000
+/// of 100,000). Refused requests are dropped silently and counted
+/// (--metrics, and the counters printed at exit); 0 switches a limit off.
 #[derive(Debug, Parser)]
 #[command(name = "reverse-tr-server", version, after_help = EXAMPLES)]
 struct Cli {
-    /// Most sessions pending at once (0: the default, 100000).
-    #[arg(short = 'n', long, value_name = "N", value_parser = parse_number::<u32>, default_value_t = DEFAULT_CAPACITY)]
+    /// Most sessions pending at once (0: the default).
+    #[arg(short = 'n', long, value_name = "N", value_parser = parse_number::<u32>, default_value_t = DEFAULT_CAPACITY, help_heading = "Sessions")]
     max_sessions: u32,
     /// How long a session waits for its answer, e.g. 5s or 750ms (0: the default, 5s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "timeout_ns")]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "timeout_ns", help_heading = "Sessions")]
     timeout: Option<Duration>,
     /// The timeout in nanoseconds, as the reference loader's -t (0: the default).
-    #[arg(short = 't', value_name = "NANOSECONDS", value_parser = parse_number::<u64>)]
+    #[arg(short = 't', value_name = "NANOSECONDS", value_parser = parse_number::<u64>, help_heading = "Sessions")]
     timeout_ns: Option<u64>,
+    /// Requests per second admitted from one source: an IPv4 address or an
+    /// IPv6 /64 (a host owns a whole /64).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.source.per_second, help_heading = LIMITS)]
+    rate: u64,
+    /// Requests one source may send back to back. A source seen for the
+    /// first time starts with a quarter second of its rate, not a full burst.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.source.burst, help_heading = LIMITS)]
+    burst: u64,
+    /// Requests per second admitted from one /24 (IPv4) or /48 (IPv6).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.prefix.per_second, help_heading = LIMITS)]
+    prefix_rate: u64,
+    /// Requests one /24 or /48 may send back to back.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.prefix.burst, help_heading = LIMITS)]
+    prefix_burst: u64,
+    /// Most sessions pending for one source (IPv4 address, IPv6 /64).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.source_sessions, help_heading = LIMITS)]
+    source_sessions: u32,
+    /// Most sessions pending for one /24 or /48.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.prefix_sessions, help_heading = LIMITS)]
+    prefix_sessions: u32,
+    /// Sessions created per second by the whole server, whatever the
+    /// sources: the table holds at most this × timeout + burst from them.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.sessions.per_second, help_heading = LIMITS)]
+    session_rate: u64,
+    /// Sessions the whole server may create back to back.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.sessions.burst, help_heading = LIMITS)]
+    session_burst: u64,
+    /// Sources seen for the first time (or forgotten) taken on per second
+    /// by the whole server, so spoofed random sources cannot crowd out
+    /// known ones.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.new_sources.per_second, help_heading = LIMITS)]
+    new_source_rate: u64,
+    /// New sources the whole server may take on back to back.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.new_sources.burst, help_heading = LIMITS)]
+    new_source_burst: u64,
+    /// Unpadded requests served per second by the whole server. A request
+    /// is unpadded when it is shorter than the probe, response (and for
+    /// TCP the host's reset) it causes, as the reference client's are: a
+    /// spoofed one makes the server send its victim more than it got.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.unpadded.per_second, help_heading = LIMITS)]
+    unpadded_rate: u64,
+    /// Unpadded requests the whole server may serve back to back.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.unpadded.burst, help_heading = LIMITS)]
+    unpadded_burst: u64,
+    /// Unpadded requests served per second to one source (the reference
+    /// client sends 10 a second).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.unpadded_source.per_second, help_heading = LIMITS)]
+    unpadded_source_rate: u64,
+    /// Unpadded requests one source may send back to back.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_POLICY.unpadded_source.burst, help_heading = LIMITS)]
+    unpadded_source_burst: u64,
+    /// Drop unpadded requests instead of serving them from their budget:
+    /// those shorter than all this host can send to their source for them
+    /// (probe, response and, for TCP, the host's reset: IPv4 92 octets, TCP
+    /// 140; IPv6 132, TCP 200). Refuses the reference client's requests.
+    #[arg(long, help_heading = SOURCES)]
+    no_amplification: bool,
+    /// Serve only sources in this prefix (repeatable; with none, all are served).
+    #[arg(long, value_name = "PREFIX", help_heading = SOURCES)]
+    allow: Vec<Prefix>,
+    /// Never serve sources in this prefix (repeatable; wins over --allow).
+    #[arg(long, value_name = "PREFIX", help_heading = SOURCES)]
+    deny: Vec<Prefix>,
+    /// File of "allow PREFIX" and "deny PREFIX" lines, re-read on SIGHUP.
+    #[arg(long, value_name = "FILE", help_heading = SOURCES)]
+    policy: Option<PathBuf>,
+    /// Refuse private and shared sources (10/8, 172.16/12, 192.168/16,
+    /// 100.64/10, fc00::/7), for a server only the Internet should use.
+    /// Sources that can never be a requester (loopback, multicast,
+    /// reserved, the host's own addresses, IPv4 embedded in IPv6, ...) are
+    /// always refused.
+    #[arg(long, help_heading = SOURCES)]
+    refuse_private: bool,
+    /// Probe protocols offered; others get error state 2.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "icmp,udp,tcp",
+        help_heading = SOURCES
+    )]
+    protocols: Vec<Protocol>,
+    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
     /// Log level (error, warn, info, debug, trace); overrides RUST_LOG.
     #[arg(long, value_name = "LEVEL")]
     log_level: Option<LevelFilter>,
     /// Print the verifier log when the kernel rejects the program.
     #[arg(short, long)]
     verbose: bool,
-    /// Requests per second admitted from one source address (0: no limit).
-    #[arg(long, value_name = "N", default_value_t = 400)]
-    rate: u64,
-    /// Requests one source address may send back to back.
-    #[arg(long, value_name = "N", default_value_t = 1000)]
-    burst: u64,
-    /// Requests per second admitted from one /24 (IPv4) or /48 (IPv6) (0: no limit).
-    #[arg(long, value_name = "N", default_value_t = 1600)]
-    prefix_rate: u64,
-    /// Requests one /24 or /48 may send back to back.
-    #[arg(long, value_name = "N", default_value_t = 4000)]
-    prefix_burst: u64,
-    /// Serve only sources in this prefix (repeatable; with none, all are served).
-    #[arg(long, value_name = "PREFIX")]
-    allow: Vec<Prefix>,
-    /// Never serve sources in this prefix (repeatable; wins over --allow).
-    #[arg(long, value_name = "PREFIX")]
-    deny: Vec<Prefix>,
-    /// File of "allow PREFIX" and "deny PREFIX" lines, re-read on SIGHUP.
-    #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// Probe protocols offered; others get error state 2.
-    #[arg(
-        long,
-        value_name = "LIST",
-        value_delimiter = ',',
-        default_value = "icmp,udp,tcp"
-    )]
-    protocols: Vec<Protocol>,
-    /// Drop unpadded requests: those shorter than all this host can send
-    /// to their source for them (probe, response and, for TCP, the host's
-    /// reset: IPv4 92 octets, TCP 140; IPv6 132, TCP 200); refuses the
-    /// reference client's requests.
-    #[arg(long)]
-    no_amplification: bool,
-    /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9464.
-    #[arg(long, value_name = "ADDR")]
-    metrics: Option<SocketAddr>,
-    /// Interfaces to serve on.
+    /// Interfaces to serve on; requests are served only to their
+    /// addresses, followed as they change.
     #[arg(value_name = "IFACE", required = true)]
     interfaces: Vec<String>,
 }
+
+/// The help headings of the options.
+const LIMITS: &str = "Limits (0: no limit)";
+const SOURCES: &str = "Requests and sources served";
 
 /// A probe protocol of `--protocols`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -180,8 +239,25 @@ impl Cli {
             policy: Policy {
                 source: rate("--rate", self.rate, self.burst)?,
                 prefix: rate("--prefix-rate", self.prefix_rate, self.prefix_burst)?,
+                sessions: rate("--session-rate", self.session_rate, self.session_burst)?,
+                new_sources: rate(
+                    "--new-source-rate",
+                    self.new_source_rate,
+                    self.new_source_burst,
+                )?,
+                unpadded: rate("--unpadded-rate", self.unpadded_rate, self.unpadded_burst)?,
+                unpadded_source: rate(
+                    "--unpadded-source-rate",
+                    self.unpadded_source_rate,
+                    self.unpadded_source_burst,
+                )?,
+                source_sessions: self.source_sessions,
+                prefix_sessions: self.prefix_sessions,
                 refused_protocols: refused_protocols(&offered),
+                refuse_private: u8::from(self.refuse_private),
                 refuse_unpadded: u8::from(self.no_amplification),
+                // The daemon keeps the interfaces' addresses in the map.
+                local_only: 1,
                 ..Policy::default()
             },
             lists: Lists {
@@ -228,6 +304,11 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 .map_err(|error| anyhow::anyhow!("metrics address {address}: {error}"))
         })
         .transpose()?;
+    let interfaces = cli
+        .interfaces
+        .iter()
+        .map(|name| Interface::named(name))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut server = Server::load(config)?;
     server.apply(&policy, &lists)?;
     log::info!(
@@ -235,6 +316,17 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         config.timeout,
         config.max_sessions
     );
+    if policy.sessions.is_on() {
+        let fill = u128::from(policy.sessions.per_second) * config.timeout.as_millis() / 1000
+            + u128::from(policy.sessions.burst);
+        if fill > u128::from(config.max_sessions) {
+            log::warn!(
+                "--session-rate × timeout + --session-burst = {fill} sessions: a flood can fill the table"
+            );
+        }
+    } else {
+        log::warn!("no --session-rate: a flood from spoofed sources can fill the table");
+    }
     log::info!(
         "policy: {}; {} allowed, {} denied prefixes",
         describe(&policy),
@@ -244,14 +336,19 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let signals = {
+    let (signals, mut addresses) = {
         let _context = runtime.enter();
-        daemon::Signals::install()?
+        let addresses = Watcher::new(server.take_local_addresses()?, interfaces)?;
+        (daemon::Signals::install()?, addresses)
     };
+    // Requests are served only to the interfaces' addresses: in the map
+    // before the program sees its first packet.
+    runtime.block_on(addresses.refresh())?;
     for interface in &cli.interfaces {
         let hook = attach(&mut server, interface)?;
         log::info!("serving on {interface} ({hook})");
     }
+    runtime.spawn(addresses.run());
     runtime.block_on(daemon::serve(
         &mut server,
         daemon::Options {
@@ -272,7 +369,84 @@ mod tests {
 
     use clap::Parser as _;
 
+    use reverse_tr_common::{
+        constants::DEFAULT_CAPACITY,
+        policy::{DEFAULT_POLICY, Rate},
+    };
+
     use super::{Cli, parse_duration, parse_number};
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(args).expect("valid arguments")
+    }
+
+    #[test]
+    fn the_defaults_are_the_recommended_policy() {
+        let sources = cli(&["reverse-tr-server", "eth0"])
+            .sources()
+            .expect("a policy");
+        assert_eq!(sources.policy, DEFAULT_POLICY);
+        assert_eq!(
+            cli(&["reverse-tr-server", "eth0"]).config().max_sessions,
+            100_000
+        );
+    }
+
+    #[test]
+    fn every_limit_has_its_flag() {
+        let policy = cli(&[
+            "reverse-tr-server",
+            "--rate=1",
+            "--burst=2",
+            "--prefix-rate=3",
+            "--prefix-burst=4",
+            "--session-rate=5",
+            "--session-burst=6",
+            "--new-source-rate=7",
+            "--new-source-burst=8",
+            "--unpadded-rate=9",
+            "--unpadded-burst=10",
+            "--unpadded-source-rate=0",
+            "--source-sessions=11",
+            "--prefix-sessions=0",
+            "--refuse-private",
+            "--no-amplification",
+            "eth0",
+        ])
+        .sources()
+        .expect("a policy")
+        .policy;
+        let rate = |per_second, burst| Rate::new(per_second, burst).expect("a rate");
+        assert_eq!(
+            [
+                policy.source,
+                policy.prefix,
+                policy.sessions,
+                policy.new_sources,
+                policy.unpadded,
+                policy.unpadded_source
+            ],
+            [
+                rate(1, 2),
+                rate(3, 4),
+                rate(5, 6),
+                rate(7, 8),
+                rate(9, 10),
+                Rate::OFF
+            ]
+        );
+        assert_eq!((policy.source_sessions, policy.prefix_sessions), (11, 0));
+        assert_eq!((policy.refuse_private, policy.refuse_unpadded), (1, 1));
+        let error = cli(&["reverse-tr-server", "--session-burst=0", "eth0"])
+            .sources()
+            .expect_err("a burst of 0");
+        assert!(
+            error
+                .to_string()
+                .contains("--session-rate 4000/s with burst 0"),
+            "{error}"
+        );
+    }
 
     #[test]
     fn numbers_take_c_style_prefixes() {
@@ -327,7 +501,7 @@ mod tests {
         let zeros = config(&["reverse-tr-server", "-n", "0", "-t", "0", "eth0"]);
         assert_eq!(
             (zeros.max_sessions, zeros.timeout),
-            (100_000, Duration::from_secs(5))
+            (DEFAULT_CAPACITY, Duration::from_secs(5))
         );
         let long = config(&[
             "reverse-tr-server",

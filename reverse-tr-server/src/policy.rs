@@ -216,8 +216,12 @@ fn read_file(path: &Path) -> Result<Lists> {
 /// The policy in words, for the log line at start-up.
 pub fn describe(policy: &Policy) -> String {
     let limit = |rate: &Rate, per: &str| match rate.is_on() {
-        true => format!("{}/s (burst {}) per {per}", rate.per_second, rate.burst),
-        false => format!("no limit per {per}"),
+        true => format!("{}/s (burst {}) {per}", rate.per_second, rate.burst),
+        false => format!("no limit {per}"),
+    };
+    let cap = |most: u32, per: &str| match most {
+        0 => format!("no cap on sessions per {per}"),
+        most => format!("at most {most} sessions per {per}"),
     };
     let offered: Vec<&str> = [
         (ProbeProtocol::Icmp, "icmp"),
@@ -228,24 +232,46 @@ pub fn describe(policy: &Policy) -> String {
     .filter(|(protocol, _)| policy.offers(*protocol))
     .map(|(_, name)| name)
     .collect();
+    let mut parts = vec![
+        limit(&policy.source, "per source"),
+        limit(&policy.prefix, "per /24 or /48"),
+        cap(policy.source_sessions, "source"),
+        cap(policy.prefix_sessions, "/24 or /48"),
+        limit(&policy.sessions, "on sessions created"),
+        limit(&policy.new_sources, "on new sources"),
+    ];
+    if policy.refuse_unpadded != 0 {
+        parts.push("unpadded requests refused".to_owned());
+    } else {
+        parts.push(limit(&policy.unpadded, "on unpadded requests"));
+        parts.push(limit(
+            &policy.unpadded_source,
+            "on unpadded requests per source",
+        ));
+    }
+    parts.push(match offered.is_empty() {
+        true => "probes none".to_owned(),
+        false => format!("probes {}", offered.join(",")),
+    });
     let [v4, v6] = policy.min_request_len;
-    let size = match (v4, v6) {
-        (0, 0) => "requests of any size".to_owned(),
-        _ => format!("requests of at least {v4} (IPv4) / {v6} (IPv6) octets"),
-    };
-    let sources = match policy.allow_listed_only {
-        0 => "",
-        _ => ", allow-listed sources only",
-    };
-    format!(
-        "{}, {}, probes {}, {size}{sources}",
-        limit(&policy.source, "source"),
-        limit(&policy.prefix, "/24 or /48"),
-        match offered.is_empty() {
-            true => "none".to_owned(),
-            false => offered.join(","),
-        },
-    )
+    if (v4, v6) != (0, 0) {
+        parts.push(format!(
+            "requests of at least {v4} (IPv4) / {v6} (IPv6) octets"
+        ));
+    }
+    for (flag, words) in [
+        (policy.refuse_private, "private sources refused"),
+        (policy.allow_listed_only, "allow-listed sources only"),
+        (
+            policy.local_only,
+            "requests to the interfaces' addresses only",
+        ),
+    ] {
+        if flag != 0 {
+            parts.push(words.to_owned());
+        }
+    }
+    parts.join(", ")
 }
 
 /// The protocols bitmask refusing every protocol not in `offered`.

@@ -18,6 +18,7 @@ use reverse_tr_common::{
 use crate::{
     counters::Counters,
     error::{Error, Result},
+    local::LocalAddresses,
 };
 
 /// The program attached to interfaces.
@@ -196,6 +197,12 @@ impl Server {
             .take_map("EVENTS")
             .ok_or_else(|| Error::Object("event ring buffer already taken".into()))?;
         RingBuf::try_from(events).map_err(map_error("EVENTS"))
+    }
+
+    /// Takes the map of the addresses requests are served to (once), for
+    /// a [`crate::local::Watcher`] to keep current.
+    pub fn take_local_addresses(&mut self) -> Result<LocalAddresses> {
+        LocalAddresses::take(&mut self.ebpf)
     }
 
     /// Takes the reader of the program's log lines (once); they are logged

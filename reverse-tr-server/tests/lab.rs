@@ -1,33 +1,46 @@
 //! End to end in the lab (xtask::lab): the real daemon attached to the
 //! server's eth0 answers requests sent from the client namespace with the
-//! lab's true reverse hops, for every protocol and family.
+//! lab's true reverse hops, for every protocol and family, and only
+//! requests to eth0's addresses as they come and go; every packet a
+//! request causes is counted on the wire (the amplification table).
 
 mod support;
 
 use std::{
-    net::{IpAddr, SocketAddr, UdpSocket},
-    sync::atomic::{AtomicU16, Ordering},
+    net::{IpAddr, SocketAddr},
     thread,
     time::{Duration, Instant},
 };
 
 use reverse_tr_common::{
-    Family as WireFamily, IpHeader, Ipv4Header, Ipv6Header, Outcome, Request, RequestHeader,
-    Response,
-    constants::{PROTOCOL_TCP, PROTOCOL_UDP},
-    request::REQUEST_MESSAGE_MAX_LEN,
+    Family as WireFamily, Outcome,
+    constants::{PROTOCOL_TCP, PROTOCOL_UDP, REQUEST_LEN},
+    policy::padded_len,
+    request::REQUEST_MAX_PADDING,
 };
 use socket2::{Domain, Protocol, Socket, Type};
-use support::{Daemon, inside};
+use support::{Daemon, METRICS, ask_to, inside, ip_in, metrics, value};
 use xtask::lab::{Family, Host, Lab, LabConfig};
 
-/// Identifiers unique within the test process.
-static NEXT_IDENTIFIER: AtomicU16 = AtomicU16::new(1);
-
 /// Starts the daemon; ready once the TTL-0 presence check gets its error
-/// response (§12.2 item 4).
+/// response (§12.2 item 4). The tests send the reference client's
+/// unpadded requests faster than it does, so the unpadded budgets are off
+/// (tests/policy.rs tests them).
 fn start_daemon(lab: &Lab) -> Daemon {
-    let daemon = Daemon::spawn(lab, &["--timeout", "2s", "eth0"]);
+    let daemon = Daemon::spawn(
+        lab,
+        &[
+            "--timeout",
+            "2s",
+            "--unpadded-rate",
+            "0",
+            "--unpadded-source-rate",
+            "0",
+            "--metrics",
+            METRICS,
+            "eth0",
+        ],
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     for family in [Family::V4, Family::V6] {
         while !matches!(
@@ -46,82 +59,7 @@ fn start_daemon(lab: &Lab) -> Daemon {
 /// Sends one request from the client to the server and waits up to 2 s for
 /// its response.
 fn ask(lab: &Lab, family: Family, ttl: u8, protocol: u8, flow: u16) -> Option<Outcome> {
-    let client = lab.addr(Host::Client, family);
-    let server = lab.addr(Host::Server, family);
-    let identifier = NEXT_IDENTIFIER.fetch_add(1, Ordering::Relaxed);
-    let (wire_family, domain, icmp, ip) = match (client, server) {
-        (IpAddr::V4(source), IpAddr::V4(destination)) => (
-            WireFamily::V4,
-            Domain::IPV4,
-            Protocol::ICMPV4,
-            IpHeader::V4(Ipv4Header {
-                source,
-                destination,
-                tos: 0,
-                identification: 1,
-                flags_fragment: 0,
-            }),
-        ),
-        (IpAddr::V6(source), IpAddr::V6(destination)) => (
-            WireFamily::V6,
-            Domain::IPV6,
-            Protocol::ICMPV6,
-            IpHeader::V6(Ipv6Header {
-                source,
-                destination,
-                traffic_class: 0,
-                flow_label: 0,
-            }),
-        ),
-        _ => unreachable!("the lab gives one family per call"),
-    };
-    let request = Request {
-        identifier,
-        sequence: 0,
-        header: RequestHeader {
-            ttl,
-            protocol,
-            flow,
-        },
-    };
-    let mut message = [0u8; REQUEST_MESSAGE_MAX_LEN];
-    let len = request
-        .write_message(&ip, 0, &mut message)
-        .expect("a request");
-    inside(lab, Host::Client, || {
-        let socket: UdpSocket = Socket::new(domain, Type::RAW, Some(icmp))
-            .expect("a raw socket")
-            .into();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
-        socket
-            .send_to(&message[..len], SocketAddr::new(server, 0))
-            .expect("sent");
-        let deadline = Instant::now() + Duration::from_secs(2);
-        let mut buffer = [0u8; 1500];
-        while Instant::now() < deadline {
-            let Ok((received, from)) = socket.recv_from(&mut buffer) else {
-                continue;
-            };
-            // IPv4 raw sockets deliver the IP header too.
-            let skip = if client.is_ipv4() {
-                usize::from(buffer[0] & 0x0f) * 4
-            } else {
-                0
-            };
-            let Some(icmp) = buffer.get(skip..received) else {
-                continue;
-            };
-            if let Ok(response) = Response::decode(wire_family, icmp)
-                && response.identifier == identifier
-                && from.ip() == server
-            {
-                return Some(response.outcome);
-            }
-        }
-        None
-    })
+    ask_to(lab, lab.addr(Host::Server, family), ttl, protocol, flow, 0)
 }
 
 /// Traces the reverse path with `protocol` and checks every hop against the
@@ -244,5 +182,221 @@ fn responses_to_checksum_partial_answers_stay_intact() {
                 "{family:?}: {outcome:?}"
             );
         });
+    }
+}
+
+/// The program serves requests only to the addresses of the interfaces it
+/// is attached to, which the daemon follows: an address added to eth0 is
+/// served, and once removed its requests are refused as not local (the
+/// router keeps delivering them: its neighbour entry is made permanent).
+#[test]
+fn requests_are_served_only_to_the_interfaces_current_addresses() {
+    let lab = Lab::up(LabConfig::default()).expect("the lab comes up");
+    let _daemon = start_daemon(&lab);
+    let not_local = || metrics(&lab).map_or(0, |m| value(&m, "reverse_tr_not_local_total"));
+    let mac = ip_in(&lab, Host::Server, &["-br", "link", "show", "eth0"]);
+    let mac = mac
+        .split_whitespace()
+        .nth(2)
+        .expect("eth0's MAC")
+        .to_owned();
+    for (family, extra, prefix_len) in [
+        (Family::V4, "10.0.7.201", "24"),
+        (Family::V6, "fd00:0:7::201", "64"),
+    ] {
+        let address: IpAddr = extra.parse().expect("an address");
+        let route = ip_in(&lab, Host::R4, &["route", "get", extra]);
+        let words: Vec<&str> = route.split_whitespace().collect();
+        let device = words[words.iter().position(|w| *w == "dev").expect("dev") + 1];
+        ip_in(
+            &lab,
+            Host::R4,
+            &[
+                "neigh",
+                "replace",
+                extra,
+                "lladdr",
+                &mac,
+                "dev",
+                device,
+                "nud",
+                "permanent",
+            ],
+        );
+        let with_address = format!("{extra}/{prefix_len}");
+        let mut add = vec!["address", "add", with_address.as_str(), "dev", "eth0"];
+        if family == Family::V6 {
+            add.push("nodad");
+        }
+        ip_in(&lab, Host::Server, &add);
+        // Served as soon as the daemon has seen the address event.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let outcome = ask_to(&lab, address, 1, PROTOCOL_UDP, 1234, 0);
+            if matches!(outcome, Some(Outcome::Hop { .. })) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{family:?}: {extra} added to eth0 was never served: {outcome:?}"
+            );
+        }
+        ip_in(
+            &lab,
+            Host::Server,
+            &["address", "del", &with_address, "dev", "eth0"],
+        );
+        let before = not_local();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let outcome = ask_to(&lab, address, 1, PROTOCOL_UDP, 1234, 0);
+            // Refused once the daemon has seen the removal; counted as such.
+            if outcome.is_none() && not_local() > before {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{family:?}: {extra} removed from eth0 was not refused as not local: {outcome:?}"
+            );
+        }
+    }
+}
+
+/// One kind of request for the amplification table.
+struct Kind {
+    family: Family,
+    protocol: u8,
+    /// TCP: whether the probed port has a listener (its SYN-ACK makes the
+    /// server host send a RST too).
+    open: bool,
+    padded: bool,
+}
+
+/// What one request made the server host send to its source: packets and
+/// IP octets, captured on the client's eth0 until a second after the
+/// response.
+fn caused_by(lab: &Lab, kind: &Kind) -> (usize, usize, usize, Option<Outcome>) {
+    let client = lab.addr(Host::Client, kind.family);
+    let server = lab.addr(Host::Server, kind.family);
+    let wire_family = match kind.family {
+        Family::V4 => WireFamily::V4,
+        Family::V6 => WireFamily::V6,
+    };
+    let header = match kind.family {
+        Family::V4 => 20,
+        Family::V6 => 40,
+    };
+    let request_len = header + REQUEST_LEN;
+    let padding = match kind.padded {
+        true => (padded_len(wire_family, kind.protocol) - request_len).min(REQUEST_MAX_PADDING),
+        false => 0,
+    };
+    let port = if kind.open { 8080 } else { 8081 };
+    inside(lab, Host::Client, || {
+        let _listener = kind.open.then(|| {
+            std::net::TcpListener::bind(SocketAddr::new(client, port)).expect("listening")
+        });
+        // Cooked packets of every protocol: each starts at its IP header.
+        let all = i32::from((libc::ETH_P_ALL as u16).to_be());
+        let capture = Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(all)))
+            .expect("a packet socket");
+        capture
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let outcome = ask_to(lab, server, 30, kind.protocol, port, padding);
+        let (mut packets, mut octets) = (0, 0);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut buffer = [std::mem::MaybeUninit::new(0u8); 2048];
+        while Instant::now() < deadline {
+            let Ok(len) = capture.recv(&mut buffer) else {
+                continue;
+            };
+            // SAFETY: recv initialised the first `len` octets.
+            let packet: Vec<u8> = buffer[..len]
+                .iter()
+                .map(|octet| unsafe { octet.assume_init() })
+                .collect();
+            let addresses = match packet.first().map(|first| first >> 4) {
+                Some(4) if len >= 20 => Some((
+                    IpAddr::from(<[u8; 4]>::try_from(&packet[12..16]).expect("4")),
+                    IpAddr::from(<[u8; 4]>::try_from(&packet[16..20]).expect("4")),
+                )),
+                Some(6) if len >= 40 => Some((
+                    IpAddr::from(<[u8; 16]>::try_from(&packet[8..24]).expect("16")),
+                    IpAddr::from(<[u8; 16]>::try_from(&packet[24..40]).expect("16")),
+                )),
+                _ => None,
+            };
+            if addresses == Some((server, client)) {
+                packets += 1;
+                octets += len;
+            }
+        }
+        (request_len + padding, packets, octets, outcome)
+    })
+}
+
+/// Every packet a request causes its source to receive, counted on the
+/// wire: the probe, the response and, for a TCP probe to an open port, the
+/// server host's RST. One request never causes more than those three, and
+/// a padded request (§3.7: as long as everything it can cause) never
+/// causes more octets than it has. Prints the README's amplification table.
+#[test]
+fn every_packet_a_request_causes_is_counted() {
+    let lab = Lab::up(LabConfig::default()).expect("the lab comes up");
+    let _daemon = start_daemon(&lab);
+    println!("| request | octets in | packets out | octets out | factor |");
+    println!("|---|---|---|---|---|");
+    for family in [Family::V4, Family::V6] {
+        for (protocol, open) in [
+            (0, false),
+            (PROTOCOL_UDP, false),
+            (PROTOCOL_TCP, false),
+            (PROTOCOL_TCP, true),
+        ] {
+            for padded in [false, true] {
+                let kind = Kind {
+                    family,
+                    protocol,
+                    open,
+                    padded,
+                };
+                let (octets_in, packets, octets_out, outcome) = caused_by(&lab, &kind);
+                let name = format!(
+                    "{family:?} {}{}{}",
+                    match protocol {
+                        PROTOCOL_UDP => "UDP",
+                        PROTOCOL_TCP => "TCP",
+                        _ => "ICMP",
+                    },
+                    match (protocol, open) {
+                        (PROTOCOL_TCP, true) => " open port",
+                        (PROTOCOL_TCP, false) => " closed port",
+                        _ => "",
+                    },
+                    if padded { ", padded" } else { ", unpadded" },
+                );
+                println!(
+                    "| {name} | {octets_in} | {packets} | {octets_out} | ×{:.2} |",
+                    octets_out as f64 / octets_in as f64
+                );
+                assert!(
+                    matches!(outcome, Some(Outcome::Hop { .. })),
+                    "{name}: {outcome:?}"
+                );
+                let expected = if open { 3 } else { 2 };
+                assert_eq!(packets, expected, "{name}: probe, response (and RST)");
+                let wire_family = match family {
+                    Family::V4 => WireFamily::V4,
+                    Family::V6 => WireFamily::V6,
+                };
+                if octets_in >= padded_len(wire_family, protocol) {
+                    assert!(
+                        octets_out <= octets_in,
+                        "{name}: {octets_out} octets out for {octets_in} in"
+                    );
+                }
+            }
+        }
     }
 }

@@ -1,114 +1,145 @@
-//! Load in the lab: the daemon with a small table and a short timeout takes
-//! a bounded flood of requests, as fast as the client namespace can send
-//! them, from a few hundred source addresses of both families, while the
-//! client runs legitimate reverse traces. The traces must succeed, the table
-//! never holds more than its capacity, every session ends answered or timed
-//! out, and the daemon's memory stays flat. Prints the request rate.
+//! Load in the lab: the daemon with its default limits (PROTOCOL.md §10.3;
+//! the README's "Safety on a public host") takes floods of padded requests
+//! with spoofed sources, as fast as the client namespace can send them, in
+//! three phases: from random sources, from one /24 and from one /64. Meanwhile
+//! a legitimate requester of another network traces the reverse path. In
+//! every phase at least 99 % of its probes are answered and the table stays
+//! within the phase's cap; afterwards every session has ended, answered or
+//! timed out, and the daemon's memory stayed flat. Prints the figures of
+//! BENCHMARKS.md's "Server safety" section.
 //!
-//! The per-source limit keeps the flood from filling the table (which would
-//! refuse the legitimate traces, §8.3); the per-prefix limit is off because
-//! the flood and the traces share the client's /24 and /48.
+//! Spoofed sources are lab-only: 10.128.0.0/9, 10.0.200.0/24,
+//! fd00:8000::/17 and fd00:0:200::/64, which no lab host has: the server's
+//! router drops what is sent to them, so their sessions time out unless
+//! the probe's TTL of 1 makes that router answer.
 
 mod support;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
-    io::{Read as _, Write as _},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream},
-    path::PathBuf,
-    process::{Command, Stdio},
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     sync::atomic::{AtomicBool, Ordering},
     thread,
     time::{Duration, Instant},
 };
 
+use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+use reverse_tr_common::{
+    Family as WireFamily,
+    constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS, PROTOCOL_UDP, REQUEST_LEN},
+    policy::{DEFAULT_POLICY, padded_len},
+};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use support::{Daemon, icmp, inside};
+use support::{Daemon, METRICS, ask_to, icmp_packet, inside, ip_in, metrics, value};
 use xtask::lab::{Family, Host, Lab, LabConfig};
 
-const MAX_SESSIONS: u32 = 2000;
-const TIMEOUT: Duration = Duration::from_secs(1);
-const FLOOD: Duration = Duration::from_secs(4);
-/// Requests per second and burst one flood source may have admitted: 400
-/// sources × 3/s, of which only the 100 silent ones' sessions wait the
-/// whole timeout (≈ 500), leave the table room for the traces.
-const SOURCE_RATE: &str = "3";
-const SOURCE_BURST: &str = "2";
-/// Flood sources per family added to the client's eth0, and silent ones
-/// nobody has: their probes go unanswered and their sessions time out.
-const SOURCES: u16 = 150;
-const SILENT_SOURCES: u16 = 50;
-const METRICS: &str = "127.0.0.1:9464";
-/// Most the daemon's resident memory may grow during the flood.
+/// How long each flood lasts.
+const PHASE: Duration = Duration::from_secs(3);
+/// Requests prepared per flooding family, sent in turn.
+const PACKETS: usize = 1 << 16;
+/// Most the daemon's resident memory may grow during the floods.
 const RSS_GROWTH_LIMIT_KIB: u64 = 4096;
 
-/// The flood's source addresses: 10.0.1.101–250 and fd00:0:1::1000–1095,
-/// then the silent 10.0.1.2–51 and fd00:0:1::2000–2031.
-fn sources(family: Family) -> Vec<IpAddr> {
-    let address = |v4: u16, v6: u16| match family {
-        Family::V4 => IpAddr::V4(Ipv4Addr::new(10, 0, 1, v4 as u8)),
-        Family::V6 => IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 1, 0, 0, 0, 0, v6)),
+/// Where a flood's spoofed sources come from.
+#[derive(Debug, Clone, Copy)]
+enum Sources {
+    /// A fresh random address per request (10.128.0.0/9, fd00:8000::/17).
+    Random,
+    /// Random hosts of 10.0.200.0/24.
+    OnePrefix,
+    /// Random interface identifiers of fd00:0:200::/64.
+    OneSlash64,
+}
+
+impl Sources {
+    fn families(self) -> &'static [Family] {
+        match self {
+            Self::Random => &[Family::V4, Family::V6],
+            Self::OnePrefix => &[Family::V4],
+            Self::OneSlash64 => &[Family::V6],
+        }
+    }
+
+    fn pick(self, family: Family, rng: &mut StdRng) -> IpAddr {
+        let v6 = |segments: [u16; 8]| IpAddr::V6(Ipv6Addr::from(segments));
+        match (self, family) {
+            (Self::Random, Family::V4) => {
+                IpAddr::V4(Ipv4Addr::from(0x0a80_0000 | rng.random::<u32>() >> 9))
+            }
+            (Self::Random, Family::V6) => {
+                let mut segments: [u16; 8] = rng.random();
+                segments[0] = 0xfd00;
+                segments[1] |= 0x8000;
+                v6(segments)
+            }
+            (Self::OnePrefix, _) => IpAddr::V4(Ipv4Addr::new(10, 0, 200, rng.random())),
+            (Self::OneSlash64, _) => {
+                let mut segments: [u16; 8] = rng.random();
+                segments[..4].copy_from_slice(&[0xfd00, 0, 0x200, 0]);
+                v6(segments)
+            }
+        }
+    }
+
+    /// The most sessions the flood may hold at once under the defaults:
+    /// the session rate's bound for random sources, else the cap per
+    /// prefix or per source.
+    fn cap(self) -> u64 {
+        let timeout_s = DEFAULT_TIMEOUT_NS / 1_000_000_000;
+        match self {
+            Self::Random => {
+                DEFAULT_POLICY.sessions.per_second * timeout_s + DEFAULT_POLICY.sessions.burst
+            }
+            Self::OnePrefix => DEFAULT_POLICY.prefix_sessions.into(),
+            Self::OneSlash64 => DEFAULT_POLICY.source_sessions.into(),
+        }
+    }
+}
+
+/// Padded requests (UDP probes for hops 1–8) from spoofed sources, whole IP
+/// packets for a raw socket that takes the IP header from us.
+fn flood_packets(sources: Sources, family: Family, server: IpAddr, seed: u64) -> Vec<Vec<u8>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (wire_family, header, echo_request) = match family {
+        Family::V4 => (WireFamily::V4, 20, 8),
+        Family::V6 => (WireFamily::V6, 40, 128),
     };
-    (0..SOURCES)
-        .map(|n| address(101 + n, 0x1000 + n))
-        .chain((0..SILENT_SOURCES).map(|n| address(2 + n, 0x2000 + n)))
+    let padding = padded_len(wire_family, PROTOCOL_UDP) - header - REQUEST_LEN;
+    (0..PACKETS)
+        .map(|n| {
+            let source = sources.pick(family, &mut rng);
+            let mut rest = rng.random::<u16>().to_be_bytes().to_vec();
+            rest.extend([0, 0, 1 + (n % 8) as u8, PROTOCOL_UDP, 0, 7]);
+            rest.resize(rest.len() + padding, 0);
+            icmp_packet(source, server, 64, echo_request, 1, &rest)
+        })
         .collect()
 }
 
-fn add_sources(lab: &Lab) {
-    let mut script = String::new();
-    for address in sources(Family::V4).into_iter().take(SOURCES.into()) {
-        script.push_str(&format!("address add {address}/24 dev eth0\n"));
-    }
-    for address in sources(Family::V6).into_iter().take(SOURCES.into()) {
-        // Deprecated at once, so the client never picks one as its source.
-        script.push_str(&format!(
-            "address add {address}/64 dev eth0 nodad preferred_lft 0\n"
-        ));
-    }
-    let mut ip = Command::new("ip")
-        .args(["-n", lab.netns(Host::Client), "-batch", "-"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("ip runs");
-    ip.stdin
-        .take()
-        .expect("ip's stdin")
-        .write_all(script.as_bytes())
-        .expect("writing the ip batch");
-    assert!(
-        ip.wait().expect("ip exits").success(),
-        "adding flood sources"
-    );
-}
-
-/// Starts the daemon with a small table, per-source limits and metrics;
-/// ready once it serves them.
-fn start_daemon(lab: &Lab) -> Daemon {
-    let daemon = Daemon::spawn(
-        lab,
-        &[
-            "--max-sessions",
-            &MAX_SESSIONS.to_string(),
-            "--timeout",
-            "1s",
-            "--rate",
-            SOURCE_RATE,
-            "--burst",
-            SOURCE_BURST,
-            "--prefix-rate",
-            "0",
-            "--metrics",
-            METRICS,
-            "eth0",
-        ],
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while metrics(lab).is_none() {
-        assert!(Instant::now() < deadline, "no metrics from the daemon");
-        thread::sleep(Duration::from_millis(100));
-    }
-    daemon
+/// Sends `packets` in turn from the client namespace until `stop`;
+/// returns how many were sent.
+fn flood(lab: &Lab, family: Family, packets: &[Vec<u8>], stop: &AtomicBool) -> u64 {
+    let server = lab.addr(Host::Server, family);
+    inside(lab, Host::Client, || {
+        let domain = match family {
+            Family::V4 => Domain::IPV4,
+            Family::V6 => Domain::IPV6,
+        };
+        // IPPROTO_RAW: the packets carry their own (spoofed) IP header.
+        let socket = Socket::new(domain, Type::RAW, Some(Protocol::from(libc::IPPROTO_RAW)))
+            .expect("a raw socket");
+        let to: SockAddr = SocketAddr::new(server, 0).into();
+        let mut sent = 0;
+        for packet in packets.iter().cycle() {
+            if sent % 256 == 0 && stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if socket.send_to(packet, &to).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    })
 }
 
 /// The daemon's resident memory in KiB.
@@ -122,210 +153,14 @@ fn rss_kib(daemon: &Daemon) -> u64 {
         .expect("a VmRSS line")
 }
 
-/// The daemon's metrics, summed over labels, scraped inside the server
-/// namespace; `None` until it serves them.
-fn metrics(lab: &Lab) -> Option<BTreeMap<String, u64>> {
-    let text = inside(lab, Host::Server, || {
-        let address: SocketAddr = METRICS.parse().expect("an address");
-        let limit = Some(Duration::from_secs(2));
-        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
-        stream.set_read_timeout(limit).ok()?;
-        stream.set_write_timeout(limit).ok()?;
-        stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text).ok()?;
-        Some(text)
-    })?;
-    let mut values = BTreeMap::new();
-    for line in text.lines().filter(|line| line.starts_with("reverse_tr_")) {
-        let (name, value) = line.rsplit_once(' ')?;
-        let name = name.split('{').next()?;
-        *values.entry(name.to_owned()).or_default() += value.parse::<u64>().ok()?;
-    }
-    (!values.is_empty()).then_some(values)
-}
-
-fn value(metrics: &BTreeMap<String, u64>, name: &str) -> u64 {
-    *metrics
-        .get(name)
-        .unwrap_or_else(|| panic!("metric {name} missing: {metrics:?}"))
-}
-
-/// Requests prepared per flood source, sent in turn.
-const REQUESTS_PER_SOURCE: u16 = 64;
-
-/// One raw ICMP socket per source, with its requests prepared beforehand
-/// so the loop only sends.
-struct Flooder {
-    server: SockAddr,
-    sources: Vec<(Socket, Vec<Vec<u8>>)>,
-}
-
-impl Flooder {
-    fn new(lab: &Lab, family: Family) -> Self {
-        let server = lab.addr(Host::Server, family);
-        let (domain, protocol, echo_request) = match family {
-            Family::V4 => (Domain::IPV4, Protocol::ICMPV4, 8),
-            Family::V6 => (Domain::IPV6, Protocol::ICMPV6, 128),
-        };
-        let sources = sources(family)
-            .into_iter()
-            .map(|source| {
-                let socket = Socket::new(domain, Type::RAW, Some(protocol)).expect("a raw socket");
-                // The silent sources are not the client's.
-                match family {
-                    Family::V4 => socket.set_freebind_v4(true),
-                    Family::V6 => socket.set_freebind_v6(true),
-                }
-                .expect("IP_FREEBIND");
-                socket
-                    .bind(&SocketAddr::new(source, 0).into())
-                    .expect("binding a flood source");
-                let requests = (1..=REQUESTS_PER_SOURCE)
-                    .map(|identifier| {
-                        // UDP probes for hops 1–8: routers answer the near
-                        // ones, the source's own stack (rate-limited) the
-                        // far ones; the rest time out.
-                        let ttl = 1 + (identifier % 8) as u8;
-                        let mut rest = identifier.to_be_bytes().to_vec();
-                        rest.extend([0, 0, ttl, 17, 0, 7]);
-                        icmp(source, server, echo_request, 1, &rest)
-                    })
-                    .collect();
-                (socket, requests)
-            })
-            .collect();
-        Self {
-            server: SocketAddr::new(server, 0).into(),
-            sources,
-        }
-    }
-
-    /// Sends until `stop`; returns the requests sent.
-    fn run(&self, stop: &AtomicBool) -> u64 {
-        let mut sent = 0u64;
-        for round in 0.. {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            for (socket, requests) in &self.sources {
-                let request = &requests[round % requests.len()];
-                if socket.send_to(request, &self.server).is_ok() {
-                    sent += 1;
-                }
-            }
-        }
-        sent
-    }
-}
-
-/// The client binary, built in the same target directory.
-fn client_binary() -> PathBuf {
-    let client =
-        PathBuf::from(env!("CARGO_BIN_EXE_reverse-tr-server")).with_file_name("reverse-tr");
-    assert!(
-        client.exists(),
-        "{} is missing: run `cargo build -p reverse-tr-client` first",
-        client.display()
-    );
-    client
-}
-
-/// A reverse single-path UDP trace from the client; asserts it succeeds
-/// and shows a hop of the lab's reverse path at every TTL.
-fn legitimate_trace(lab: &Lab, family: Family) {
-    let server = lab.addr(Host::Server, family).to_string();
-    let output = lab
-        .command(Host::Client, &client_binary().to_string_lossy())
-        .args([
-            "-n",
-            "-l",
-            "warning",
-            "--timeout",
-            "1",
-            "reverse",
-            "udp",
-            "singlepath",
-            "--flow",
-            "7",
-        ])
-        .arg(&server)
-        .output()
-        .expect("the client runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{family:?} trace failed under load: {stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let shown: BTreeSet<IpAddr> = stdout
-        .split_whitespace()
-        .filter_map(|word| word.parse().ok())
-        .collect();
-    for (ttl, hops) in lab.expected_reverse_hops(family) {
-        assert!(
-            !shown.is_disjoint(&hops),
-            "{family:?}: no hop of {hops:?} at TTL {ttl}: {stdout}"
-        );
-    }
-}
-
-#[test]
-fn a_flood_from_many_sources_leaves_room_for_traces_and_leaks_nothing() {
-    let lab = Lab::up(LabConfig::default()).expect("the lab");
-    add_sources(&lab);
-    let daemon = start_daemon(&lab);
-    let stop = AtomicBool::new(false);
-    let first_rss = rss_kib(&daemon);
-    let (sent, peak_sessions, peak_rss, flooded, scrapes) = thread::scope(|scope| {
-        let flooders: Vec<_> = [Family::V4, Family::V6]
-            .into_iter()
-            .map(|family| {
-                let (lab, stop) = (&lab, &stop);
-                scope.spawn(move || {
-                    inside(lab, Host::Client, || Flooder::new(lab, family).run(stop))
-                })
-            })
-            .collect();
-        let started = Instant::now();
-        let tracer = scope.spawn(|| {
-            for family in [Family::V4, Family::V6] {
-                legitimate_trace(&lab, family);
-            }
-        });
-        let (mut peak_sessions, mut samples, mut peak_rss) = (0, 0, first_rss);
-        let mut attempts = 0;
-        while started.elapsed() < FLOOD {
-            attempts += 1;
-            if let Some(metrics) = metrics(&lab) {
-                peak_sessions = peak_sessions.max(value(&metrics, "reverse_tr_sessions_active"));
-                samples += 1;
-            }
-            peak_rss = peak_rss.max(rss_kib(&daemon));
-            thread::sleep(Duration::from_millis(50));
-        }
-        stop.store(true, Ordering::Relaxed);
-        let flooded = started.elapsed();
-        let sent: u64 = flooders
-            .into_iter()
-            .map(|flooder| flooder.join().expect("a flooder"))
-            .sum();
-        tracer.join().expect("the legitimate traces succeed");
-        assert!(samples > 0, "no metrics scraped during the flood");
-        (
-            sent,
-            peak_sessions,
-            peak_rss,
-            flooded,
-            format!("{samples} of {attempts}"),
-        )
-    });
-    // Every session ends: answered, or timed out within timeout + 1 s.
-    // A scrape may time out while the daemon logs the flood's events.
-    let deadline = Instant::now() + TIMEOUT + Duration::from_secs(1);
+/// Waits until no session is pending (at most the timeout and a second);
+/// returns the last scrape.
+fn drained(lab: &Lab) -> BTreeMap<String, u64> {
+    let deadline =
+        Instant::now() + Duration::from_nanos(DEFAULT_TIMEOUT_NS) + Duration::from_secs(2);
     let mut last = None;
     while Instant::now() < deadline {
-        last = metrics(&lab).or(last);
+        last = metrics(lab).or(last);
         if last
             .as_ref()
             .is_some_and(|metrics| value(metrics, "reverse_tr_sessions_active") == 0)
@@ -334,31 +169,221 @@ fn a_flood_from_many_sources_leaves_room_for_traces_and_leaks_nothing() {
         }
         thread::sleep(Duration::from_millis(100));
     }
-    let metrics = last.expect("metrics after the flood");
-    let requests = value(&metrics, "reverse_tr_requests_total");
-    let probes = value(&metrics, "reverse_tr_probes_total");
-    let answers = value(&metrics, "reverse_tr_answers_total");
-    let timeouts = value(&metrics, "reverse_tr_timeouts_total");
+    last.expect("metrics after a flood")
+}
+
+/// What a legitimate requester saw during a phase.
+#[derive(Debug, Default)]
+struct Legitimate {
+    sent: u64,
+    answered: u64,
+}
+
+/// Padded requests from the client's own addresses, both families in
+/// turn, TTL 1–4 (routers of the reverse path answer), until `stop`.
+fn trace(lab: &Lab, stop: &AtomicBool) -> Legitimate {
+    let mut seen = Legitimate::default();
+    for n in 0u64.. {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let (family, wire_family, header) = match n % 2 {
+            0 => (Family::V4, WireFamily::V4, 20),
+            _ => (Family::V6, WireFamily::V6, 40),
+        };
+        let padding = padded_len(wire_family, PROTOCOL_UDP) - header - REQUEST_LEN;
+        let server = lab.addr(Host::Server, family);
+        let ttl = 1 + (n / 2 % 4) as u8;
+        let outcome = ask_to(lab, server, ttl, PROTOCOL_UDP, 1234, padding);
+        seen.sent += 1;
+        seen.answered += u64::from(outcome.is_some());
+    }
+    seen
+}
+
+/// The figures of one phase.
+struct Phase {
+    sources: Sources,
+    sent: u64,
+    legitimate: Legitimate,
+    peak_sessions: u64,
+    before: BTreeMap<String, u64>,
+    after: BTreeMap<String, u64>,
+}
+
+impl Phase {
+    fn moved(&self, name: &str) -> u64 {
+        value(&self.after, name) - value(&self.before, name)
+    }
+
+    fn report(&self) {
+        let seconds = PHASE.as_secs_f64();
+        let refused: Vec<String> = [
+            "reverse_tr_new_sources_limited_total",
+            "reverse_tr_global_limited_total",
+            "reverse_tr_rate_limited_total",
+            "reverse_tr_source_capped_total",
+            "reverse_tr_prefix_capped_total",
+            "reverse_tr_table_full_total",
+        ]
+        .into_iter()
+        .map(|name| {
+            let short = name
+                .trim_start_matches("reverse_tr_")
+                .trim_end_matches("_total");
+            format!("{short} {}", self.moved(name))
+        })
+        .collect();
+        println!(
+            "| {:?} | {:.0}/s | {:.0}/s | {:.0}/s | {} of {} ({:.1} %) | {} (cap {}) | {} |",
+            self.sources,
+            self.sent as f64 / seconds,
+            self.moved("reverse_tr_requests_total") as f64 / seconds,
+            self.moved("reverse_tr_probes_total") as f64 / seconds,
+            self.legitimate.answered,
+            self.legitimate.sent,
+            100.0 * self.legitimate.answered as f64 / self.legitimate.sent.max(1) as f64,
+            self.peak_sessions,
+            self.sources.cap(),
+            refused.join(", "),
+        );
+    }
+}
+
+/// Floods from `sources` for [`PHASE`] while the legitimate requester
+/// traces; scrapes the table's size meanwhile.
+fn phase(lab: &Lab, sources: Sources, daemon: &Daemon, peak_rss: &mut u64) -> Phase {
+    let before = drained(lab);
+    let floods: Vec<(Family, Vec<Vec<u8>>)> = sources
+        .families()
+        .iter()
+        .enumerate()
+        .map(|(seed, family)| {
+            let server = lab.addr(Host::Server, *family);
+            (
+                *family,
+                flood_packets(sources, *family, server, seed as u64),
+            )
+        })
+        .collect();
+    let stop = AtomicBool::new(false);
+    let (sent, legitimate, peak_sessions) = thread::scope(|scope| {
+        let flooders: Vec<_> = floods
+            .iter()
+            .map(|(family, packets)| {
+                let stop = &stop;
+                scope.spawn(move || flood(lab, *family, packets, stop))
+            })
+            .collect();
+        let tracer = scope.spawn(|| trace(lab, &stop));
+        let started = Instant::now();
+        let mut peak = 0;
+        while started.elapsed() < PHASE {
+            if let Some(metrics) = metrics(lab) {
+                peak = peak.max(value(&metrics, "reverse_tr_sessions_active"));
+            }
+            *peak_rss = (*peak_rss).max(rss_kib(daemon));
+            thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let sent: u64 = flooders
+            .into_iter()
+            .map(|flooder| flooder.join().expect("a flooder"))
+            .sum();
+        (sent, tracer.join().expect("the tracer"), peak)
+    });
+    let after = drained(lab);
+    Phase {
+        sources,
+        sent,
+        legitimate,
+        peak_sessions,
+        before,
+        after,
+    }
+}
+
+#[test]
+fn floods_of_spoofed_requests_leave_legitimate_traces_answered() {
+    let lab = Lab::up(LabConfig::default()).expect("the lab");
+    // The spoofed sources' probes get as far as the server's router.
+    for spoofed in [
+        "10.128.0.0/9",
+        "10.0.200.0/24",
+        "fd00:8000::/17",
+        "fd00:0:200::/64",
+    ] {
+        ip_in(&lab, Host::R4, &["route", "add", "blackhole", spoofed]);
+    }
+    let daemon = Daemon::spawn(&lab, &["--metrics", METRICS, "eth0"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metrics(&lab).is_none() {
+        assert!(Instant::now() < deadline, "no metrics from the daemon");
+        thread::sleep(Duration::from_millis(100));
+    }
+    // The legitimate requester is known before the floods begin.
+    let warm = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let tracer = scope.spawn(|| trace(&lab, &warm));
+        thread::sleep(Duration::from_millis(500));
+        warm.store(true, Ordering::Relaxed);
+        tracer.join().expect("the tracer")
+    });
+    let first_rss = rss_kib(&daemon);
+    let mut peak_rss = first_rss;
+    let phases: Vec<Phase> = [Sources::Random, Sources::OnePrefix, Sources::OneSlash64]
+        .into_iter()
+        .map(|sources| phase(&lab, sources, &daemon, &mut peak_rss))
+        .collect();
     println!(
-        "flood: {sent} requests sent in {flooded:.1?} ({:.0}/s); the program saw {requests} \
-         ({:.0}/s): {probes} probes, {answers} answered, {timeouts} timed out, {} rate limited, \
-         {} table full; peak {peak_sessions} sessions; daemon RSS {first_rss} → {peak_rss} KiB; \
-         {scrapes} metrics scrapes answered during the flood",
-        sent as f64 / flooded.as_secs_f64(),
-        requests as f64 / flooded.as_secs_f64(),
-        value(&metrics, "reverse_tr_rate_limited_total"),
-        value(&metrics, "reverse_tr_table_full_total"),
+        "| flood sources | sent | seen by the program | sessions created | legitimate answered | peak sessions | refused |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for phase in &phases {
+        phase.report();
+    }
+    println!("daemon RSS {first_rss} → {peak_rss} KiB");
+    for phase in &phases {
+        let Legitimate { sent, answered } = phase.legitimate;
+        assert!(
+            sent >= 10,
+            "{:?}: only {sent} legitimate requests",
+            phase.sources
+        );
+        assert!(
+            answered * 100 >= sent * 99,
+            "{:?}: {answered} of {sent} legitimate requests answered",
+            phase.sources
+        );
+        // The legitimate requester's own sessions come on top of the cap.
+        assert!(
+            phase.peak_sessions <= phase.sources.cap() + sent,
+            "{:?}: {} sessions pending, cap {}",
+            phase.sources,
+            phase.peak_sessions,
+            phase.sources.cap()
+        );
+        assert!(phase.peak_sessions <= u64::from(DEFAULT_CAPACITY));
+        assert!(
+            phase.moved("reverse_tr_requests_total") > 0,
+            "{:?}: the flood reached the program",
+            phase.sources
+        );
+    }
+    let last = &phases.last().expect("three phases").after;
+    assert_eq!(
+        value(last, "reverse_tr_sessions_active"),
+        0,
+        "sessions left after timeout + 2 s"
     );
     assert_eq!(
-        value(&metrics, "reverse_tr_sessions_active"),
-        0,
-        "sessions left after timeout + 1 s"
+        value(last, "reverse_tr_probes_total"),
+        value(last, "reverse_tr_answers_total") + value(last, "reverse_tr_timeouts_total"),
+        "created = answered + timed out"
     );
-    assert!(peak_sessions <= u64::from(MAX_SESSIONS));
-    assert_eq!(probes, answers + timeouts, "created = answered + timed out");
-    assert!(requests >= sent / 2, "the program saw most of the flood");
     assert!(
         peak_rss - first_rss < RSS_GROWTH_LIMIT_KIB,
         "daemon RSS grew from {first_rss} to {peak_rss} KiB"
     );
+    assert!(daemon.stop().success(), "SIGTERM exits 0");
 }

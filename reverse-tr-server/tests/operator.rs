@@ -1,6 +1,7 @@
 //! The daemon as an operator runs it, on `lo` of a network namespace of the
 //! test's own: metrics scraped on loopback move with traffic, and the
-//! policy file is re-read on SIGHUP without detaching the program.
+//! policy file is re-read on SIGHUP without detaching the program, all or
+//! nothing.
 
 mod support;
 
@@ -111,20 +112,52 @@ fn sample(samples: &[(String, f64)], series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no sample {series}"))
 }
 
-/// Sends one unpadded IPv4 request for a UDP probe to 127.0.0.1.
+/// The address the daemon serves, on `lo`.
+const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// A requester's (spoofed) address: loopback sources are never served.
+const REQUESTER: Ipv4Addr = Ipv4Addr::new(10, 9, 9, 9);
+
+/// Sends one unpadded IPv4 request for a UDP probe from [`REQUESTER`] to
+/// [`SERVER`].
 fn send_request(identifier: u16) {
-    let socket = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::ICMPV4)).expect("raw socket");
-    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let socket = Socket::new(
+        Domain::IPV4,
+        Type::RAW,
+        Some(Protocol::from(libc::IPPROTO_RAW)),
+    )
+    .expect("raw socket");
+    let (from, to) = (IpAddr::V4(REQUESTER), IpAddr::V4(SERVER));
     let mut rest = identifier.to_be_bytes().to_vec();
     rest.extend([0, 0, 5, 17, 0x30, 0x39]);
-    let message = icmp(loopback, loopback, 8, 1, &rest);
-    let to = SocketAddr::new(loopback, 0);
-    socket.send_to(&message, &to.into()).expect("request sent");
+    let packet = icmp_packet(from, to, 64, 8, 1, &rest);
+    let to = SocketAddr::new(to, 0);
+    socket.send_to(&packet, &to.into()).expect("request sent");
+}
+
+/// Writes `text` to the policy file, sends SIGHUP and returns the
+/// daemon's line about the reload.
+fn reload(daemon: &Daemon, policy: &std::path::Path, text: &str) -> String {
+    std::fs::write(policy, text).expect("policy written");
+    daemon.signal(libc::SIGHUP);
+    daemon.expect_line("SIGHUP:")
+}
+
+/// Waits until the metric `series` reaches `expected`.
+fn reaches(port: u16, series: &str, expected: f64) -> bool {
+    (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        sample(&samples(&get(port, "/metrics").1), series) == expected
+    })
 }
 
 #[test]
-fn metrics_move_with_traffic_and_sighup_reloads_the_policy() {
+fn metrics_move_with_traffic_and_sighup_reloads_the_policy_all_or_nothing() {
     isolate().expect("a network namespace of the test's own");
+    let status = Command::new("ip")
+        .args(["address", "add", "10.0.0.1/32", "dev", "lo"])
+        .status()
+        .expect("ip runs");
+    assert!(status.success(), "adding {SERVER} to lo");
     let port = free_port();
     let directory =
         std::env::temp_dir().join(format!("reverse-tr-operator-{}", std::process::id()));
@@ -153,31 +186,50 @@ fn metrics_move_with_traffic_and_sighup_reloads_the_policy() {
     send_request(1);
     // The request is counted before the scrape can see it only once the
     // kernel has passed it through lo's ingress: poll briefly.
-    let moved = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(20));
-        sample(&samples(&get(port, "/metrics").1), udp) == 1.0
-    });
-    assert!(moved, "the request counter moved");
-
-    std::fs::write(&policy, "deny 127.0.0.0/8\n").expect("policy written");
-    daemon.signal(libc::SIGHUP);
-    daemon.expect_line("SIGHUP: policy reloaded: +deny 127.0.0.0/8");
-    send_request(2);
-    let denied = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(20));
-        sample(
-            &samples(&get(port, "/metrics").1),
-            "reverse_tr_denied_total",
-        ) == 1.0
-    });
-    assert!(denied, "the request was denied after the reload");
-
-    std::fs::write(&policy, "deny 127.0.0.1/8\n").expect("policy written");
-    daemon.signal(libc::SIGHUP);
-    let line = daemon.expect_line("SIGHUP:");
+    assert!(reaches(port, udp, 1.0), "the request counter moved");
     assert!(
-        line.contains("line 1: invalid prefix \"127.0.0.1/8\": host bits are set")
+        reaches(port, "reverse_tr_probes_total", 1.0),
+        "the request was served"
+    );
+
+    let line = reload(&daemon, &policy, "deny 10.9.9.0/24\n");
+    assert!(
+        line.contains("SIGHUP: policy reloaded: +deny 10.9.9.0/24"),
+        "{line}"
+    );
+    send_request(2);
+    assert!(
+        reaches(port, "reverse_tr_denied_total", 1.0),
+        "the request was denied after the reload"
+    );
+
+    let line = reload(&daemon, &policy, "deny 10.9.9.1/24\n");
+    assert!(
+        line.contains("line 1: invalid prefix \"10.9.9.1/24\": host bits are set")
             && line.contains("keeping the policy in force"),
+        "{line}"
+    );
+
+    // More prefixes than the deny list holds (16,384): the reload fails
+    // half way, after thousands of entries went in, and is undone.
+    let mut crowded = String::from("allow 10.9.9.0/24\n");
+    for n in 0..16_385u32 {
+        crowded.push_str(&format!("deny 11.{}.{}.0/24\n", n / 256, n % 256));
+    }
+    let line = reload(&daemon, &policy, &crowded);
+    assert!(
+        line.contains("policy not applied") && line.contains("keeping the policy in force"),
+        "{line}"
+    );
+    send_request(3);
+    assert!(
+        reaches(port, "reverse_tr_denied_total", 2.0),
+        "the old deny list is still in force"
+    );
+    // Nothing of the failed reload is left: the old file changes nothing.
+    let line = reload(&daemon, &policy, "deny 10.9.9.0/24\n");
+    assert!(
+        line.contains("SIGHUP: policy reloaded, lists unchanged"),
         "{line}"
     );
     drop(daemon);

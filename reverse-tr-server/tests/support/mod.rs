@@ -3,15 +3,25 @@
 #![allow(dead_code, reason = "each test binary uses a part")]
 
 use std::{
-    net::IpAddr,
+    collections::BTreeMap,
+    io::{Read as _, Write as _},
+    net::{IpAddr, SocketAddr, TcpStream, UdpSocket},
     os::fd::AsRawFd as _,
     process::{Child, ExitStatus, Stdio},
+    sync::atomic::{AtomicU16, Ordering},
     thread,
+    time::{Duration, Instant},
 };
+
+use reverse_tr_common::{
+    Family as WireFamily, IpHeader, Ipv4Header, Ipv6Header, Outcome, Request, RequestHeader,
+    Response, request::REQUEST_MESSAGE_MAX_LEN,
+};
+use socket2::{Domain, Protocol, Socket, Type};
 
 pub use reverse_tr_server::testing::*;
 use reverse_tr_server::{Config, Server};
-use xtask::lab::{Host, Lab};
+use xtask::lab::{Family, Host, Lab};
 
 /// A server loaded for a test, in an isolated thread.
 pub fn server(config: Config) -> Server {
@@ -147,4 +157,149 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The metrics address the lab tests give the daemon (`--metrics`), in
+/// the server's namespace.
+pub const METRICS: &str = "127.0.0.1:9464";
+
+/// The daemon's metrics, summed over labels, scraped inside the server
+/// namespace; `None` until it serves them.
+pub fn metrics(lab: &Lab) -> Option<BTreeMap<String, u64>> {
+    let text = inside(lab, Host::Server, || {
+        let address: SocketAddr = METRICS.parse().expect("an address");
+        let limit = Some(Duration::from_secs(2));
+        let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+        stream.set_read_timeout(limit).ok()?;
+        stream.set_write_timeout(limit).ok()?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).ok()?;
+        Some(text)
+    })?;
+    let mut values = BTreeMap::new();
+    for line in text.lines().filter(|line| line.starts_with("reverse_tr_")) {
+        let (name, value) = line.rsplit_once(' ')?;
+        let name = name.split('{').next()?;
+        *values.entry(name.to_owned()).or_default() += value.parse::<u64>().ok()?;
+    }
+    (!values.is_empty()).then_some(values)
+}
+
+/// One metric of a scrape (summed over its labels).
+pub fn value(metrics: &BTreeMap<String, u64>, name: &str) -> u64 {
+    *metrics
+        .get(name)
+        .unwrap_or_else(|| panic!("metric {name} missing: {metrics:?}"))
+}
+
+/// Runs `ip` with `args` in `host`'s namespace; panics if it fails.
+pub fn ip_in(lab: &Lab, host: Host, args: &[&str]) -> String {
+    let output = lab
+        .command(host, "ip")
+        .args(args)
+        .output()
+        .expect("ip runs");
+    assert!(
+        output.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Identifiers unique within the test process.
+static NEXT_IDENTIFIER: AtomicU16 = AtomicU16::new(1);
+
+/// Sends one request with `padding` octets from the lab's client to
+/// `server`, an address of the server host, and waits up to 2 s for its
+/// response.
+pub fn ask_to(
+    lab: &Lab,
+    server: IpAddr,
+    ttl: u8,
+    protocol: u8,
+    flow: u16,
+    padding: usize,
+) -> Option<Outcome> {
+    let family = match server {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    };
+    let client = lab.addr(Host::Client, family);
+    let identifier = NEXT_IDENTIFIER.fetch_add(1, Ordering::Relaxed);
+    let (wire_family, domain, icmp, ip) = match (client, server) {
+        (IpAddr::V4(source), IpAddr::V4(destination)) => (
+            WireFamily::V4,
+            Domain::IPV4,
+            Protocol::ICMPV4,
+            IpHeader::V4(Ipv4Header {
+                source,
+                destination,
+                tos: 0,
+                identification: 1,
+                flags_fragment: 0,
+            }),
+        ),
+        (IpAddr::V6(source), IpAddr::V6(destination)) => (
+            WireFamily::V6,
+            Domain::IPV6,
+            Protocol::ICMPV6,
+            IpHeader::V6(Ipv6Header {
+                source,
+                destination,
+                traffic_class: 0,
+                flow_label: 0,
+            }),
+        ),
+        _ => unreachable!("the lab gives one family per call"),
+    };
+    let request = Request {
+        identifier,
+        sequence: 0,
+        header: RequestHeader {
+            ttl,
+            protocol,
+            flow,
+        },
+    };
+    let mut message = [0u8; REQUEST_MESSAGE_MAX_LEN];
+    let len = request
+        .write_message(&ip, padding, &mut message)
+        .expect("a request");
+    inside(lab, Host::Client, || {
+        let socket: UdpSocket = Socket::new(domain, Type::RAW, Some(icmp))
+            .expect("a raw socket")
+            .into();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        socket
+            .send_to(&message[..len], SocketAddr::new(server, 0))
+            .expect("sent");
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut buffer = [0u8; 1500];
+        while Instant::now() < deadline {
+            let Ok((received, from)) = socket.recv_from(&mut buffer) else {
+                continue;
+            };
+            // IPv4 raw sockets deliver the IP header too.
+            let skip = if client.is_ipv4() {
+                usize::from(buffer[0] & 0x0f) * 4
+            } else {
+                0
+            };
+            let Some(icmp) = buffer.get(skip..received) else {
+                continue;
+            };
+            if let Ok(response) = Response::decode(wire_family, icmp)
+                && response.identifier == identifier
+                && from.ip() == server
+            {
+                return Some(response.outcome);
+            }
+        }
+        None
+    })
 }
