@@ -154,7 +154,8 @@ pub fn icmp_packet(
     ip(source, destination, icmp_protocol(source), ttl, 1, &message)
 }
 
-/// A request frame from `client` to `server` (§3).
+/// A request frame from `client` to `server` (§3), unpadded as the
+/// reference client's.
 pub fn request(
     client: IpAddr,
     server: IpAddr,
@@ -163,10 +164,22 @@ pub fn request(
     protocol: u8,
     flow: u16,
 ) -> Vec<u8> {
+    padded_request(client, server, (identifier, ttl, protocol, flow), 0)
+}
+
+/// A request frame from `client` to `server` for (identifier, TTL,
+/// protocol, flow) with `padding` zero octets after its 12 (§3.7).
+pub fn padded_request(
+    client: IpAddr,
+    server: IpAddr,
+    (identifier, ttl, protocol, flow): (u16, u8, u8, u16),
+    padding: usize,
+) -> Vec<u8> {
     let echo_request = if client.is_ipv4() { 8 } else { 128 };
     let mut rest = identifier.to_be_bytes().to_vec();
     rest.extend([0, 0, ttl, protocol]);
     rest.extend(flow.to_be_bytes());
+    rest.resize(rest.len() + padding, 0);
     frame(&icmp_packet(client, server, 64, echo_request, 1, &rest))
 }
 

@@ -36,18 +36,12 @@ fn server_of(client: IpAddr) -> IpAddr {
 
 /// A request with `padding` zero octets after its 12 (§3.7).
 fn padded_request(client: IpAddr, identifier: u16, protocol: u8, padding: usize) -> Vec<u8> {
-    let echo_request = if client.is_ipv4() { 8 } else { 128 };
-    let mut rest = identifier.to_be_bytes().to_vec();
-    rest.extend([0, 0, 5, protocol, 0x30, 0x39]);
-    rest.resize(rest.len() + padding, 0);
-    frame(&icmp_packet(
+    support::padded_request(
         client,
         server_of(client),
-        64,
-        echo_request,
-        1,
-        &rest,
-    ))
+        (identifier, 5, protocol, 0x3039),
+        padding,
+    )
 }
 
 /// A server with `policy` and no lists.
