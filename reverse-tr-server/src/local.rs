@@ -224,3 +224,40 @@ fn netlink_error(context: &str) -> impl Fn(std::io::Error) -> Error + '_ {
         source,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+
+    use super::local_address;
+
+    fn message(attributes: Vec<AddressAttribute>) -> AddressMessage {
+        let mut message = AddressMessage::default();
+        message.attributes = attributes;
+        message
+    }
+
+    #[test]
+    fn the_local_address_wins_over_a_point_to_point_peer() {
+        let ip = |text: &str| text.parse::<IpAddr>().expect("an address");
+        let cases = [
+            (
+                vec![
+                    AddressAttribute::Address(ip("192.0.2.2")),
+                    AddressAttribute::Local(ip("192.0.2.1")),
+                ],
+                Some(ip("192.0.2.1")),
+            ),
+            (
+                vec![AddressAttribute::Address(ip("2001:db8::1"))],
+                Some(ip("2001:db8::1")),
+            ),
+            (vec![AddressAttribute::Label("eth0".into())], None),
+        ];
+        for (attributes, expected) in cases {
+            assert_eq!(local_address(&message(attributes)), expected);
+        }
+    }
+}
