@@ -174,6 +174,8 @@ fn metrics_move_with_traffic_and_sighup_reloads_the_policy_all_or_nothing() {
     ]);
     daemon.expect_line("serving on lo");
 
+    // A scraper that connects and says nothing holds up no one.
+    let _silent = TcpStream::connect(("127.0.0.1", port)).expect("metrics connect");
     let (status, body) = get(port, "/metrics");
     assert!(status.starts_with("HTTP/1.1 200"), "{status}");
     assert!(status.contains("text/plain; version=0.0.4"), "{status}");
