@@ -13,13 +13,14 @@ use std::{
 };
 
 use reverse_tr_common::{
-    Family as WireFamily, Outcome,
-    constants::{PROTOCOL_TCP, PROTOCOL_UDP, REQUEST_LEN},
+    Outcome,
+    constants::{PROTOCOL_TCP, PROTOCOL_UDP},
     policy::padded_len,
-    request::REQUEST_MAX_PADDING,
 };
 use socket2::{Domain, Protocol, Socket, Type};
-use support::{Daemon, METRICS, ask_to, inside, ip_in, metrics, value};
+use support::{
+    Daemon, METRICS, ask_to, inside, ip_in, metrics, padding, request_len, value, wire_family,
+};
 use xtask::lab::{Family, Host, Lab, LabConfig};
 
 /// Starts the daemon; ready once the TTL-0 presence check gets its error
@@ -278,17 +279,9 @@ struct Kind {
 fn caused_by(lab: &Lab, kind: &Kind) -> (usize, usize, usize, Option<Outcome>) {
     let client = lab.addr(Host::Client, kind.family);
     let server = lab.addr(Host::Server, kind.family);
-    let wire_family = match kind.family {
-        Family::V4 => WireFamily::V4,
-        Family::V6 => WireFamily::V6,
-    };
-    let header = match kind.family {
-        Family::V4 => 20,
-        Family::V6 => 40,
-    };
-    let request_len = header + REQUEST_LEN;
+    let request_len = request_len(kind.family);
     let padding = match kind.padded {
-        true => (padded_len(wire_family, kind.protocol) - request_len).min(REQUEST_MAX_PADDING),
+        true => padding(kind.family, kind.protocol),
         false => 0,
     };
     let port = if kind.open { 8080 } else { 8081 };
@@ -386,11 +379,7 @@ fn every_packet_a_request_causes_is_counted() {
                 );
                 let expected = if open { 3 } else { 2 };
                 assert_eq!(packets, expected, "{name}: probe, response (and RST)");
-                let wire_family = match family {
-                    Family::V4 => WireFamily::V4,
-                    Family::V6 => WireFamily::V6,
-                };
-                if octets_in >= padded_len(wire_family, protocol) {
+                if octets_in >= padded_len(wire_family(family), protocol) {
                     assert!(
                         octets_out <= octets_in,
                         "{name}: {octets_out} octets out for {octets_in} in"

@@ -25,12 +25,11 @@ use std::{
 
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use reverse_tr_common::{
-    Family as WireFamily,
-    constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS, PROTOCOL_UDP, REQUEST_LEN},
-    policy::{DEFAULT_POLICY, padded_len},
+    constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS, PROTOCOL_UDP},
+    policy::DEFAULT_POLICY,
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use support::{Daemon, METRICS, ask_to, icmp_packet, inside, ip_in, metrics, value};
+use support::{Daemon, METRICS, ask_to, icmp_packet, inside, ip_in, metrics, padding, value};
 use xtask::lab::{Family, Host, Lab, LabConfig};
 
 /// How long each flood lasts.
@@ -100,11 +99,11 @@ impl Sources {
 /// packets for a raw socket that takes the IP header from us.
 fn flood_packets(sources: Sources, family: Family, server: IpAddr, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let (wire_family, header, echo_request) = match family {
-        Family::V4 => (WireFamily::V4, 20, 8),
-        Family::V6 => (WireFamily::V6, 40, 128),
+    let echo_request = match family {
+        Family::V4 => 8,
+        Family::V6 => 128,
     };
-    let padding = padded_len(wire_family, PROTOCOL_UDP) - header - REQUEST_LEN;
+    let padding = padding(family, PROTOCOL_UDP);
     (0..PACKETS)
         .map(|n| {
             let source = sources.pick(family, &mut rng);
@@ -187,14 +186,17 @@ fn trace(lab: &Lab, stop: &AtomicBool) -> Legitimate {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let (family, wire_family, header) = match n % 2 {
-            0 => (Family::V4, WireFamily::V4, 20),
-            _ => (Family::V6, WireFamily::V6, 40),
-        };
-        let padding = padded_len(wire_family, PROTOCOL_UDP) - header - REQUEST_LEN;
+        let family = [Family::V4, Family::V6][(n % 2) as usize];
         let server = lab.addr(Host::Server, family);
         let ttl = 1 + (n / 2 % 4) as u8;
-        let outcome = ask_to(lab, server, ttl, PROTOCOL_UDP, 1234, padding);
+        let outcome = ask_to(
+            lab,
+            server,
+            ttl,
+            PROTOCOL_UDP,
+            1234,
+            padding(family, PROTOCOL_UDP),
+        );
         seen.sent += 1;
         seen.answered += u64::from(outcome.is_some());
     }

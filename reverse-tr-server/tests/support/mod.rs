@@ -15,7 +15,10 @@ use std::{
 
 use reverse_tr_common::{
     Family as WireFamily, IpHeader, Ipv4Header, Ipv6Header, Outcome, Request, RequestHeader,
-    Response, request::REQUEST_MESSAGE_MAX_LEN,
+    Response,
+    constants::REQUEST_LEN,
+    policy::padded_len,
+    request::{REQUEST_MAX_PADDING, REQUEST_MESSAGE_MAX_LEN},
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -302,4 +305,28 @@ pub fn ask_to(
         }
         None
     })
+}
+
+/// The common crate's name of a lab family.
+pub fn wire_family(family: Family) -> WireFamily {
+    match family {
+        Family::V4 => WireFamily::V4,
+        Family::V6 => WireFamily::V6,
+    }
+}
+
+/// The IP length of an unpadded request of `family`.
+pub fn request_len(family: Family) -> usize {
+    let header = match family {
+        Family::V4 => 20,
+        Family::V6 => 40,
+    };
+    header + REQUEST_LEN
+}
+
+/// The padding that makes a request for `protocol` padded (§3.7: as long
+/// as everything it can make the server host send), or as near as the
+/// longest request allows.
+pub fn padding(family: Family, protocol: u8) -> usize {
+    (padded_len(wire_family(family), protocol) - request_len(family)).min(REQUEST_MAX_PADDING)
 }
