@@ -48,9 +48,9 @@ impl Counters {
     }
 }
 
-/// The counters of requests dropped unanswered: counted, never logged one
-/// by one, so a flood of them costs no log lines.
-pub const REFUSALS: [Counter; 20] = [
+/// The counters of requests dropped unanswered, and of forged answers:
+/// counted, never logged one by one, so a flood of them costs no log lines.
+pub const REFUSALS: [Counter; 19] = [
     Counter::Exists,
     Counter::TableFull,
     Counter::RateLimited,
@@ -70,7 +70,6 @@ pub const REFUSALS: [Counter; 20] = [
     Counter::RefusedOwn,
     Counter::NotLocal,
     Counter::Mismatched,
-    Counter::Unauthenticated,
 ];
 
 /// Every counter's total, read at one moment (counter by counter, so two

@@ -23,8 +23,8 @@ use crate::{
 /// ticks every 20 ms).
 const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
 
-/// How often the daemon logs the requests it refused, if it refused any,
-/// and the session events lost to a full ring buffer.
+/// How often the daemon logs the requests (and forged answers) it refused,
+/// if it refused any, and the session events lost to a full ring buffer.
 const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
 
 /// The signals the daemon acts on, caught from installation on: installed
@@ -151,7 +151,7 @@ fn log_refusals(counters: &Counters, last: &mut Totals) {
     };
     let period = SUMMARY_PERIOD.as_secs();
     if let Some(refusals) = now.refusals_since(last) {
-        log::info!("requests refused in the last {period} s: {refusals}");
+        log::info!("refused in the last {period} s: {refusals}");
     }
     let lost = now
         .get(Counter::EventsLost)
