@@ -1,6 +1,7 @@
-//! End to end in the lab (xtask::lab): the real daemon attached to the
+//! End to end in the lab (reverse_tr_lab): the real daemon attached to the
 //! server's eth0 answers requests sent from the client namespace with the
 //! lab's true reverse hops, for every protocol and family.
+#![cfg(feature = "root-tests")]
 
 mod support;
 
@@ -17,9 +18,9 @@ use reverse_tr_common::{
     constants::{PROTOCOL_TCP, PROTOCOL_UDP},
     request::REQUEST_MESSAGE_MAX_LEN,
 };
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use socket2::{Domain, Protocol, Socket, Type};
 use support::{Daemon, inside};
-use xtask::lab::{Family, Host, Lab, LabConfig};
 
 /// Identifiers unique within the test process.
 static NEXT_IDENTIFIER: AtomicU16 = AtomicU16::new(1);

@@ -8,6 +8,7 @@
 //! The per-source limit keeps the flood from filling the table (which would
 //! refuse the legitimate traces, §8.3); the per-prefix limit is off because
 //! the flood and the traces share the client's /24 and /48.
+#![cfg(feature = "root-tests")]
 
 mod support;
 
@@ -22,9 +23,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use support::{Daemon, icmp, inside};
-use xtask::lab::{Family, Host, Lab, LabConfig};
 
 const MAX_SESSIONS: u32 = 2000;
 const TIMEOUT: Duration = Duration::from_secs(1);

@@ -1,6 +1,7 @@
 //! The daemon as an operator runs it, on `lo` of a network namespace of the
 //! test's own: metrics scraped on loopback move with traffic, and the
 //! policy file is re-read on SIGHUP without detaching the program.
+#![cfg(feature = "root-tests")]
 
 mod support;
 

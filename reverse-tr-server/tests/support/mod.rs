@@ -9,9 +9,9 @@ use std::{
     thread,
 };
 
+use reverse_tr_lab::{Host, Lab};
 pub use reverse_tr_server::testing::*;
 use reverse_tr_server::{Config, Server};
-use xtask::lab::{Host, Lab};
 
 /// A server loaded for a test, in an isolated thread.
 pub fn server(config: Config) -> Server {
