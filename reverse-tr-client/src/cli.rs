@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use reverse_tr_common::{Family, ProbeProtocol};
+use reverse_tr_common::{Family, ProbeProtocol, duration::parse_duration};
 
 use crate::{
     discovery::{Mode, Params},
@@ -77,11 +77,12 @@ pub struct Options {
     /// Resolve TARGET to an IPv6 address only
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
-    /// Seconds to wait for answers after the last probe of a batch
-    #[arg(long, value_name = "S", default_value = "2", value_parser = positive_seconds)]
+    /// How long to wait for answers after the last probe of a batch
+    /// (500ms, 2s, 1m; plain numbers are seconds)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = positive_duration)]
     pub timeout: Duration,
-    /// Seconds between two probes (the reference's pacing; overrides --rate)
-    #[arg(long, value_name = "S", value_parser = seconds, conflicts_with = "rate")]
+    /// Time between two probes, e.g. 100ms (the reference's pacing; overrides --rate)
+    #[arg(long, value_name = "DURATION", value_parser = duration, conflicts_with = "rate")]
     pub inter: Option<Duration>,
     /// Probes per second, both directions together
     #[arg(long, value_name = "PPS", default_value_t = DEFAULT_RATE,
@@ -142,8 +143,8 @@ pub struct Options {
     /// $REVERSE_TR_COLLECTOR_USER and $REVERSE_TR_COLLECTOR_PASSWORD
     #[arg(long, value_name = "URL", requires = "transmit")]
     pub collector: Option<String>,
-    /// Seconds to wait for the collector
-    #[arg(long, value_name = "S", default_value = "30", value_parser = positive_seconds)]
+    /// How long to wait for the collector, e.g. 30s
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
     pub collector_timeout: Duration,
     /// Print the public reverse-traceroute servers and exit; a TARGET may
     /// name one by its host name or its NAME
@@ -278,8 +279,8 @@ pub struct FaultArgs {
     /// Rounds of probes (every flow at every TTL once per round)
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
-    /// Probe for this many seconds instead of a number of rounds
-    #[arg(long, value_name = "S", value_parser = positive_seconds, conflicts_with = "rounds")]
+    /// Probe for this long (e.g. 30s, 2m) instead of a number of rounds
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration, conflicts_with = "rounds")]
     pub duration: Option<Duration>,
     /// Destination port of forward UDP/TCP probes [default: 33434 UDP, 80 TCP]
     #[arg(long, value_name = "P")]
@@ -571,18 +572,14 @@ impl Cli {
     }
 }
 
-/// Seconds as a non-negative decimal number.
-fn seconds(text: &str) -> Result<Duration, String> {
-    let value: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("`{text}` is not a duration of 0 seconds or more"))
+/// A duration of 0 or more: `500ms`, `2s`, `1m` or plain seconds.
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|error| error.to_string())
 }
 
-/// Seconds, strictly positive.
-fn positive_seconds(text: &str) -> Result<Duration, String> {
-    seconds(text).and_then(|d| {
+/// A duration, strictly positive.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    duration(text).and_then(|d| {
         if d.is_zero() {
             Err("must be more than 0 seconds".to_owned())
         } else {
@@ -600,5 +597,45 @@ fn probability(text: &str) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!("{text} is not between 0 and 1 (exclusive)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn config(args: &str) -> Result<Config, String> {
+        let words = std::iter::once("reverse-tr").chain(args.split_whitespace());
+        Cli::try_parse_from(words)
+            .map_err(|error| error.to_string())?
+            .config()
+    }
+
+    #[test]
+    fn every_duration_option_takes_units_or_seconds() {
+        let run = config(
+            "--timeout 500ms --inter 20ms --transmit --collector-timeout 1m \
+             forward udp fault --duration 1.5s 192.0.2.1",
+        )
+        .expect("valid");
+        assert_eq!(run.timeout, Duration::from_millis(500));
+        assert_eq!(run.gap, Duration::from_millis(20));
+        let transmit = run.transmit.expect("--transmit");
+        assert_eq!(transmit.timeout, Duration::from_secs(60));
+        let Job::Fault { survey, .. } = run.job else {
+            panic!("a fault job");
+        };
+        assert_eq!(survey.rounds, Rounds::For(Duration::from_millis(1500)));
+
+        let plain = config("--timeout 3 --inter 0.25 forward udp singlepath --flow 1 192.0.2.1")
+            .expect("valid");
+        assert_eq!(
+            (plain.timeout, plain.gap),
+            (Duration::from_secs(3), Duration::from_millis(250))
+        );
+        let defaults = config("forward udp singlepath --flow 1 192.0.2.1").expect("valid");
+        assert_eq!(defaults.timeout, Duration::from_secs(2));
     }
 }

@@ -46,7 +46,12 @@ fn bad_input_gives_its_message_and_status() {
         (
             with_singlepath(&["--timeout", "soon"]),
             usage,
-            "is not a number of seconds",
+            "`soon` is not a duration",
+        ),
+        (
+            with_singlepath(&["--timeout", "5 parsecs"]),
+            usage,
+            "unknown unit `parsecs`",
         ),
         (
             with_singlepath(&["--inter=-1"]),
