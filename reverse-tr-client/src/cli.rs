@@ -49,7 +49,8 @@ Exit status:
   0    trace complete          4    no raw-socket privilege (CAP_NET_RAW)
   1    I/O or internal error   5    no reverse-traceroute server at TARGET
   2    bad command line        6    the server refused requests (error state)
-  3    TARGET did not resolve  130  interrupted (Ctrl-C); partial trace printed";
+  3    TARGET did not resolve  7    stdout closed or full (`| head`, a full disk)
+  130  interrupted (Ctrl-C, SIGTERM or SIGHUP); the partial trace is printed";
 
 /// Forward, reverse and two-way traceroute over UDP, TCP and ICMP.
 #[derive(Debug, Parser)]

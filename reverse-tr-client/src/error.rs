@@ -50,6 +50,9 @@ pub enum Error {
     /// The server refused a request with an error state (§7.3).
     #[error("the server refused the request: {}", state_meaning(*.state))]
     Refused { state: u8 },
+    /// Standard output is closed or full (`| head`, `>/dev/full`).
+    #[error("writing standard output: {0}")]
+    Stdout(std::io::Error),
     /// Ctrl-C ended the trace early.
     #[error("interrupted")]
     Interrupted,
@@ -107,6 +110,7 @@ impl Error {
             Self::NoPrivilege => 4,
             Self::NoAnswer { .. } | Self::NoServer { .. } | Self::Unreachable { .. } => 5,
             Self::Refused { .. } => 6,
+            Self::Stdout(_) => 7,
             Self::Interrupted => 130,
             Self::InvalidParameter { .. } => 2,
             Self::Io(_)

@@ -26,7 +26,9 @@ pub mod report;
 pub mod resolve;
 pub mod reverse;
 pub mod run;
+mod stdout;
 pub mod submit;
 pub mod survey;
 
 pub use error::{Error, Result, state_meaning};
+pub use stdout::write_stdout;

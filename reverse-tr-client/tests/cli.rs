@@ -269,3 +269,27 @@ fn list_endpoints_needs_no_trace_and_takes_nothing_else() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_full_or_closed_stdout_is_one_line_and_status_7() {
+    let full = std::fs::File::create("/dev/full").expect("/dev/full opens");
+    let (reader, closed) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    for (stdout, reason) in [
+        (std::process::Stdio::from(full), "No space left on device"),
+        (std::process::Stdio::from(closed), "Broken pipe"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_reverse-tr"))
+            .arg("--list-endpoints")
+            .stdout(stdout)
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(7), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("reverse-tr: writing standard output: ") && stderr.contains(reason),
+            "{stderr}"
+        );
+    }
+}
