@@ -14,6 +14,7 @@ use crate::{
     fault::{FaultSurvey, Rounds},
     paths::{Survey, path_flow},
     render::Layout,
+    resolve::host_of,
 };
 
 /// Destination port of forward `paths` and `fault` probes without `--port`:
@@ -148,7 +149,7 @@ pub struct Options {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
     pub collector_timeout: Duration,
     /// Print the public reverse-traceroute servers and exit; a TARGET may
-    /// name one by its host name or its NAME
+    /// name one as @NAME (`@bcix`), or by its host name
     #[arg(long, exclusive = true)]
     pub list_endpoints: bool,
 }
@@ -267,7 +268,7 @@ pub struct PathsArgs {
     /// Destination port of forward UDP/TCP probes [default: 33434 UDP, 80 TCP]
     #[arg(long, value_name = "P")]
     pub port: Option<u16>,
-    /// Host name or IP address
+    /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
 
@@ -289,7 +290,7 @@ pub struct FaultArgs {
     /// Print the report as JSON (the fields are in the README)
     #[arg(long)]
     pub json: bool,
-    /// Host name or IP address
+    /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
 
@@ -324,7 +325,7 @@ pub struct Singlepath {
     /// Probes per hop
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     pub probes: u16,
-    /// Host name or IP address
+    /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
 
@@ -347,7 +348,7 @@ pub struct Multipath {
     /// Largest burst
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub max_burst: u64,
-    /// Host name or IP address
+    /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
 
@@ -529,6 +530,8 @@ impl Cli {
                 (mode, Job::Trace, m.target)
             }
         };
+        // A bad address or endpoint name is a usage error, found before any probe.
+        host_of(&target).map_err(|error| error.to_string())?;
         let family = match (o.ipv4, o.ipv6) {
             (true, _) => Some(Family::V4),
             (_, true) => Some(Family::V6),

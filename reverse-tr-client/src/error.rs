@@ -29,6 +29,9 @@ pub enum Error {
     /// TARGET has no address of the wanted family (§11.2).
     #[error("failed to resolve {target}: {reason}")]
     Resolve { target: String, reason: String },
+    /// TARGET is neither a host name nor an IP address nor `@ENDPOINT`.
+    #[error("TARGET `{target}`: {reason}")]
+    Target { target: String, reason: String },
     /// Opening a raw socket was refused.
     #[error(
         "raw sockets need root or the CAP_NET_RAW capability (try `sudo` or `setcap cap_net_raw+ep`)"
@@ -112,7 +115,7 @@ impl Error {
             Self::Refused { .. } => 6,
             Self::Stdout(_) => 7,
             Self::Interrupted => 130,
-            Self::InvalidParameter { .. } => 2,
+            Self::InvalidParameter { .. } | Self::Target { .. } => 2,
             Self::Io(_)
             | Self::NoRoute { .. }
             | Self::Send { .. }

@@ -11,7 +11,6 @@ use crate::{
     Error, Result,
     cli::{Config, Directions, LogLevel},
     discovery::discover,
-    endpoints,
     forward::{self, ForwardProber},
     graph::{Direction, Trace},
     net::Pacer,
@@ -105,7 +104,7 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
 
 /// TARGET's address and this host's address towards it.
 pub async fn addresses(config: &Config) -> Result<(IpAddr, IpAddr)> {
-    let (name, family) = (endpoints::host_for(&config.target), config.family);
+    let (name, family) = (config.target.clone(), config.family);
     let target = tokio::task::spawn_blocking(move || resolve_target(&name, family))
         .await
         .map_err(|error| Error::Io(std::io::Error::other(error)))??;

@@ -133,6 +133,29 @@ fn bad_input_gives_its_message_and_status() {
         ),
         (
             vec![
+                "-n",
+                "forward",
+                "udp",
+                "singlepath",
+                "--flow",
+                "1",
+                "300.1.1.1",
+            ],
+            usage,
+            "TARGET `300.1.1.1`: not an IPv4 address",
+        ),
+        (
+            vec!["-n", "reverse", "icmp", "multipath", "2001:db8::1::2"],
+            usage,
+            "TARGET `2001:db8::1::2`: not an IPv6 address",
+        ),
+        (
+            vec!["-n", "two-way", "udp", "multipath", "@nosuch"],
+            usage,
+            "TARGET `@nosuch`: no public server of that name (see --list-endpoints)",
+        ),
+        (
+            vec![
                 "-6",
                 "forward",
                 "udp",
