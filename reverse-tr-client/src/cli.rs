@@ -139,10 +139,11 @@ pub struct Options {
     /// Submit the measurement to the collector (asks first unless -y)
     #[arg(long)]
     pub transmit: bool,
-    /// Collector URL for --transmit, http://[USER:PASSWORD@]HOST[:PORT][/PATH]
-    /// [default: $REVERSE_TR_COLLECTOR, else `collector` in
-    /// ~/.config/reverse-tr/config.toml]; credentials also from
-    /// $REVERSE_TR_COLLECTOR_USER and $REVERSE_TR_COLLECTOR_PASSWORD
+    /// Collector URL for --transmit, https:// or http://[USER:PASSWORD@]HOST[:PORT][/PATH],
+    /// checked before the trace [default: $REVERSE_TR_COLLECTOR, else `collector` in
+    /// ~/.config/reverse-tr/config.toml]; credentials also from $REVERSE_TR_COLLECTOR_USER
+    /// and $REVERSE_TR_COLLECTOR_PASSWORD; https trusts the Mozilla roots, or the PEM file
+    /// $REVERSE_TR_COLLECTOR_CA
     #[arg(long, value_name = "URL", requires = "transmit")]
     pub collector: Option<String>,
     /// How long to wait for the collector, e.g. 30s

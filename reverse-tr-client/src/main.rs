@@ -36,12 +36,25 @@ fn main() -> ExitCode {
             .error(ErrorKind::ArgumentConflict, message)
             .exit(),
     };
+    // A bad collector URL is a usage error, found before any probe is sent.
+    let collector = match &config.transmit {
+        Some(options) => match submit::Collector::configured(options.collector.as_deref(), |name| {
+            std::env::var(name).ok()
+        }) {
+            Ok(collector) => Some(collector),
+            Err(error) => {
+                eprintln!("reverse-tr: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     init_logging(config.log_level);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Error::Io)
-        .and_then(|runtime| runtime.block_on(trace(&config)));
+        .and_then(|runtime| runtime.block_on(trace(&config, collector.as_ref())));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -53,7 +66,7 @@ fn main() -> ExitCode {
 
 /// Runs the traces, with Ctrl-C, SIGTERM or SIGHUP ending them early, and
 /// prints them.
-async fn trace(config: &Config) -> Result<(), Error> {
+async fn trace(config: &Config, collector: Option<&submit::Collector>) -> Result<(), Error> {
     let stop = Arc::new(AtomicBool::new(false));
     let interrupt = tokio::spawn(on_interrupt(Interruptions::new()?, Arc::clone(&stop)));
     if config.job != Job::Trace {
@@ -75,9 +88,9 @@ async fn trace(config: &Config) -> Result<(), Error> {
     }
     output::print_report(config, &traces, &names, started)?;
     output::store_json(config, &traces, &names)?;
-    if let Some(options) = &config.transmit {
+    if let (Some(options), Some(collector)) = (&config.transmit, collector) {
         let body = Measurement::new(config, &traces.labelled(), &names).to_json()?;
-        submit::transmit(options, body.as_bytes()).await;
+        submit::transmit(collector, options, body.as_bytes()).await;
     }
     output::draw(config, &traces, &names)?;
     if traces.interrupted() {
