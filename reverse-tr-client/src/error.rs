@@ -56,6 +56,9 @@ pub enum Error {
     /// Standard output is closed or full (`| head`, `>/dev/full`).
     #[error("writing standard output: {0}")]
     Stdout(std::io::Error),
+    /// The privileges that opened the raw sockets could not be dropped.
+    #[error("dropping privileges after opening the raw sockets: {0}")]
+    Privileges(String),
     /// Ctrl-C ended the trace early.
     #[error("interrupted")]
     Interrupted,
@@ -125,7 +128,8 @@ impl Error {
             | Self::Write { .. }
             | Self::Transmit(_)
             | Self::NoGraphviz { .. }
-            | Self::Graphviz(_) => 1,
+            | Self::Graphviz(_)
+            | Self::Privileges(_) => 1,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod merge;
 pub mod net;
 pub mod output;
 pub mod paths;
+pub mod privileges;
 pub mod probe;
 pub mod progress;
 pub mod render;
