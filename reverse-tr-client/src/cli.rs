@@ -435,6 +435,27 @@ impl Cli {
         {
             return Err("-f horiz and -f vert are layouts of the paths mode".to_owned());
         }
+        // paths and fault print their own report and write no files.
+        let layout_format = matches!(o.format, Some(Format::Horiz | Format::Vert))
+            && matches!(mode, ModeCommand::Paths(_));
+        if matches!(mode, ModeCommand::Paths(_) | ModeCommand::Fault(_)) {
+            let refused = [
+                (o.json, "--json (fault takes its own: `fault --json`)"),
+                (o.store_json, "-s"),
+                (o.output.is_some(), "-o"),
+                (
+                    o.format.is_some() && !layout_format,
+                    "-f (paths takes -f horiz or -f vert)",
+                ),
+                (o.transmit, "--transmit"),
+                (o.resolve_aliases, "--resolve-aliases"),
+            ];
+            if let Some((_, option)) = refused.iter().find(|(given, _)| *given) {
+                return Err(format!(
+                    "{option} applies to singlepath and multipath traces, not to paths or fault"
+                ));
+            }
+        }
         let classic = o.format == Some(Format::Classic);
         if classic && o.json {
             return Err(
@@ -621,25 +642,28 @@ mod tests {
     #[test]
     fn every_duration_option_takes_units_or_seconds() {
         let run = config(
-            "--timeout 500ms --inter 20ms --transmit --collector-timeout 1m \
+            "--timeout 500ms --inter 20ms \
              forward udp fault --duration 1.5s 192.0.2.1",
         )
         .expect("valid");
         assert_eq!(run.timeout, Duration::from_millis(500));
         assert_eq!(run.gap, Duration::from_millis(20));
-        let transmit = run.transmit.expect("--transmit");
-        assert_eq!(transmit.timeout, Duration::from_secs(60));
         let Job::Fault { survey, .. } = run.job else {
             panic!("a fault job");
         };
         assert_eq!(survey.rounds, Rounds::For(Duration::from_millis(1500)));
 
-        let plain = config("--timeout 3 --inter 0.25 forward udp singlepath --flow 1 192.0.2.1")
-            .expect("valid");
+        let plain = config(
+            "--timeout 3 --inter 0.25 --transmit --collector-timeout 1m \
+             forward udp singlepath --flow 1 192.0.2.1",
+        )
+        .expect("valid");
         assert_eq!(
             (plain.timeout, plain.gap),
             (Duration::from_secs(3), Duration::from_millis(250))
         );
+        let transmit = plain.transmit.expect("--transmit");
+        assert_eq!(transmit.timeout, Duration::from_secs(60));
         let defaults = config("forward udp singlepath --flow 1 192.0.2.1").expect("valid");
         assert_eq!(defaults.timeout, Duration::from_secs(2));
     }
