@@ -30,6 +30,31 @@ fn with_singlepath<'a>(options: &[&'a str]) -> Vec<&'a str> {
 fn bad_input_gives_its_message_and_status() {
     let usage = 2;
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["--json", "forward", "udp", "paths", "192.0.2.1"],
+            usage,
+            "--json (fault takes its own: `fault --json`) applies to singlepath and multipath traces, not to paths or fault",
+        ),
+        (
+            vec!["-s", "forward", "udp", "fault", "192.0.2.1"],
+            usage,
+            "-s applies to singlepath and multipath traces",
+        ),
+        (
+            vec!["-f", "svg", "reverse", "tcp", "paths", "192.0.2.1"],
+            usage,
+            "-f (paths takes -f horiz or -f vert) applies to",
+        ),
+        (
+            vec!["--transmit", "-y", "two-way", "icmp", "fault", "192.0.2.1"],
+            usage,
+            "--transmit applies to",
+        ),
+        (
+            with_singlepath(&["--transmit", "--collector", "ftp://c.example/"]),
+            usage,
+            "reverse-tr: transmission failed: collector URL `ftp://c.example/`: must start with https:// or http://",
+        ),
         (with_singlepath(&["--min-ttl", "0"]), usage, "--min-ttl"),
         (with_singlepath(&["--max-ttl", "256"]), usage, "--max-ttl"),
         (
