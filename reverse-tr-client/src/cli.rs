@@ -7,13 +7,14 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use reverse_tr_common::{Family, ProbeProtocol};
+use reverse_tr_common::{Family, ProbeProtocol, duration::parse_duration};
 
 use crate::{
     discovery::{Mode, Params},
     fault::{FaultSurvey, Rounds},
     paths::{Survey, path_flow},
     render::Layout,
+    resolve::host_of,
 };
 
 /// Destination port of forward `paths` and `fault` probes without `--port`:
@@ -49,7 +50,8 @@ Exit status:
   0    trace complete          4    no raw-socket privilege (CAP_NET_RAW)
   1    I/O or internal error   5    no reverse-traceroute server at TARGET
   2    bad command line        6    the server refused requests (error state)
-  3    TARGET did not resolve  130  interrupted (Ctrl-C); partial trace printed";
+  3    TARGET did not resolve  7    stdout closed or full (`| head`, a full disk)
+  130  interrupted (Ctrl-C, SIGTERM or SIGHUP); the partial trace is printed";
 
 /// Forward, reverse and two-way traceroute over UDP, TCP and ICMP.
 #[derive(Debug, Parser)]
@@ -77,11 +79,12 @@ pub struct Options {
     /// Resolve TARGET to an IPv6 address only
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
-    /// Seconds to wait for answers after the last probe of a batch
-    #[arg(long, value_name = "S", default_value = "2", value_parser = positive_seconds)]
+    /// How long to wait for answers after the last probe of a batch
+    /// (500ms, 2s, 1m; plain numbers are seconds)
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = positive_duration)]
     pub timeout: Duration,
-    /// Seconds between two probes (the reference's pacing; overrides --rate)
-    #[arg(long, value_name = "S", value_parser = seconds, conflicts_with = "rate")]
+    /// Time between two probes, e.g. 100ms (the reference's pacing; overrides --rate)
+    #[arg(long, value_name = "DURATION", value_parser = duration, conflicts_with = "rate")]
     pub inter: Option<Duration>,
     /// Probes per second, both directions together
     #[arg(long, value_name = "PPS", default_value_t = DEFAULT_RATE,
@@ -136,17 +139,18 @@ pub struct Options {
     /// Submit the measurement to the collector (asks first unless -y)
     #[arg(long)]
     pub transmit: bool,
-    /// Collector URL for --transmit, http://[USER:PASSWORD@]HOST[:PORT][/PATH]
-    /// [default: $REVERSE_TR_COLLECTOR, else `collector` in
-    /// ~/.config/reverse-tr/config.toml]; credentials also from
-    /// $REVERSE_TR_COLLECTOR_USER and $REVERSE_TR_COLLECTOR_PASSWORD
+    /// Collector URL for --transmit, https:// or http://[USER:PASSWORD@]HOST[:PORT][/PATH],
+    /// checked before the trace [default: $REVERSE_TR_COLLECTOR, else `collector` in
+    /// ~/.config/reverse-tr/config.toml]; credentials also from $REVERSE_TR_COLLECTOR_USER
+    /// and $REVERSE_TR_COLLECTOR_PASSWORD; https trusts the Mozilla roots, or the PEM file
+    /// $REVERSE_TR_COLLECTOR_CA
     #[arg(long, value_name = "URL", requires = "transmit")]
     pub collector: Option<String>,
-    /// Seconds to wait for the collector
-    #[arg(long, value_name = "S", default_value = "30", value_parser = positive_seconds)]
+    /// How long to wait for the collector, e.g. 30s
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = positive_duration)]
     pub collector_timeout: Duration,
     /// Print the public reverse-traceroute servers and exit; a TARGET may
-    /// name one by its host name or its NAME
+    /// name one as @NAME (`@bcix`), or by its host name
     #[arg(long, exclusive = true)]
     pub list_endpoints: bool,
 }
@@ -265,7 +269,7 @@ pub struct PathsArgs {
     /// Destination port of forward UDP/TCP probes [default: 33434 UDP, 80 TCP]
     #[arg(long, value_name = "P")]
     pub port: Option<u16>,
-    /// Host name or IP address
+    /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
 
@@ -278,8 +282,8 @@ pub struct FaultArgs {
     /// Rounds of probes (every flow at every TTL once per round)
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
-    /// Probe for this many seconds instead of a number of rounds
-    #[arg(long, value_name = "S", value_parser = positive_seconds, conflicts_with = "rounds")]
+    /// Probe for this long (e.g. 30s, 2m) instead of a number of rounds
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration, conflicts_with = "rounds")]
     pub duration: Option<Duration>,
     /// Destination port of forward UDP/TCP probes [default: 33434 UDP, 80 TCP]
     #[arg(long, value_name = "P")]
@@ -287,7 +291,7 @@ pub struct FaultArgs {
     /// Print the report as JSON (the fields are in the README)
     #[arg(long)]
     pub json: bool,
-    /// Host name or IP address
+    /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
 
@@ -322,7 +326,7 @@ pub struct Singlepath {
     /// Probes per hop
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     pub probes: u16,
-    /// Host name or IP address
+    /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
 
@@ -345,7 +349,7 @@ pub struct Multipath {
     /// Largest burst
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub max_burst: u64,
-    /// Host name or IP address
+    /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
 
@@ -430,6 +434,27 @@ impl Cli {
             && !matches!(mode, ModeCommand::Paths(_))
         {
             return Err("-f horiz and -f vert are layouts of the paths mode".to_owned());
+        }
+        // paths and fault print their own report and write no files.
+        let layout_format = matches!(o.format, Some(Format::Horiz | Format::Vert))
+            && matches!(mode, ModeCommand::Paths(_));
+        if matches!(mode, ModeCommand::Paths(_) | ModeCommand::Fault(_)) {
+            let refused = [
+                (o.json, "--json (fault takes its own: `fault --json`)"),
+                (o.store_json, "-s"),
+                (o.output.is_some(), "-o"),
+                (
+                    o.format.is_some() && !layout_format,
+                    "-f (paths takes -f horiz or -f vert)",
+                ),
+                (o.transmit, "--transmit"),
+                (o.resolve_aliases, "--resolve-aliases"),
+            ];
+            if let Some((_, option)) = refused.iter().find(|(given, _)| *given) {
+                return Err(format!(
+                    "{option} applies to singlepath and multipath traces, not to paths or fault"
+                ));
+            }
         }
         let classic = o.format == Some(Format::Classic);
         if classic && o.json {
@@ -527,6 +552,8 @@ impl Cli {
                 (mode, Job::Trace, m.target)
             }
         };
+        // A bad address or endpoint name is a usage error, found before any probe.
+        host_of(&target).map_err(|error| error.to_string())?;
         let family = match (o.ipv4, o.ipv6) {
             (true, _) => Some(Family::V4),
             (_, true) => Some(Family::V6),
@@ -571,18 +598,14 @@ impl Cli {
     }
 }
 
-/// Seconds as a non-negative decimal number.
-fn seconds(text: &str) -> Result<Duration, String> {
-    let value: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("`{text}` is not a duration of 0 seconds or more"))
+/// A duration of 0 or more: `500ms`, `2s`, `1m` or plain seconds.
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|error| error.to_string())
 }
 
-/// Seconds, strictly positive.
-fn positive_seconds(text: &str) -> Result<Duration, String> {
-    seconds(text).and_then(|d| {
+/// A duration, strictly positive.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    duration(text).and_then(|d| {
         if d.is_zero() {
             Err("must be more than 0 seconds".to_owned())
         } else {
@@ -600,5 +623,48 @@ fn probability(text: &str) -> Result<f64, String> {
         Ok(value)
     } else {
         Err(format!("{text} is not between 0 and 1 (exclusive)"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn config(args: &str) -> Result<Config, String> {
+        let words = std::iter::once("reverse-tr").chain(args.split_whitespace());
+        Cli::try_parse_from(words)
+            .map_err(|error| error.to_string())?
+            .config()
+    }
+
+    #[test]
+    fn every_duration_option_takes_units_or_seconds() {
+        let run = config(
+            "--timeout 500ms --inter 20ms \
+             forward udp fault --duration 1.5s 192.0.2.1",
+        )
+        .expect("valid");
+        assert_eq!(run.timeout, Duration::from_millis(500));
+        assert_eq!(run.gap, Duration::from_millis(20));
+        let Job::Fault { survey, .. } = run.job else {
+            panic!("a fault job");
+        };
+        assert_eq!(survey.rounds, Rounds::For(Duration::from_millis(1500)));
+
+        let plain = config(
+            "--timeout 3 --inter 0.25 --transmit --collector-timeout 1m \
+             forward udp singlepath --flow 1 192.0.2.1",
+        )
+        .expect("valid");
+        assert_eq!(
+            (plain.timeout, plain.gap),
+            (Duration::from_secs(3), Duration::from_millis(250))
+        );
+        let transmit = plain.transmit.expect("--transmit");
+        assert_eq!(transmit.timeout, Duration::from_secs(60));
+        let defaults = config("forward udp singlepath --flow 1 192.0.2.1").expect("valid");
+        assert_eq!(defaults.timeout, Duration::from_secs(2));
     }
 }

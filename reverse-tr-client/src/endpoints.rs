@@ -1,6 +1,8 @@
 //! The public reverse-traceroute servers (§11.18): the ENDPOINTS file the
 //! reference ships, compiled in. `--list-endpoints` prints it, and a TARGET
-//! may name an endpoint by its host name or its short name.
+//! may name an endpoint by its short name behind a marker, `@bcix`: a bare
+//! `bcix` is a host name like any other, so a local host of that name is
+//! never shadowed.
 
 use std::fmt::Write as _;
 
@@ -83,17 +85,20 @@ pub fn shipped() -> Result<Vec<Endpoint>> {
     parse(ENDPOINTS)
 }
 
-/// The host to resolve for `target`: the endpoint's address if `target` names
-/// one (host name or short name, case-insensitive), else `target` itself.
-pub fn host_for(target: &str) -> String {
+/// What marks a TARGET as an endpoint's short name: `@bcix`.
+pub const MARKER: char = '@';
+
+/// The host name of the endpoint `name` (its short name or host name, any
+/// case), or `None` if no endpoint has it.
+pub fn host_named(name: &str) -> Option<String> {
     shipped()
         .unwrap_or_default()
         .into_iter()
         .find(|endpoint| {
-            endpoint.address.eq_ignore_ascii_case(target)
-                || endpoint.short_name().eq_ignore_ascii_case(target)
+            endpoint.address.eq_ignore_ascii_case(name)
+                || endpoint.short_name().eq_ignore_ascii_case(name)
         })
-        .map_or_else(|| target.to_owned(), |endpoint| endpoint.address)
+        .map(|endpoint| endpoint.address)
 }
 
 /// The endpoints as a table for `--list-endpoints`.
@@ -208,17 +213,17 @@ mod tests {
     }
 
     #[test]
-    fn a_target_may_name_an_endpoint() {
+    fn endpoints_are_found_by_short_name_or_host_name() {
         let cases = [
-            ("bcix", "www.bcix.de"),
-            ("BCIX", "www.bcix.de"),
-            ("www.bcix.de", "www.bcix.de"),
-            ("playground", "playground.net.hs-augsburg.de"),
-            ("example.net", "example.net"),
-            ("192.0.2.1", "192.0.2.1"),
+            ("bcix", Some("www.bcix.de")),
+            ("BCIX", Some("www.bcix.de")),
+            ("www.bcix.de", Some("www.bcix.de")),
+            ("playground", Some("playground.net.hs-augsburg.de")),
+            ("example", None),
+            ("", None),
         ];
-        for (target, host) in cases {
-            assert_eq!(host_for(target), host, "{target}");
+        for (name, host) in cases {
+            assert_eq!(host_named(name).as_deref(), host, "{name}");
         }
     }
 

@@ -29,6 +29,9 @@ pub enum Error {
     /// TARGET has no address of the wanted family (§11.2).
     #[error("failed to resolve {target}: {reason}")]
     Resolve { target: String, reason: String },
+    /// TARGET is neither a host name nor an IP address nor `@ENDPOINT`.
+    #[error("TARGET `{target}`: {reason}")]
+    Target { target: String, reason: String },
     /// Opening a raw socket was refused.
     #[error(
         "raw sockets need root or the CAP_NET_RAW capability (try `sudo` or `setcap cap_net_raw+ep`)"
@@ -50,6 +53,12 @@ pub enum Error {
     /// The server refused a request with an error state (§7.3).
     #[error("the server refused the request: {}", state_meaning(*.state))]
     Refused { state: u8 },
+    /// Standard output is closed or full (`| head`, `>/dev/full`).
+    #[error("writing standard output: {0}")]
+    Stdout(std::io::Error),
+    /// The privileges that opened the raw sockets could not be dropped.
+    #[error("dropping privileges after opening the raw sockets: {0}")]
+    Privileges(String),
     /// Ctrl-C ended the trace early.
     #[error("interrupted")]
     Interrupted,
@@ -107,8 +116,9 @@ impl Error {
             Self::NoPrivilege => 4,
             Self::NoAnswer { .. } | Self::NoServer { .. } | Self::Unreachable { .. } => 5,
             Self::Refused { .. } => 6,
+            Self::Stdout(_) => 7,
             Self::Interrupted => 130,
-            Self::InvalidParameter { .. } => 2,
+            Self::InvalidParameter { .. } | Self::Target { .. } => 2,
             Self::Io(_)
             | Self::NoRoute { .. }
             | Self::Send { .. }
@@ -118,7 +128,8 @@ impl Error {
             | Self::Write { .. }
             | Self::Transmit(_)
             | Self::NoGraphviz { .. }
-            | Self::Graphviz(_) => 1,
+            | Self::Graphviz(_)
+            | Self::Privileges(_) => 1,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod merge;
 pub mod net;
 pub mod output;
 pub mod paths;
+pub mod privileges;
 pub mod probe;
 pub mod progress;
 pub mod render;
@@ -26,7 +27,9 @@ pub mod report;
 pub mod resolve;
 pub mod reverse;
 pub mod run;
+mod stdout;
 pub mod submit;
 pub mod survey;
 
 pub use error::{Error, Result, state_meaning};
+pub use stdout::write_stdout;

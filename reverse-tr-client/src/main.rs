@@ -4,7 +4,6 @@
 
 use std::{
     collections::HashMap,
-    io::Write,
     process::ExitCode,
     sync::{
         Arc,
@@ -22,7 +21,9 @@ use reverse_tr_client::{
     run::run,
     state_meaning, submit,
     survey::{Surveys, run_survey},
+    write_stdout,
 };
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -35,12 +36,25 @@ fn main() -> ExitCode {
             .error(ErrorKind::ArgumentConflict, message)
             .exit(),
     };
+    // A bad collector URL is a usage error, found before any probe is sent.
+    let collector = match &config.transmit {
+        Some(options) => match submit::Collector::configured(options.collector.as_deref(), |name| {
+            std::env::var(name).ok()
+        }) {
+            Ok(collector) => Some(collector),
+            Err(error) => {
+                eprintln!("reverse-tr: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     init_logging(config.log_level);
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Error::Io)
-        .and_then(|runtime| runtime.block_on(trace(&config)));
+        .and_then(|runtime| runtime.block_on(trace(&config, collector.as_ref())));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -50,10 +64,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Runs the traces, with Ctrl-C ending them early, and prints them.
-async fn trace(config: &Config) -> Result<(), Error> {
+/// Runs the traces, with Ctrl-C, SIGTERM or SIGHUP ending them early, and
+/// prints them.
+async fn trace(config: &Config, collector: Option<&submit::Collector>) -> Result<(), Error> {
     let stop = Arc::new(AtomicBool::new(false));
-    let interrupt = tokio::spawn(on_interrupt(Arc::clone(&stop)));
+    let interrupt = tokio::spawn(on_interrupt(Interruptions::new()?, Arc::clone(&stop)));
     if config.job != Job::Trace {
         let surveys = run_survey(config, &stop).await;
         interrupt.abort();
@@ -73,9 +88,9 @@ async fn trace(config: &Config) -> Result<(), Error> {
     }
     output::print_report(config, &traces, &names, started)?;
     output::store_json(config, &traces, &names)?;
-    if let Some(options) = &config.transmit {
+    if let (Some(options), Some(collector)) = (&config.transmit, collector) {
         let body = Measurement::new(config, &traces.labelled(), &names).to_json()?;
-        submit::transmit(options, body.as_bytes()).await;
+        submit::transmit(collector, options, body.as_bytes()).await;
     }
     output::draw(config, &traces, &names)?;
     if traces.interrupted() {
@@ -94,35 +109,52 @@ async fn trace(config: &Config) -> Result<(), Error> {
 
 /// Prints the reports of a `paths` or `fault` run.
 fn show_surveys(config: &Config, surveys: &Surveys) -> Result<(), Error> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(surveys.render(&config.job)?.as_bytes())?;
-    stdout.flush()?;
+    write_stdout(&surveys.render(&config.job)?)?;
     if surveys.interrupted() {
         return Err(Error::Interrupted);
     }
     Ok(())
 }
 
-/// First Ctrl-C: finish the probes in flight and print what was found.
-/// Second: leave at once.
-async fn on_interrupt(stop: Arc<AtomicBool>) {
-    if tokio::signal::ctrl_c().await.is_ok() {
-        stop.store(true, Ordering::Relaxed);
-        eprintln!(
-            "reverse-tr: interrupted; finishing the probes in flight (Ctrl-C again to quit at once)"
-        );
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(i32::from(Error::Interrupted.exit_code()));
+/// First Ctrl-C, SIGTERM or SIGHUP: finish the probes in flight and print
+/// what was found. Second: leave at once.
+/// The handlers are in place before the trace starts (`signals`).
+async fn on_interrupt(mut signals: Interruptions, stop: Arc<AtomicBool>) {
+    signals.next().await;
+    stop.store(true, Ordering::Relaxed);
+    eprintln!(
+        "reverse-tr: interrupted; finishing the probes in flight (Ctrl-C again to quit at once)"
+    );
+    signals.next().await;
+    std::process::exit(i32::from(Error::Interrupted.exit_code()));
+}
+
+/// The signals that interrupt a trace.
+struct Interruptions([Signal; 3]);
+
+impl Interruptions {
+    fn new() -> std::io::Result<Self> {
+        Ok(Self([
+            signal(SignalKind::interrupt())?,
+            signal(SignalKind::terminate())?,
+            signal(SignalKind::hangup())?,
+        ]))
+    }
+
+    /// Waits for the next of them.
+    async fn next(&mut self) {
+        let [interrupt, terminate, hangup] = &mut self.0;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            _ = hangup.recv() => {}
         }
     }
 }
 
 fn list_endpoints() -> ExitCode {
-    match endpoints::shipped() {
-        Ok(list) => {
-            print!("{}", endpoints::table(&list));
-            ExitCode::SUCCESS
-        }
+    match endpoints::shipped().and_then(|list| write_stdout(&endpoints::table(&list))) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("reverse-tr: {error}");
             ExitCode::from(error.exit_code())

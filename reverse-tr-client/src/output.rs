@@ -3,7 +3,7 @@
 //! `<output>.json` with `-s`, and the graph `<output>.<format>` with `-f`/`-o`.
 //! Notes naming written files go to stderr, so stdout stays the report.
 
-use std::{collections::HashMap, io::Write, net::IpAddr, path::PathBuf, time::SystemTime};
+use std::{collections::HashMap, net::IpAddr, path::PathBuf, time::SystemTime};
 
 use crate::{
     Error, Result,
@@ -15,6 +15,7 @@ use crate::{
     render::{Drawn, Route, render_classic, render_dot, render_html, render_text, write_graph},
     report::Report,
     run::Traces,
+    write_stdout,
 };
 
 /// Prints the report of `traces` to stdout: the text report, with
@@ -41,10 +42,7 @@ pub fn print_report(
     } else {
         render_text(&traces.labelled(), names)
     };
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
-    stdout.flush()?;
-    Ok(())
+    write_stdout(&text)
 }
 
 /// With `-s`, writes the statistics file `<output>.json` from the unmerged

@@ -3,6 +3,8 @@
 //! sent and answered and the addresses found. Every probe passes the
 //! [`Prober`] seam, so a counting wrapper sees all of it without discovery
 //! knowing. Log lines erase the progress line and redraw it below them.
+//! The line is cut to the terminal's width at every draw, and erased over
+//! as many rows as it may wrap to since the terminal shrank.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -86,12 +88,37 @@ impl Progress {
             .join("  |  ")
     }
 
+    /// The progress line in at most `width` columns: the full line, else
+    /// one word per count (`forward 7: 120/97/9`: TTL, sent/answered/found),
+    /// else that cut with `…`.
+    pub fn line_within(&self, width: usize) -> String {
+        let full = self.line();
+        if full.chars().count() <= width {
+            return full;
+        }
+        let short = self
+            .lock()
+            .iter()
+            .map(|(direction, c)| {
+                format!(
+                    "{direction} {}: {}/{}/{}",
+                    c.ttl,
+                    c.sent,
+                    c.answered,
+                    c.found.len()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" | ");
+        cut(&short, width)
+    }
+
     /// Removes the line from the terminal (at the end of the run).
     pub fn finish(&self) {
         if self.show {
             let mut shown = shown();
-            if shown.take().is_some() {
-                erase();
+            if let Some(line) = shown.take() {
+                erase(&line);
             }
         }
     }
@@ -127,10 +154,12 @@ impl Progress {
 
     fn draw(&self) {
         if self.show {
-            let line = self.line();
+            let line = self.line_within(terminal_width().saturating_sub(1));
             let mut shown = shown();
-            erase();
-            eprint!("{line}");
+            if let Some(old) = shown.as_deref() {
+                erase(old);
+            }
+            put(&line);
             *shown = Some(line);
         }
     }
@@ -140,11 +169,46 @@ impl Progress {
     }
 }
 
-/// Carriage return and erase the line.
-fn erase() {
+/// `text` in at most `width` columns (one per character: the line is ASCII
+/// but for the `…` that marks a cut).
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let mut kept: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width > 0 {
+        kept.push('…');
+    }
+    kept
+}
+
+/// Columns of the terminal on stderr (80 if it does not say).
+fn terminal_width() -> usize {
+    terminal_size::terminal_size_of(std::io::stderr()).map_or(80, |(width, _)| usize::from(width.0))
+}
+
+/// What erases `shown` when the terminal is now `width` columns wide: a
+/// line drawn on a wider terminal may have wrapped to several rows, all of
+/// which are cleared from the last up.
+fn erasure(shown: &str, width: usize) -> String {
+    let rows = shown.chars().count().max(1).div_ceil(width.max(1));
+    let mut text = "\r\x1b[2K".to_owned();
+    for _ in 1..rows {
+        text.push_str("\x1b[1A\x1b[2K");
+    }
+    text
+}
+
+/// Erases the progress line `shown` from the terminal.
+fn erase(shown: &str) {
+    put(&erasure(shown, terminal_width()));
+}
+
+/// Writes `text` to stderr; a terminal that cannot be written to has
+/// nothing to show, so failures are ignored.
+fn put(text: &str) {
     let mut stderr = std::io::stderr().lock();
-    // A terminal that cannot be written to has nothing to show.
-    let _ = stderr.write_all(b"\r\x1b[2K");
+    let _ = stderr.write_all(text.as_bytes());
     let _ = stderr.flush();
 }
 
@@ -178,12 +242,12 @@ impl<L: log::Log> log::Log for Logger<L> {
             return;
         }
         let shown = shown();
-        if shown.is_some() {
-            erase();
+        if let Some(line) = shown.as_deref() {
+            erase(line);
         }
         self.0.log(record);
         if let Some(line) = shown.as_deref() {
-            eprint!("{line}");
+            put(line);
         }
     }
 
@@ -243,6 +307,37 @@ mod tests {
             progress.line(),
             "forward TTL 2: 10 sent, 5 answered, 4 found  |  reverse TTL 1: 1 sent, 0 answered, 0 found"
         );
+    }
+
+    #[tokio::test]
+    async fn the_line_never_exceeds_the_width() {
+        let progress = Progress::new(false);
+        let forward = progress.counting(Direction::Forward, OddFlows);
+        let reverse = progress.counting(Direction::Reverse, OddFlows);
+        forward.send_batch(&batch(12, 1..300)).await.expect("batch");
+        reverse.send_batch(&batch(9, 1..40)).await.expect("batch");
+        let full = progress.line();
+        assert_eq!(full.len(), 96, "{full}");
+        assert_eq!(progress.line_within(200), full);
+        assert_eq!(
+            progress.line_within(79),
+            "forward 12: 299/150/2 | reverse 9: 39/20/2"
+        );
+        for width in 0..100 {
+            let line = progress.line_within(width);
+            assert!(line.chars().count() <= width, "{width}: {line}");
+        }
+        assert_eq!(progress.line_within(12), "forward 12:…");
+    }
+
+    #[test]
+    fn erasing_clears_every_row_a_wrapped_line_took() {
+        let line = "x".repeat(100);
+        assert_eq!(erasure(&line, 120), "\r\x1b[2K");
+        assert_eq!(erasure(&line, 100), "\r\x1b[2K");
+        // Shrunk to 40 columns: the line now takes three rows.
+        assert_eq!(erasure(&line, 40), "\r\x1b[2K\x1b[1A\x1b[2K\x1b[1A\x1b[2K");
+        assert_eq!(erasure("", 0), "\r\x1b[2K");
     }
 
     #[tokio::test]

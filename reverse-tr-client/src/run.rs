@@ -11,10 +11,10 @@ use crate::{
     Error, Result,
     cli::{Config, Directions, LogLevel},
     discovery::discover,
-    endpoints,
     forward::{self, ForwardProber},
     graph::{Direction, Trace},
     net::Pacer,
+    privileges::drop_privileges,
     progress::Progress,
     resolve::{local_address, resolve_target},
     reverse::{self, ReverseProber, check_presence},
@@ -66,12 +66,13 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
     let params = &config.params;
     let progress =
         Progress::new(std::io::stderr().is_terminal() && config.log_level != LogLevel::Debug);
+    let placement = FlowPlacement::DestinationPort;
+    let (forward_prober, reverse_prober) =
+        probers(config, local, target, placement, &pacer).await?;
     let forward = async {
-        match config.directions {
-            Directions::Reverse => Ok(None),
-            _ => {
-                let placement = FlowPlacement::DestinationPort;
-                let prober = forward_prober(config, local, target, placement, &pacer)?;
+        match forward_prober {
+            None => Ok(None),
+            Some(prober) => {
                 let prober = progress.counting(Direction::Forward, prober);
                 discover(&prober, params, local, Some(target), stop)
                     .await
@@ -80,10 +81,9 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
         }
     };
     let reverse = async {
-        match config.directions {
-            Directions::Forward => Ok(None),
-            _ => {
-                let prober = reverse_prober(config, local, target, &pacer).await?;
+        match reverse_prober {
+            None => Ok(None),
+            Some(prober) => {
                 let prober = progress.counting(Direction::Reverse, prober);
                 discover(&prober, params, target, Some(local), stop)
                     .await
@@ -105,7 +105,7 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
 
 /// TARGET's address and this host's address towards it.
 pub async fn addresses(config: &Config) -> Result<(IpAddr, IpAddr)> {
-    let (name, family) = (endpoints::host_for(&config.target), config.family);
+    let (name, family) = (config.target.clone(), config.family);
     let target = tokio::task::spawn_blocking(move || resolve_target(&name, family))
         .await
         .map_err(|error| Error::Io(std::io::Error::other(error)))??;
@@ -114,41 +114,42 @@ pub async fn addresses(config: &Config) -> Result<(IpAddr, IpAddr)> {
     Ok((target, local))
 }
 
-/// The run's forward prober, its flows placed as `placement` says.
-pub fn forward_prober(
+/// The probers of the directions `config` traces, forward flows placed as
+/// `placement` says. Once their raw sockets are open the process drops its
+/// privileges ([`drop_privileges`]); then the server on TARGET is checked
+/// for (§11.5.3).
+pub async fn probers(
     config: &Config,
     local: IpAddr,
     target: IpAddr,
     placement: FlowPlacement,
     pacer: &Arc<Pacer>,
-) -> Result<ForwardProber> {
-    forward::prober(
-        local,
-        target,
-        config.protocol,
-        placement,
-        Arc::clone(pacer),
-        config.timeout,
-    )
-}
-
-/// The run's reverse prober, once the server on TARGET answered (§11.5.3).
-pub async fn reverse_prober(
-    config: &Config,
-    local: IpAddr,
-    target: IpAddr,
-    pacer: &Arc<Pacer>,
-) -> Result<ReverseProber> {
-    let protocol = config.protocol.number(Family::of(target));
-    let padding = usize::from(config.padding);
-    let prober = reverse::prober(
-        local,
-        target,
-        protocol,
-        padding,
-        Arc::clone(pacer),
-        config.timeout,
-    )?;
-    check_presence(&prober).await?;
-    Ok(prober)
+) -> Result<(Option<ForwardProber>, Option<ReverseProber>)> {
+    let forward = match config.directions {
+        Directions::Reverse => None,
+        _ => Some(forward::prober(
+            local,
+            target,
+            config.protocol,
+            placement,
+            Arc::clone(pacer),
+            config.timeout,
+        )?),
+    };
+    let reverse = match config.directions {
+        Directions::Forward => None,
+        _ => Some(reverse::prober(
+            local,
+            target,
+            config.protocol.number(Family::of(target)),
+            usize::from(config.padding),
+            Arc::clone(pacer),
+            config.timeout,
+        )?),
+    };
+    drop_privileges()?;
+    if let Some(prober) = &reverse {
+        check_presence(prober).await?;
+    }
+    Ok((forward, reverse))
 }

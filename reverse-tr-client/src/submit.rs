@@ -1,8 +1,10 @@
 //! Submission of a measurement to a collector (§11.16, `--transmit`): one
-//! plain HTTP/1.1 POST of the measurement JSON with Basic authentication.
-//! Nothing about the collector is built in: its URL comes from
-//! `--collector`, `REVERSE_TR_COLLECTOR` or the configuration file, its
-//! credentials from `REVERSE_TR_COLLECTOR_USER`/`_PASSWORD` or the URL.
+//! HTTP/1.1 POST of the measurement JSON with Basic authentication, over
+//! `https://` (rustls, the Mozilla roots or the CA file of
+//! `REVERSE_TR_COLLECTOR_CA`) or plain `http://`, by ureq. Nothing about
+//! the collector is built in: its URL comes from `--collector`,
+//! `REVERSE_TR_COLLECTOR` or the configuration file, its credentials from
+//! `REVERSE_TR_COLLECTOR_USER`/`_PASSWORD` or the URL.
 
 use std::{
     io::{BufRead, IsTerminal, Write},
@@ -11,10 +13,7 @@ use std::{
 };
 
 use base64::Engine as _;
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::{Error, Result, cli::Transmit};
 
@@ -23,30 +22,60 @@ pub const COLLECTOR_VARIABLE: &str = "REVERSE_TR_COLLECTOR";
 /// Environment variables holding the collector's Basic credentials.
 pub const USER_VARIABLE: &str = "REVERSE_TR_COLLECTOR_USER";
 pub const PASSWORD_VARIABLE: &str = "REVERSE_TR_COLLECTOR_PASSWORD";
+/// Environment variable naming a PEM file of the certificate authorities an
+/// `https://` collector is checked against, instead of the Mozilla roots.
+pub const CA_VARIABLE: &str = "REVERSE_TR_COLLECTOR_CA";
 
-/// The most of the answer read: its status line is all that matters.
-const ANSWER_LIMIT: usize = 16 * 1024;
+/// How the request travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Http,
+    Https,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Self::Http => 80,
+            Self::Https => 443,
+        }
+    }
+}
 
 /// Where and how to submit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Collector {
+    pub scheme: Scheme,
     pub host: String,
     pub port: u16,
     /// Path (and query) of the request, starting with `/`.
     pub path: String,
     /// User name and password for Basic authentication.
     pub credentials: Option<(String, String)>,
+    /// The certificate authorities to trust (`REVERSE_TR_COLLECTOR_CA`).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Collector {
-    /// Parses `http://[user:password@]host[:port][/path]` (port 80 and path
-    /// `/post_trace` when left out; IPv6 hosts in brackets). Credentials in
-    /// the environment win over those in the URL.
+    /// Parses `http[s]://[user:password@]host[:port][/path]` (port 80 or
+    /// 443 and path `/post_trace` when left out; IPv6 hosts in brackets).
+    /// Credentials in the environment win over those in the URL.
     pub fn from_url(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let bad = |reason: &str| Error::Transmit(format!("collector URL `{url}`: {reason}"));
-        let rest = url
-            .strip_prefix("http://")
-            .ok_or_else(|| bad("only plain http:// URLs are supported"))?;
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (Scheme::Https, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (Scheme::Http, rest)
+        } else {
+            return Err(bad("must start with https:// or http://"));
+        };
         let (authority, path) = rest.find('/').map_or((rest, "/post_trace"), |slash| {
             (&rest[..slash], &rest[slash..])
         });
@@ -54,7 +83,8 @@ impl Collector {
             Some((userinfo, hostport)) => (Some(userinfo), hostport),
             None => (None, authority),
         };
-        let (host, port) = split_host_port(hostport).ok_or_else(|| bad("bad host or port"))?;
+        let (host, port) = split_host_port(hostport, scheme.default_port())
+            .ok_or_else(|| bad("bad host or port"))?;
         let from_url = userinfo.map(|userinfo| match userinfo.split_once(':') {
             Some((user, password)) => (user.to_owned(), password.to_owned()),
             None => (userinfo.to_owned(), String::new()),
@@ -62,15 +92,20 @@ impl Collector {
         let from_env =
             env(USER_VARIABLE).map(|user| (user, env(PASSWORD_VARIABLE).unwrap_or_default()));
         Ok(Self {
+            scheme,
             host: host.to_owned(),
             port,
             path: path.to_owned(),
             credentials: from_env.or(from_url),
+            ca_file: env(CA_VARIABLE)
+                .filter(|file| !file.is_empty())
+                .map(PathBuf::from),
         })
     }
 
     /// The collector this run submits to: `flag` (`--collector`), else the
-    /// environment, else the configuration file; an error if none names one.
+    /// environment, else the configuration file; an error if none names one,
+    /// the URL is bad or the CA file unreadable. Called before the trace.
     pub fn configured(flag: Option<&str>, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let url = match flag.map(str::to_owned).or_else(|| env(COLLECTOR_VARIABLE)) {
             Some(url) => url,
@@ -88,30 +123,13 @@ impl Collector {
                     ))
                 })?,
         };
-        Self::from_url(&url, env)
+        let collector = Self::from_url(&url, env)?;
+        collector.roots()?;
+        Ok(collector)
     }
 
-    /// The whole request for `body`.
-    fn request(&self, body: &[u8]) -> Vec<u8> {
-        let mut head = format!(
-            "POST {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: reverse-tr/{}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.path,
-            self.authority(),
-            env!("CARGO_PKG_VERSION"),
-            body.len()
-        );
-        if let Some((user, password)) = &self.credentials {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            head.push_str(&format!("Authorization: Basic {token}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut request = head.into_bytes();
-        request.extend_from_slice(body);
-        request
-    }
-
-    fn authority(&self) -> String {
+    /// `host:port`, the IPv6 host in brackets.
+    pub fn authority(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -119,44 +137,107 @@ impl Collector {
         }
     }
 
-    /// POSTs `body` and waits for the status line, all within `timeout`.
+    /// The URL requested: without the credentials, which go in a header.
+    fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme.name(), self.authority(), self.path)
+    }
+
+    /// The certificate authorities trusted for `https://`.
+    fn roots(&self) -> Result<RootCerts> {
+        let Some(file) = &self.ca_file else {
+            return Ok(RootCerts::WebPki);
+        };
+        let bad =
+            |reason: String| Error::Transmit(format!("{CA_VARIABLE} {}: {reason}", file.display()));
+        let pem = std::fs::read(file).map_err(|error| bad(error.to_string()))?;
+        let certificates = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(Ok(certificate)),
+                Ok(_) => None,
+                Err(error) => Some(Err(error)),
+            })
+            .collect::<Result<Vec<Certificate<'static>>, _>>()
+            .map_err(|error| bad(error.to_string()))?;
+        if certificates.is_empty() {
+            return Err(bad("no PEM certificate in it".to_owned()));
+        }
+        Ok(RootCerts::new_with_certs(&certificates))
+    }
+
+    /// POSTs `body` and waits for the answer's status, all within `timeout`.
     /// Any 2xx is success; other statuses and network errors are errors.
     pub async fn submit(&self, body: &[u8], timeout: Duration) -> Result<u16> {
-        let exchange = async {
-            let mut stream = TcpStream::connect((self.host.as_str(), self.port))
-                .await
-                .map_err(|error| {
-                    Error::Transmit(format!("connecting to {}: {error}", self.authority()))
-                })?;
-            let failed = |error: std::io::Error| {
-                Error::Transmit(format!("talking to {}: {error}", self.authority()))
-            };
-            stream
-                .write_all(&self.request(body))
-                .await
-                .map_err(failed)?;
-            read_status(&mut stream).await.map_err(failed)
-        };
-        let status = tokio::time::timeout(timeout, exchange)
+        let (collector, body) = (self.clone(), body.to_vec());
+        tokio::task::spawn_blocking(move || collector.post(&body, timeout))
             .await
-            .map_err(|_| {
-                Error::Transmit(format!(
-                    "{} did not answer within {} s",
-                    self.authority(),
-                    timeout.as_secs_f64()
-                ))
-            })??;
-        match status {
-            (200..=299, _) => Ok(status.0),
-            (code, reason) => Err(Error::Transmit(format!(
-                "the collector answered {code} {reason}"
-            ))),
+            .map_err(|error| Error::Transmit(error.to_string()))?
+    }
+
+    /// [`Self::submit`], blocking.
+    fn post(&self, body: &[u8], timeout: Duration) -> Result<u16> {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .user_agent(concat!("reverse-tr/", env!("CARGO_PKG_VERSION")))
+            .tls_config(TlsConfig::builder().root_certs(self.roots()?).build())
+            .build()
+            .new_agent();
+        let mut request = agent.post(self.url()).content_type("application/json");
+        if let Some((user, password)) = &self.credentials {
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            request = request.header("Authorization", format!("Basic {token}"));
         }
+        let answer = request
+            .send(body)
+            .map_err(|error| self.failure(error, timeout))?;
+        let status = answer.status();
+        if status.is_success() {
+            Ok(status.as_u16())
+        } else {
+            Err(Error::Transmit(format!(
+                "the collector answered {} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            )))
+        }
+    }
+
+    /// One line for what went wrong talking to the collector.
+    fn failure(&self, error: ureq::Error, timeout: Duration) -> Error {
+        let authority = self.authority();
+        Error::Transmit(match error {
+            ureq::Error::Timeout(_) => format!(
+                "{authority} did not answer within {} s",
+                timeout.as_secs_f64()
+            ),
+            ureq::Error::Io(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                format!("connecting to {authority}: {error}")
+            }
+            // rustls reports a refused handshake (e.g. an unknown CA) as I/O.
+            ureq::Error::Io(error)
+                if error
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+            {
+                format!("TLS with {authority}: {error}")
+            }
+            ureq::Error::ConnectionFailed | ureq::Error::HostNotFound => {
+                format!("connecting to {authority}: {error}")
+            }
+            ureq::Error::Protocol(_) | ureq::Error::Http(_) => {
+                format!("unexpected answer from {authority}: {error}")
+            }
+            ureq::Error::Tls(_) | ureq::Error::Rustls(_) => {
+                format!("TLS with {authority}: {error}")
+            }
+            other => format!("talking to {authority}: {other}"),
+        })
     }
 }
 
-/// `host[:port]` or `[v6][:port]`.
-fn split_host_port(text: &str) -> Option<(&str, u16)> {
+/// `host[:port]` or `[v6][:port]`, the port `default` when left out.
+fn split_host_port(text: &str, default: u16) -> Option<(&str, u16)> {
     let (host, port) = match text.strip_prefix('[') {
         Some(bracketed) => {
             let (host, after) = bracketed.split_once(']')?;
@@ -167,32 +248,8 @@ fn split_host_port(text: &str) -> Option<(&str, u16)> {
             None => (text, None),
         },
     };
-    let port = port.map_or(Some(80), |port| port.parse().ok())?;
+    let port = port.map_or(Some(default), |port| port.parse().ok())?;
     (!host.is_empty()).then_some((host, port))
-}
-
-/// Reads the answer up to the end of its status line: `(code, reason)`.
-async fn read_status(stream: &mut TcpStream) -> std::io::Result<(u16, String)> {
-    let mut answer = Vec::new();
-    let mut chunk = [0; 1024];
-    let line_end = loop {
-        if let Some(end) = answer.windows(2).position(|pair| pair == b"\r\n") {
-            break end;
-        }
-        let read = stream.read(&mut chunk).await?;
-        if read == 0 || answer.len() > ANSWER_LIMIT {
-            return Err(std::io::Error::other("the answer is not HTTP"));
-        }
-        answer.extend_from_slice(&chunk[..read]);
-    };
-    let line = String::from_utf8_lossy(&answer[..line_end]);
-    let mut words = line.splitn(3, ' ');
-    match (words.next(), words.next().map(str::parse::<u16>)) {
-        (Some(version), Some(Ok(code))) if version.starts_with("HTTP/") => {
-            Ok((code, words.next().unwrap_or_default().to_owned()))
-        }
-        _ => Err(std::io::Error::other(format!("unexpected answer `{line}`"))),
-    }
 }
 
 /// `$XDG_CONFIG_HOME/reverse-tr/config.toml`, else `~/.config/reverse-tr/config.toml`.
@@ -231,10 +288,11 @@ fn config_error(path: &std::path::Path, reason: String) -> Error {
     }
 }
 
-/// §11.16 for a run: asks on the terminal unless `-y`, submits `body` and
+/// §11.16 for a run: asks on the terminal unless `-y`, submits `body` to
+/// `collector` (checked before the trace: [`Collector::configured`]) and
 /// says on stderr how it went. The outcome never changes the exit status.
-pub async fn transmit(options: &Transmit, body: &[u8]) {
-    match confirmed_submit(options, body).await {
+pub async fn transmit(collector: &Collector, options: &Transmit, body: &[u8]) {
+    match confirmed_submit(collector, options, body).await {
         Ok(Some(_)) => eprintln!("reverse-tr: successfully transmitted, thank you"),
         Ok(None) => eprintln!("reverse-tr: transmission aborted"),
         Err(error) => eprintln!("reverse-tr: {error}"),
@@ -242,10 +300,11 @@ pub async fn transmit(options: &Transmit, body: &[u8]) {
 }
 
 /// The status of a submission, or `None` if the user said no.
-async fn confirmed_submit(options: &Transmit, body: &[u8]) -> Result<Option<u16>> {
-    let collector = Collector::configured(options.collector.as_deref(), |name| {
-        std::env::var(name).ok()
-    })?;
+async fn confirmed_submit(
+    collector: &Collector,
+    options: &Transmit,
+    body: &[u8],
+) -> Result<Option<u16>> {
     if !options.assume_yes {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Transmit(
@@ -318,6 +377,20 @@ mod tests {
                 None,
             ),
             (
+                "https://collector.example",
+                "collector.example",
+                443,
+                "/post_trace",
+                None,
+            ),
+            (
+                "https://u:p@[2001:db8::9]:8443/in",
+                "2001:db8::9",
+                8443,
+                "/in",
+                Some(("u", "p")),
+            ),
+            (
                 "http://u:p@127.0.0.1:8080/x?y=1",
                 "127.0.0.1",
                 8080,
@@ -349,7 +422,8 @@ mod tests {
     #[test]
     fn bad_urls_are_refused() {
         for url in [
-            "https://c.example/",
+            "ftp://c.example/",
+            "https:/c.example/",
             "c.example:9999",
             "http://:80/",
             "http://h:port/",

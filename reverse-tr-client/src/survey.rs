@@ -9,14 +9,14 @@ use reverse_tr_common::forward::FlowPlacement;
 
 use crate::{
     Result,
-    cli::{Config, Directions, Job},
+    cli::{Config, Job},
     fault::{FaultReport, FaultSurvey, survey_faults},
     graph::Direction,
     net::Pacer,
     paths::{PathTable, Survey, survey_paths},
     probe::Prober,
     render::{Layout, fault_json, render_fault, render_paths},
-    run::{addresses, forward_prober, reverse_prober},
+    run::{addresses, probers},
 };
 
 /// What a job found in one direction.
@@ -85,22 +85,22 @@ pub async fn run_survey(config: &Config, stop: &AtomicBool) -> Result<Surveys> {
     };
     let (target, local) = addresses(config).await?;
     let pacer = Arc::new(Pacer::new(config.gap));
+    let placement = FlowPlacement::SourcePort {
+        destination_port: port,
+    };
+    let (forward_prober, reverse_prober) =
+        probers(config, local, target, placement, &pacer).await?;
     let forward = async {
-        if config.directions == Directions::Reverse {
-            return Ok(None);
+        match forward_prober {
+            None => Ok(None),
+            Some(prober) => survey(&prober, task, config, target, stop).await.map(Some),
         }
-        let placement = FlowPlacement::SourcePort {
-            destination_port: port,
-        };
-        let prober = forward_prober(config, local, target, placement, &pacer)?;
-        survey(&prober, task, config, target, stop).await.map(Some)
     };
     let reverse = async {
-        if config.directions == Directions::Forward {
-            return Ok(None);
+        match reverse_prober {
+            None => Ok(None),
+            Some(prober) => survey(&prober, task, config, local, stop).await.map(Some),
         }
-        let prober = reverse_prober(config, local, target, &pacer).await?;
-        survey(&prober, task, config, local, stop).await.map(Some)
     };
     let (forward, reverse) = tokio::try_join!(forward, reverse)?;
     let reports = [(Direction::Forward, forward), (Direction::Reverse, reverse)]

@@ -30,6 +30,31 @@ fn with_singlepath<'a>(options: &[&'a str]) -> Vec<&'a str> {
 fn bad_input_gives_its_message_and_status() {
     let usage = 2;
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
+        (
+            vec!["--json", "forward", "udp", "paths", "192.0.2.1"],
+            usage,
+            "--json (fault takes its own: `fault --json`) applies to singlepath and multipath traces, not to paths or fault",
+        ),
+        (
+            vec!["-s", "forward", "udp", "fault", "192.0.2.1"],
+            usage,
+            "-s applies to singlepath and multipath traces",
+        ),
+        (
+            vec!["-f", "svg", "reverse", "tcp", "paths", "192.0.2.1"],
+            usage,
+            "-f (paths takes -f horiz or -f vert) applies to",
+        ),
+        (
+            vec!["--transmit", "-y", "two-way", "icmp", "fault", "192.0.2.1"],
+            usage,
+            "--transmit applies to",
+        ),
+        (
+            with_singlepath(&["--transmit", "--collector", "ftp://c.example/"]),
+            usage,
+            "reverse-tr: transmission failed: collector URL `ftp://c.example/`: must start with https:// or http://",
+        ),
         (with_singlepath(&["--min-ttl", "0"]), usage, "--min-ttl"),
         (with_singlepath(&["--max-ttl", "256"]), usage, "--max-ttl"),
         (
@@ -46,7 +71,12 @@ fn bad_input_gives_its_message_and_status() {
         (
             with_singlepath(&["--timeout", "soon"]),
             usage,
-            "is not a number of seconds",
+            "`soon` is not a duration",
+        ),
+        (
+            with_singlepath(&["--timeout", "5 parsecs"]),
+            usage,
+            "unknown unit `parsecs`",
         ),
         (
             with_singlepath(&["--inter=-1"]),
@@ -125,6 +155,29 @@ fn bad_input_gives_its_message_and_status() {
             vec!["forward", "udp", "singlepath", "--flow", "1"],
             usage,
             "<TARGET>",
+        ),
+        (
+            vec![
+                "-n",
+                "forward",
+                "udp",
+                "singlepath",
+                "--flow",
+                "1",
+                "300.1.1.1",
+            ],
+            usage,
+            "TARGET `300.1.1.1`: not an IPv4 address",
+        ),
+        (
+            vec!["-n", "reverse", "icmp", "multipath", "2001:db8::1::2"],
+            usage,
+            "TARGET `2001:db8::1::2`: not an IPv6 address",
+        ),
+        (
+            vec!["-n", "two-way", "udp", "multipath", "@nosuch"],
+            usage,
+            "TARGET `@nosuch`: no public server of that name (see --list-endpoints)",
         ),
         (
             vec![
@@ -262,5 +315,29 @@ fn list_endpoints_needs_no_trace_and_takes_nothing_else() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_full_or_closed_stdout_is_one_line_and_status_7() {
+    let full = std::fs::File::create("/dev/full").expect("/dev/full opens");
+    let (reader, closed) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    for (stdout, reason) in [
+        (std::process::Stdio::from(full), "No space left on device"),
+        (std::process::Stdio::from(closed), "Broken pipe"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_reverse-tr"))
+            .arg("--list-endpoints")
+            .stdout(stdout)
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(7), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("reverse-tr: writing standard output: ") && stderr.contains(reason),
+            "{stderr}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! End to end in the symmetric lab: our client against our server, every
 //! direction × protocol × mode × family, over a real ECMP diamond.
 //! Needs root (network namespaces, raw sockets, eBPF).
+#![cfg(feature = "root-tests")]
 
 mod support;
 
@@ -11,8 +12,8 @@ use std::{
     time::Duration,
 };
 
+use reverse_tr_lab::{Direction, Family, Host, Lab, LabConfig, describe, fits};
 use support::{FAMILIES, PROTOCOLS, client, parse_report, start_server};
-use xtask::lab::{Direction, Family, Host, Lab, LabConfig, describe, fits};
 
 /// Multipath with ε = 10⁻⁴: with the default 0.05 a diamond's second branch
 /// is missed about once in 32 traces by design (6 flows all hashed alike),

@@ -1,11 +1,12 @@
 //! End to end in the asymmetric lab, whose way back passes r5 while the way
 //! there crosses the diamond: a two-way trace must show both paths, each
 //! right. Needs root (network namespaces, raw sockets, eBPF).
+#![cfg(feature = "root-tests")]
 
 mod support;
 
+use reverse_tr_lab::{Direction, Host, Lab, LabConfig, describe};
 use support::{FAMILIES, PROTOCOLS, client, parse_report, start_server};
-use xtask::lab::{Direction, Host, Lab, LabConfig, describe};
 
 #[test]
 fn two_way_traces_see_the_reverse_path_differ_from_the_forward_path() {

@@ -2,6 +2,7 @@
 //! `--json` on stdout, the statistics file (`-s`) in the reference's
 //! schema, the graph (`-f`, `-o`), and the clear error when Graphviz is
 //! missing. Needs root (network namespaces, raw sockets, eBPF).
+#![cfg(feature = "root-tests")]
 
 #[allow(
     dead_code,
@@ -12,9 +13,9 @@ mod support;
 use std::{collections::BTreeSet, path::PathBuf};
 
 use reverse_tr_client::report::Report;
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use serde_json::Value;
 use support::{client, start_server};
-use xtask::lab::{Family, Host, Lab, LabConfig};
 
 /// ε = 10⁻⁴ so both branches of the diamond are found (see lab.rs).
 const TRACE: &[&str] = &["two-way", "udp", "multipath", "--confidence", "0.0001"];

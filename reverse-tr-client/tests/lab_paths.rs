@@ -1,6 +1,7 @@
 //! The per-flow jobs in the symmetric lab: `paths` tables of the diamond
 //! forward and reverse, and `fault` isolation with 30 % loss (nftables) on one
 //! branch. Needs root (network namespaces, raw sockets, eBPF, nftables).
+#![cfg(feature = "root-tests")]
 
 #[allow(
     dead_code,
@@ -10,8 +11,8 @@ mod support;
 
 use std::{collections::BTreeSet, net::IpAddr};
 
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use support::{FAMILIES, PROTOCOLS, client, start_server_with};
-use xtask::lab::{Family, Host, Lab, LabConfig};
 
 #[test]
 fn per_flow_jobs_in_the_symmetric_lab() {

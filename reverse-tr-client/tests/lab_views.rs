@@ -1,6 +1,7 @@
 //! The classic hop view and the HTML page of real traces in the symmetric
 //! lab. Needs root (network namespaces, raw sockets, eBPF) and, for the
 //! page, Debian's chromium (scripts/setup installs it).
+#![cfg(feature = "root-tests")]
 
 #[allow(
     dead_code,
@@ -10,8 +11,8 @@ mod support;
 
 use std::{collections::BTreeSet, net::IpAddr, process::Command};
 
+use reverse_tr_lab::{Direction, Hops, Host, Lab, LabConfig, describe, fits};
 use support::{FAMILIES, client, start_server};
-use xtask::lab::{Direction, Hops, Host, Lab, LabConfig, describe, fits};
 
 #[test]
 fn views_of_lab_traces() {

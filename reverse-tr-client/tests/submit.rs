@@ -1,14 +1,20 @@
-//! Submission (§11.16) against a collector the test runs on 127.0.0.1:
-//! what is sent, and what each kind of answer (or none) becomes.
+//! Submission (§11.16) against a collector the test runs on 127.0.0.1,
+//! over plain HTTP and over TLS with a certificate of a CA made for the
+//! test: what is sent, and what each kind of answer (or none) becomes.
 
 use std::{
     io::{BufRead, BufReader, Read, Write},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
+    path::PathBuf,
+    sync::Arc,
     thread::JoinHandle,
     time::Duration,
 };
 
-use reverse_tr_client::{Error, submit::Collector};
+use reverse_tr_client::{
+    Error,
+    submit::{CA_VARIABLE, Collector},
+};
 
 const BODY: &[u8] = br#"{"target":"192.0.2.1","hops":[]}"#;
 
@@ -49,10 +55,63 @@ fn collector(answer: Option<&'static str>) -> (String, JoinHandle<Seen>) {
     (format!("http://127.0.0.1:{port}/post_trace"), handle)
 }
 
-fn read_request(stream: &TcpStream) -> Seen {
+/// A collector over TLS that reads one request and answers with `answer`;
+/// its certificate, for 127.0.0.1, is signed by a CA written to the
+/// returned PEM file.
+fn tls_collector(answer: &'static str) -> (String, PathBuf, JoinHandle<Option<Seen>>) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA certificate");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let certificate = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&key, &ca)
+        .expect("certificate");
+    let ca_file = std::env::temp_dir().join(format!(
+        "reverse-tr-test-ca-{}-{}.pem",
+        std::process::id(),
+        certificate.der().len()
+    ));
+    std::fs::write(&ca_file, ca.pem()).expect("CA file");
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![certificate.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .expect("server certificate");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind on loopback");
+    let port = listener.local_addr().expect("local address").port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        let connection = rustls::ServerConnection::new(Arc::new(config)).expect("TLS");
+        let mut tls = rustls::StreamOwned::new(connection, stream);
+        // A client that refuses the certificate never sends a request.
+        let seen = try_read_request(&mut tls)?;
+        tls.write_all(answer.as_bytes()).expect("answer");
+        tls.conn.send_close_notify();
+        tls.flush().expect("flush");
+        Some(seen)
+    });
+    (format!("https://127.0.0.1:{port}/in"), ca_file, handle)
+}
+
+fn read_request(stream: impl Read) -> Seen {
+    try_read_request(stream).expect("a request")
+}
+
+/// The request on `stream`, or `None` if it ends before a request line.
+fn try_read_request(stream: impl Read) -> Option<Seen> {
     let mut reader = BufReader::new(stream);
     let mut request_line = String::new();
-    reader.read_line(&mut request_line).expect("request line");
+    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+        return None;
+    }
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();
@@ -76,7 +135,7 @@ fn read_request(stream: &TcpStream) -> Seen {
         .expect("a length");
     let mut body = vec![0; length];
     reader.read_exact(&mut body).expect("body");
-    Seen { body, ..seen }
+    Some(Seen { body, ..seen })
 }
 
 fn no_env(_: &str) -> Option<String> {
@@ -110,6 +169,50 @@ async fn a_2xx_answer_is_success_and_the_request_is_the_protocols() {
     assert_eq!(seen.body, BODY);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn https_with_the_collectors_ca_sends_the_same_request() {
+    let (url, ca_file, server) = tls_collector("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    let ca = ca_file.to_str().expect("utf-8 path").to_owned();
+    let env = move |name: &str| (name == CA_VARIABLE).then(|| ca.clone());
+    let url = url.replace("https://", "https://alice:s3cret@");
+    let collector = Collector::configured(Some(&url), env).expect("collector");
+    let status = collector.submit(BODY, Duration::from_secs(10)).await;
+    let seen = server.join().expect("collector thread").expect("a request");
+    std::fs::remove_file(&ca_file).expect("cleanup");
+    assert_eq!(status.ok(), Some(200));
+    assert_eq!(seen.request_line, "POST /in HTTP/1.1");
+    assert_eq!(seen.header("Authorization"), Some("Basic YWxpY2U6czNjcmV0"));
+    assert_eq!(seen.body, BODY);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_without_trusting_the_ca_is_a_tls_failure() {
+    let (url, ca_file, server) = tls_collector("HTTP/1.1 200 OK\r\n\r\n");
+    // The Mozilla roots do not include the test's CA.
+    let result = submit(&url, Duration::from_secs(10)).await;
+    assert!(server.join().expect("collector thread").is_none());
+    std::fs::remove_file(&ca_file).expect("cleanup");
+    match result {
+        Err(Error::Transmit(message)) => {
+            assert!(message.starts_with("TLS with 127.0.0.1:"), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+        other => panic!("expected a TLS failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_refused_before_submitting() {
+    let env = |name: &str| (name == CA_VARIABLE).then(|| "/dev/null".to_owned());
+    match Collector::configured(Some("https://127.0.0.1/"), env) {
+        Err(Error::Transmit(message)) => assert!(
+            message.contains("REVERSE_TR_COLLECTOR_CA /dev/null: no PEM certificate"),
+            "{message}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn refusals_and_server_errors_are_failures_naming_the_status() {
     let cases = [
@@ -141,19 +244,21 @@ async fn a_refused_connection_is_a_failure() {
         .and_then(|listener| listener.local_addr())
         .expect("free port")
         .port();
-    let result = submit(
-        &format!("http://127.0.0.1:{port}/post_trace"),
-        Duration::from_secs(10),
-    )
-    .await;
-    match result {
-        Err(Error::Transmit(message)) => {
-            assert!(
-                message.contains(&format!("connecting to 127.0.0.1:{port}")),
-                "{message}"
-            );
+    for scheme in ["http", "https"] {
+        let result = submit(
+            &format!("{scheme}://127.0.0.1:{port}/post_trace"),
+            Duration::from_secs(10),
+        )
+        .await;
+        match result {
+            Err(Error::Transmit(message)) => {
+                assert!(
+                    message.contains(&format!("connecting to 127.0.0.1:{port}")),
+                    "{scheme}: {message}"
+                );
+            }
+            other => panic!("{scheme}: expected a failure, got {other:?}"),
         }
-        other => panic!("expected a failure, got {other:?}"),
     }
 }
 

@@ -21,6 +21,7 @@
 //! | [`answer`] | [`match_quoted`], [`match_echo_reply`], [`match_tcp`] (§6) → [`ProbeMatch`] |
 //! | [`response`] | [`Response::build`] / [`Response::decode`] (§7), [`State`] |
 //! | [`forward`] | the client's forward probes and their matching (§11.4) |
+//! | [`duration`] | (`std`) [`duration::parse_duration`]: `750ms`, `2s`, `1m` or plain seconds on command lines |
 //! | [`policy`] | the operator's [`policy::Policy`]: rate limits ([`policy::Bucket`]), caps, padded requests, minimum request size, protocols offered, list and bucket keys (§10.3) |
 //! | [`requester`] | sources that can never be a requester (§10.2) |
 //! | [`packet`] | zero-copy views over Ethernet, IPv4, IPv6, ICMP, UDP, TCP bounded by the IP length fields, and [`packet::match_answer`] |
@@ -37,6 +38,8 @@ pub mod answer;
 pub mod checksum;
 pub mod constants;
 pub mod counter;
+#[cfg(feature = "std")]
+pub mod duration;
 pub mod error;
 pub mod event;
 pub mod forward;

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod policy;
 mod privilege;
 pub mod server;
+#[cfg(feature = "test-helpers")]
 pub mod testing;
 
 pub use attach::{Hook, attach, attach_with};

@@ -8,6 +8,7 @@ use log::LevelFilter;
 use reverse_tr_common::constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS};
 use reverse_tr_common::{
     ProbeProtocol,
+    duration::parse_duration,
     policy::{DEFAULT_POLICY, Policy, RATE_MAX, Rate},
 };
 use reverse_tr_server::{
@@ -180,31 +181,6 @@ fn parse_number<T: TryFrom<u64>>(text: &str) -> Result<T, String> {
     T::try_from(value).map_err(|_| format!("{text} is out of range"))
 }
 
-/// A duration: a number with a unit (ns, us, ms, s, m), or seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}"))?;
-    let seconds = match unit.trim() {
-        "ns" => value / 1e9,
-        "us" | "µs" => value / 1e6,
-        "ms" => value / 1e3,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        other => {
-            return Err(format!(
-                "unknown unit {other:?} in {text:?} (use ns, us, ms, s or m)"
-            ));
-        }
-    };
-    Duration::try_from_secs_f64(seconds)
-        .map_err(|error| format!("invalid duration {text:?}: {error}"))
-}
-
 impl Cli {
     /// The configuration, 0 meaning "default" as for the reference.
     fn config(&self) -> Config {
@@ -374,7 +350,7 @@ mod tests {
         policy::{DEFAULT_POLICY, Rate},
     };
 
-    use super::{Cli, parse_duration, parse_number};
+    use super::{Cli, parse_number};
 
     fn cli(args: &[&str]) -> Cli {
         Cli::try_parse_from(args).expect("valid arguments")
@@ -464,23 +440,6 @@ mod tests {
             parse_number::<u32>("0x100000000").is_err(),
             "out of range for -n"
         );
-    }
-
-    #[test]
-    fn durations_take_units() {
-        let cases = [
-            ("5s", Some(Duration::from_secs(5))),
-            ("5", Some(Duration::from_secs(5))),
-            ("750ms", Some(Duration::from_millis(750))),
-            ("2.5s", Some(Duration::from_millis(2500))),
-            ("100us", Some(Duration::from_micros(100))),
-            ("1m", Some(Duration::from_secs(60))),
-            ("5 parsecs", None),
-            ("-1s", None),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(parse_duration(text).ok(), expected, "{text:?}");
-        }
     }
 
     #[test]

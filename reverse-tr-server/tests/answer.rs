@@ -1,5 +1,6 @@
 //! The answer path through BPF_PROG_TEST_RUN: every answer kind becomes the
 //! exact response, once; answers that do not fit their session pass.
+#![cfg(feature = "root-tests")]
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! Attaching to interfaces: TCX, the clsact fallback, and detaching.
+#![cfg(feature = "root-tests")]
 
 mod support;
 

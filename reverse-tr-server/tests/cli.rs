@@ -1,14 +1,16 @@
 //! The daemon's one-line errors and exit statuses.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 fn server() -> Command {
     Command::new(env!("CARGO_BIN_EXE_reverse-tr-server"))
 }
 
 /// Runs the daemon in a fresh network namespace (its interfaces are
-/// unknown there, so nothing can get attached by accident).
-fn isolated(wrapper: &[&str], args: &[&str]) -> Output {
+/// unknown there, so nothing can get attached by accident; `unshare --net`
+/// needs root).
+#[cfg(feature = "root-tests")]
+fn isolated(wrapper: &[&str], args: &[&str]) -> std::process::Output {
     let mut command = Command::new("unshare");
     command
         .arg("--net")
@@ -19,8 +21,10 @@ fn isolated(wrapper: &[&str], args: &[&str]) -> Output {
 }
 
 /// Name, command wrapper, arguments, exit status, message.
+#[cfg(feature = "root-tests")]
 type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], i32, &'a str);
 
+#[cfg(feature = "root-tests")]
 #[test]
 fn errors_are_one_line_with_their_own_exit_status() {
     let nobody = [

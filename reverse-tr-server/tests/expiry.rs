@@ -1,5 +1,6 @@
 //! Session expiry by the sweeper: every session ends with exactly one
 //! timeout event, never before its deadline and within timeout + 1 s.
+#![cfg(feature = "root-tests")]
 
 mod support;
 

@@ -19,6 +19,7 @@
 //!   all of them time out: timed out = created − answered.
 //!
 //! The seed is printed; `REVERSE_TR_FUZZ_SEED=<seed>` replays a run.
+#![cfg(feature = "root-tests")]
 
 mod support;
 

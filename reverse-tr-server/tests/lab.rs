@@ -1,8 +1,9 @@
-//! End to end in the lab (xtask::lab): the real daemon attached to the
+//! End to end in the lab (reverse_tr_lab): the real daemon attached to the
 //! server's eth0 answers requests sent from the client namespace with the
 //! lab's true reverse hops, for every protocol and family, and only
 //! requests to eth0's addresses as they come and go; every packet a
 //! request causes is counted on the wire (the amplification table).
+#![cfg(feature = "root-tests")]
 
 mod support;
 
@@ -17,11 +18,12 @@ use reverse_tr_common::{
     constants::{PROTOCOL_TCP, PROTOCOL_UDP},
     policy::padded_len,
 };
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use socket2::{Domain, Protocol, Socket, Type};
 use support::{
     Daemon, METRICS, ask_to, inside, ip_in, metrics, padding, request_len, value, wire_family,
 };
-use xtask::lab::{Family, Host, Lab, LabConfig};
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 
 /// Starts the daemon; ready once the TTL-0 presence check gets its error
 /// response (§12.2 item 4). The tests send the reference client's

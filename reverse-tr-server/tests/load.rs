@@ -12,6 +12,7 @@
 //! fd00:8000::/17 and fd00:0:200::/64, which no lab host has: the server's
 //! router drops what is sent to them, so their sessions time out unless
 //! the probe's TTL of 1 makes that router answer.
+#![cfg(feature = "root-tests")]
 
 mod support;
 
@@ -30,7 +31,7 @@ use reverse_tr_common::{
 };
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use support::{Daemon, METRICS, ask_to, icmp_packet, inside, ip_in, metrics, padding, value};
-use xtask::lab::{Family, Host, Lab, LabConfig};
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 
 /// How long each flood lasts.
 const PHASE: Duration = Duration::from_secs(3);

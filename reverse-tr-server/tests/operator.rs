@@ -2,6 +2,7 @@
 //! test's own: metrics scraped on loopback move with traffic, and the
 //! policy file is re-read on SIGHUP without detaching the program, all or
 //! nothing.
+#![cfg(feature = "root-tests")]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Everything that is not ours passes to the next filter untouched:
 //! unrelated, malformed, truncated and fragmented packets, and answers
 //! without a session (Q-9 is not reproduced).
+#![cfg(feature = "root-tests")]
 
 mod support;
 

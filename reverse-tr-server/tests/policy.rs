@@ -1,6 +1,7 @@
 //! The operator's policy through BPF_PROG_TEST_RUN (§10): rate limits,
 //! allow and deny lists, the minimum request size, the protocols offered,
 //! and the traffic budget of one request (§10.1).
+#![cfg(feature = "root-tests")]
 
 mod support;
 

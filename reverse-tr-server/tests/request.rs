@@ -1,5 +1,6 @@
 //! The request path through BPF_PROG_TEST_RUN: probes, error responses,
 //! duplicates and a full table.
+#![cfg(feature = "root-tests")]
 
 mod support;
 

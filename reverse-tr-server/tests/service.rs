@@ -1,5 +1,6 @@
 //! The systemd unit: systemd accepts it, and the daemon serves with the
 //! capabilities it grants and nothing else, as an unprivileged user.
+#![cfg(feature = "root-tests")]
 
 use std::{
     io::{BufRead, BufReader},

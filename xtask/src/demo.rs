@@ -14,10 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{
-    Error, Result,
-    lab::{Direction, Family, Host, Lab, LabConfig, describe},
-};
+use reverse_tr_lab::{Direction, Family, Host, Lab, LabConfig, describe};
+
+use crate::{Error, Result};
 
 /// The daemon says this once its program is attached to the interface.
 const SERVING: &str = "serving on";

@@ -1,5 +1,6 @@
-//! Library side of xtask: the network-namespace lab, usable from tests of
-//! every crate (`xtask::lab::Lab`), and what the CLI tasks share.
+//! Library side of xtask: what the CLI tasks share. The network-namespace
+//! lab they drive lives in its own crate (`reverse_tr_lab`), so the tests of
+//! every crate can use it without depending on xtask.
 //!
 //! The CLI (`cargo xtask ...`, root needed):
 //! - `lab up [--asymmetric] [--name N] [--wait]` builds a lab and leaves it
@@ -12,18 +13,11 @@
 //! - `bench [--server] [--client] [--quick]` measures the server's
 //!   per-packet costs and the client's in the lab, prints the tables and
 //!   rewrites BENCHMARKS.md (see [`bench`]).
-//!
-//! A test's lab is named after its process (`rtr-<pid>x<serial>-<host>`) and
-//! removed when its [`lab::Lab`] drops, panics included; one left by a
-//! killed process is removed by the next `Lab::up`. Named labs
-//! (`rtr-<name>-<host>`) stay until `lab down`.
 
 pub mod bench;
-mod command;
 pub mod demo;
 mod error;
 mod interrupt;
-pub mod lab;
 
 pub use error::{Error, Result};
 pub use interrupt::Interrupt;

@@ -2,10 +2,10 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use reverse_tr_lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig, describe};
 use std::{path::Path, process::ExitCode};
-use xtask::lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig, describe};
 
-use xtask::{Error, Interrupt, demo::Demo};
+use xtask::{Interrupt, demo::Demo};
 
 #[derive(Parser)]
 #[command(about = "Developer and CI tasks of reverse-tr")]
@@ -101,7 +101,7 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Lab(LabTask::Down(DownArgs { name, .. })) => {
             let name = name.as_deref().unwrap_or(DEFAULT_NAME);
             if !Lab::remove(name)? {
-                return Err(Error::NotFound(name.to_owned()).into());
+                return Err(reverse_tr_lab::Error::NotFound(name.to_owned()).into());
             }
             println!("lab `{name}` removed");
             Ok(())

@@ -1,11 +1,11 @@
 //! `cargo xtask lab` as a user runs it (needs root).
+#![cfg(feature = "root-tests")]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-mod common;
-use common::RemoveOnDrop;
+use reverse_tr_lab::RemoveOnDrop;
 
 fn xtask(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_xtask"))

@@ -3,6 +3,7 @@
 //! the different reverse path through r5, the graph is drawn as SVG and PNG,
 //! and everything is torn down.
 //! Needs root; uses the binaries `cargo test` built beside this test.
+#![cfg(feature = "root-tests")]
 
 use std::path::PathBuf;
 

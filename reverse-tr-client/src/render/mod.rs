@@ -1,6 +1,7 @@
 //! Ways to show traces to people.
 
 mod classic;
+mod csv;
 mod dot;
 mod fault;
 mod file;
@@ -11,6 +12,7 @@ mod table;
 mod text;
 
 pub use classic::{Route, render_classic};
+pub use csv::render_csv;
 pub use dot::{Drawn, render_dot};
 pub use fault::{fault_json, render_fault};
 pub use file::write_graph;

@@ -1,4 +1,4 @@
-//! Running `reverse-tr` and `reverse-tr-server` in a lab (xtask::lab) and
+//! Running `reverse-tr` and `reverse-tr-server` in a lab (reverse_tr_lab) and
 //! reading what the client printed.
 
 use std::{
@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use xtask::lab::{Family, Hops, Host, Lab};
+use reverse_tr_lab::{Family, Hops, Host, Lab};
 
 /// Both families, as the lab names them.
 pub const FAMILIES: [Family; 2] = [Family::V4, Family::V6];

@@ -24,7 +24,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 pub use reverse_tr_server::testing::*;
 use reverse_tr_server::{Config, Server};
-use xtask::lab::{Family, Host, Lab};
+use reverse_tr_lab::{Family, Host, Lab};
 
 /// A server loaded for a test, in an isolated thread.
 pub fn server(config: Config) -> Server {

@@ -19,15 +19,16 @@ use std::{
     time::{Duration, Instant},
 };
 
+use reverse_tr_lab::{Direction, Family, Host, Lab, LabConfig, command, topology::Topology};
+
 use super::{
     Judged, Row, Section,
     measure::{Summary, status_kib, wait_child},
     replay::{requirement, stopping_point},
 };
 use crate::{
-    Error, Result, command,
+    Error, Result,
     demo::{Demo, Server},
-    lab::{Direction, Family, Host, Lab, LabConfig, topology::Topology},
 };
 
 /// The MDA's ε for every multipath run (the reference's figures are for it too).

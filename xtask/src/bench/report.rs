@@ -6,7 +6,9 @@
 use std::{fmt::Write as _, process::Command};
 
 use super::{Options, Section};
-use crate::{Result, command};
+use reverse_tr_lab::command;
+
+use crate::Result;
 
 /// The analysis of the misses, kept beside the code that measures.
 const NOTES: &str = include_str!("notes.md");

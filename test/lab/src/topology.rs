@@ -273,7 +273,7 @@ const ASYMMETRIC_LINKS: [(Host, Host); 2] = [(Host::R3, Host::R5), (Host::R5, Ho
 
 /// One variant of the lab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Topology {
+pub struct Topology {
     pub asymmetric: bool,
 }
 
@@ -286,7 +286,7 @@ impl Topology {
     }
 
     /// Every link of this variant.
-    pub fn links(self) -> impl Iterator<Item = Link> {
+    pub(crate) fn links(self) -> impl Iterator<Item = Link> {
         let extra: &[(Host, Host)] = if self.asymmetric {
             &ASYMMETRIC_LINKS
         } else {
@@ -300,13 +300,13 @@ impl Topology {
     }
 
     /// The links `host` is on.
-    pub fn links_of(self, host: Host) -> impl Iterator<Item = Link> {
+    pub(crate) fn links_of(self, host: Host) -> impl Iterator<Item = Link> {
         self.links()
             .filter(move |link| link.a == host || link.b == host)
     }
 
     /// The link between two adjacent hosts.
-    pub fn link_between(self, host: Host, peer: Host) -> Option<Link> {
+    pub(crate) fn link_between(self, host: Host, peer: Host) -> Option<Link> {
         self.links_of(host).find(|link| link.peer(host) == peer)
     }
 

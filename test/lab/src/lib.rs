@@ -1,16 +1,25 @@
 //! The network-namespace lab: a client host, routers with an ECMP diamond
 //! and a server host, IPv4 and IPv6, built from namespaces and veths; see
-//! [`topology`] for the map, the addresses and the expected hop lists.
+//! [`topology`] for the map, the addresses and the expected hop lists. The
+//! end-to-end tests of every crate run in it, and `cargo xtask lab` drives it
+//! by hand.
 //!
 //! ```no_run
-//! use xtask::lab::{Family, Host, Lab, LabConfig};
+//! use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 //! let lab = Lab::up(LabConfig::default())?;
 //! let server = lab.addr(Host::Server, Family::V4);
 //! let status = lab.command(Host::Client, "ping").args(["-c1", &server.to_string()]).status();
 //! // Dropping `lab` removes every namespace, also when a test panics.
-//! # Ok::<(), xtask::Error>(())
+//! # Ok::<(), reverse_tr_lab::Error>(())
 //! ```
+//!
+//! A test's lab is named after its process (`rtr-<pid>x<serial>-<host>`) and
+//! removed when its [`Lab`] drops, panics included; one left by a killed
+//! process is removed by the next `Lab::up`. Named labs (`rtr-<name>-<host>`)
+//! stay until [`Lab::remove`] (`cargo xtask lab down`).
 
+pub mod command;
+mod error;
 mod naming;
 mod setup;
 mod status;
@@ -26,8 +35,8 @@ use topology::Topology;
 pub use topology::{Direction, Family, HOST_INTERFACE, Hops, Host, describe, fits};
 pub use traceroute::{Protocol, TraceOptions};
 
-use crate::command::run;
-use crate::{Error, Result};
+use command::run;
+pub use error::{Error, Result};
 
 /// The name `cargo xtask lab` uses when none is given.
 pub const DEFAULT_NAME: &str = "lab";
@@ -223,6 +232,17 @@ impl Lab {
     /// [`Lab::expected_forward_hops`] or [`Lab::expected_reverse_hops`].
     pub fn expected_hops(&self, direction: Direction, family: Family) -> Hops {
         self.topology.expected_hops(direction, family)
+    }
+}
+
+/// Removes the named lab when dropped, so a test that names one leaves
+/// nothing behind when it fails (named labs are never reaped).
+pub struct RemoveOnDrop(pub String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        // Already removed by the test when it passed.
+        let _ = Lab::remove(&self.0);
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{Error, Result};
 
 /// Runs `command` to completion, feeding it `input` on stdin when given, and
 /// returns its stdout; a non-zero exit is an error carrying stderr.
-pub(crate) fn run(command: &mut Command, input: Option<&str>) -> Result<String> {
+pub fn run(command: &mut Command, input: Option<&str>) -> Result<String> {
     let line = describe(command);
     let spawn_error = |source| Error::Spawn {
         command: line.clone(),
@@ -40,7 +40,7 @@ pub(crate) fn run(command: &mut Command, input: Option<&str>) -> Result<String> 
 }
 
 /// The command line as a user would type it.
-pub(crate) fn describe(command: &Command) -> String {
+pub fn describe(command: &Command) -> String {
     std::iter::once(command.get_program())
         .chain(command.get_args())
         .map(|part| part.to_string_lossy())

@@ -1,5 +1,6 @@
 //! The lab, built for real (needs root): paths as classic traceroute sees
 //! them, the diamond's flow splitting, and that nothing is left behind.
+#![cfg(feature = "root-tests")]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -7,11 +8,9 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-mod common;
-use common::RemoveOnDrop;
-use xtask::Error;
-use xtask::lab::{
-    Direction, Family, HOST_INTERFACE, Host, Lab, LabConfig, Protocol, describe, fits,
+use reverse_tr_lab::{
+    Direction, Error, Family, HOST_INTERFACE, Host, Lab, LabConfig, Protocol, RemoveOnDrop,
+    describe, fits,
 };
 
 fn namespaces_of(lab: &Lab) -> Vec<String> {
@@ -234,7 +233,7 @@ fn racing_ups_of_one_name_leave_the_winner_intact() {
         asymmetric: false,
         name: Some(format!("r{}", std::process::id())),
     };
-    let outcomes: Vec<xtask::Result<Lab>> = std::thread::scope(|scope| {
+    let outcomes: Vec<reverse_tr_lab::Result<Lab>> = std::thread::scope(|scope| {
         let racers: Vec<_> = (0..2)
             .map(|_| scope.spawn(|| Lab::up(config.clone())))
             .collect();
