@@ -99,8 +99,9 @@ pub struct Options {
     /// Last TTL probed (≥ --min-ttl)
     #[arg(long, value_name = "N", default_value_t = 15, value_parser = clap::value_parser!(u8).range(1..))]
     pub max_ttl: u8,
-    /// Zero octets appended to every request (§3.7); without a value 24,
-    /// which makes a request as large as a response
+    /// Zero octets appended to every request (§3.7), never fewer than make
+    /// it as long as all it can cause (IPv4 60, TCP 108; IPv6 80, TCP 148):
+    /// servers limit shorter requests; without a value 24
     #[arg(long, value_name = "OCTETS", default_value_t = 0, default_missing_value = "24", num_args = 0..=1,
           require_equals = true, value_parser = clap::value_parser!(u16).range(0..=1024))]
     pub padding: u16,

@@ -5,7 +5,7 @@
 use std::{io::IsTerminal, net::IpAddr, sync::Arc, sync::atomic::AtomicBool};
 
 use log::info;
-use reverse_tr_common::{Family, forward::FlowPlacement};
+use reverse_tr_common::{Family, forward::FlowPlacement, policy::request_padding};
 
 use crate::{
     Error, Result,
@@ -142,7 +142,14 @@ pub async fn probers(
             local,
             target,
             config.protocol.number(Family::of(target)),
-            usize::from(config.padding),
+            // Never less than makes the request padded: a server on the
+            // Internet serves unpadded requests (the reference client's)
+            // from a small budget only (§10.1), and deployed reference
+            // servers ignore padding.
+            usize::from(config.padding).max(request_padding(
+                Family::of(target),
+                config.protocol.number(Family::of(target)),
+            )),
             Arc::clone(pacer),
             config.timeout,
         )?),

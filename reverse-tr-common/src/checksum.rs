@@ -3,8 +3,10 @@
 //! Sums are kept unfolded in a `u32` so that parts (pseudo-header, headers,
 //! payload) can be added in any order; [`fold`] and [`checksum`] finish them.
 
-/// Longest input [`accumulate_array`] takes, so loops stay short for the verifier.
-pub const MAX_SUMMED: usize = 128;
+/// Longest input [`accumulate_array`] takes, so loops stay short for the
+/// verifier; long enough for a padded IPv6 request asking for TCP (160
+/// octets of ICMPv6, [`crate::policy::padded_len`]).
+pub const MAX_SUMMED: usize = 192;
 
 /// Adds `bytes` as big-endian 16-bit words to `sum` (an odd last octet is
 /// padded with zero). For userspace; the eBPF program uses

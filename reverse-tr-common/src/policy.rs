@@ -11,7 +11,7 @@ use crate::{
     address::Family,
     constants::{
         IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROBE_SHORT_LEN, PROBE_TCP_LEN, PROTOCOL_TCP,
-        RESPONSE_SUCCESS_LEN,
+        REQUEST_LEN, RESPONSE_SUCCESS_LEN,
     },
     probe::ProbeProtocol,
 };
@@ -230,7 +230,7 @@ pub const DEFAULT_POLICY: Policy = Policy {
     sessions: Rate::of(4000, 4000),
     new_sources: Rate::of(1000, 1000),
     unpadded: Rate::of(100, 100),
-    unpadded_source: Rate::of(10, 10),
+    unpadded_source: Rate::of(10, 20),
     source_sessions: 1000,
     prefix_sessions: 4000,
     min_request_len: [0; 2],
@@ -318,6 +318,17 @@ pub fn list_prefix_len(family: Family, prefix_len: u8) -> u32 {
     }
 }
 
+/// The zero padding (§3.7) that makes a request of `family` asking for
+/// `protocol`, without IPv4 options, a padded one ([`padded_len`]).
+#[inline(always)]
+pub const fn request_padding(family: Family, protocol: u8) -> usize {
+    let header = match family {
+        Family::V4 => IPV4_HEADER_LEN,
+        Family::V6 => IPV6_HEADER_LEN,
+    };
+    padded_len(family, protocol) - header - REQUEST_LEN
+}
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain `repr(C)` structs of integers and octet arrays with
@@ -394,6 +405,9 @@ mod tests {
         assert_eq!(padded_len(Family::V4, 6), 140);
         assert_eq!(padded_len(Family::V6, 58), 132);
         assert_eq!(padded_len(Family::V6, 6), 200);
+        assert_eq!(request_padding(Family::V4, 17), 60);
+        assert_eq!(request_padding(Family::V6, 6), 148);
+        assert!(request_padding(Family::V6, 6) <= crate::request::REQUEST_MAX_PADDING);
     }
 
     #[test]

@@ -42,43 +42,34 @@ fn keys(client: &[u8; 16]) -> ([u8; 16], [u8; 16]) {
     (source_key(family, *client), prefix_key(family, *client))
 }
 
-/// The count under `key`; negative (a lost race) reads as zero.
+/// A count as read; negative (a lost race) reads as zero.
 #[inline(always)]
-fn pending(counts: &Counts, key: &[u8; 16]) -> u32 {
-    // SAFETY: the value is copied out at once.
-    let count = unsafe { counts.get(key).copied() }.unwrap_or(0);
+fn pending(count: u32) -> u32 {
     if count > i32::MAX as u32 { 0 } else { count }
 }
 
-/// Refuses a new session of `client` if its source or prefix holds its
-/// cap of pending sessions.
+/// Counts a new session of `client` unless its source or prefix already
+/// holds its cap of pending sessions (or a count map is full); undone by
+/// [`release`]. One lookup per map: checking and counting go together.
 #[inline(always)]
-pub fn check(policy: &Policy, client: &[u8; 16]) -> Result<(), Counter> {
-    if policy.source_sessions == 0 && policy.prefix_sessions == 0 {
-        return Ok(());
-    }
+pub fn reserve(policy: &Policy, client: &[u8; 16]) -> Result<(), Counter> {
     let (source, prefix) = keys(client);
-    if policy.source_sessions != 0 && pending(&SOURCE_SESSIONS, &source) >= policy.source_sessions {
-        return Err(Counter::SourceCapped);
-    }
-    if policy.prefix_sessions != 0 && pending(&PREFIX_SESSIONS, &prefix) >= policy.prefix_sessions {
-        return Err(Counter::PrefixCapped);
+    add_one(
+        &SOURCE_SESSIONS,
+        &source,
+        policy.source_sessions,
+        Counter::SourceCapped,
+    )?;
+    if let Err(counter) = add_one(
+        &PREFIX_SESSIONS,
+        &prefix,
+        policy.prefix_sessions,
+        Counter::PrefixCapped,
+    ) {
+        release_one(&SOURCE_SESSIONS, &source);
+        return Err(counter);
     }
     Ok(())
-}
-
-/// Counts a new session of `client`; false if a count map is full.
-#[inline(always)]
-pub fn add(client: &[u8; 16]) -> bool {
-    let (source, prefix) = keys(client);
-    if !add_one(&SOURCE_SESSIONS, &source) {
-        return false;
-    }
-    if !add_one(&PREFIX_SESSIONS, &prefix) {
-        release_one(&SOURCE_SESSIONS, &source);
-        return false;
-    }
-    true
 }
 
 /// Uncounts an ended session of `client`.
@@ -89,36 +80,44 @@ pub fn release(client: &[u8; 16]) {
     release_one(&PREFIX_SESSIONS, &prefix);
 }
 
+/// Adds one to the count under `key` unless it holds `cap` (0: no cap).
 #[inline(always)]
-fn add_one(counts: &Counts, key: &[u8; 16]) -> bool {
-    if increment(counts, key, 1) {
-        return true;
-    }
-    match counts.insert(key, &1, u64::from(BPF_NOEXIST)) {
-        Ok(()) => true,
-        // Another CPU inserted it meanwhile.
-        Err(error) if error == -EEXIST => increment(counts, key, 1),
-        Err(_) => false,
-    }
-}
-
-#[inline(always)]
-fn release_one(counts: &Counts, key: &[u8; 16]) {
-    // -1 in two's complement; an absent entry (removed by a race) stays absent.
-    if increment(counts, key, u32::MAX) && pending(counts, key) == 0 {
-        let _ = counts.remove(key);
-    }
-}
-
-/// Adds `delta` to the count under `key` atomically; false if absent.
-#[inline(always)]
-fn increment(counts: &Counts, key: &[u8; 16], delta: u32) -> bool {
-    let Some(count) = counts.get_ptr_mut(key) else {
-        return false;
+fn add_one(counts: &Counts, key: &[u8; 16], cap: u32, capped: Counter) -> Result<(), Counter> {
+    let count = match counts.get_ptr_mut(key) {
+        Some(count) => count,
+        None => match counts.insert(key, &1, u64::from(BPF_NOEXIST)) {
+            Ok(()) => return Ok(()),
+            // Another CPU inserted it meanwhile.
+            Err(error) if error == -EEXIST => counts.get_ptr_mut(key).ok_or(Counter::TableFull)?,
+            Err(_) => return Err(Counter::TableFull),
+        },
     };
     // SAFETY: `count` points to a live map value (preallocated: it stays
-    // memory of this map even if removed meanwhile); the add is atomic and
-    // its result unused, so it compiles to BPF's plain atomic add.
-    unsafe { atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(count, delta) };
-    true
+    // memory of this map even if removed meanwhile); the add is atomic.
+    unsafe {
+        if cap != 0 && pending(*count) >= cap {
+            return Err(capped);
+        }
+        atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(count, 1);
+    }
+    Ok(())
+}
+
+/// Subtracts one from the count under `key` and removes the entry at
+/// zero; an absent entry (removed by a race) stays absent.
+#[inline(always)]
+fn release_one(counts: &Counts, key: &[u8; 16]) {
+    let Some(count) = counts.get_ptr_mut(key) else {
+        return;
+    };
+    // SAFETY: as in `add_one`; -1 in two's complement. The result is read
+    // back rather than returned by the add, which would need BPF's
+    // fetch-and-add (kernel 5.12+, LLVM's v3 CPU).
+    let left = unsafe {
+        atomic_xadd::<u32, u32, { AtomicOrdering::Relaxed }>(count, u32::MAX);
+        pending(*count)
+    };
+    if left == 0 {
+        let _ = counts.remove(key);
+    }
 }

@@ -158,12 +158,15 @@ fn take_source(policy: &Policy, key: &[u8; 16], padded: bool, now: u64) -> Resul
     Ok(())
 }
 
-/// Admits a session for `client` (16 octets): within the caps of pending
-/// sessions and the server-wide session rate.
+/// Admits a session for `client` (16 octets) within the caps of pending
+/// sessions and the server-wide session rate, counting it
+/// (`pending::reserve`; the caller releases it if the session is not
+/// opened after all).
 #[inline(always)]
 pub fn admit_session(policy: &Policy, client: &[u8; 16]) -> Result<(), Counter> {
-    pending::check(policy, client)?;
+    pending::reserve(policy, client)?;
     if policy.sessions.is_on() && !take_global(GLOBAL_SESSIONS, &policy.sessions, session::now()) {
+        pending::release(client);
         return Err(Counter::GlobalLimited);
     }
     Ok(())

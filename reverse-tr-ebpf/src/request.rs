@@ -17,7 +17,7 @@ use reverse_tr_common::{
 use crate::{
     maps::{count, report, timeout_ns},
     parse::Packet,
-    policy, probe,
+    pending, policy, probe,
     session::{self, Refusal},
     work::{self, Outgoing, Work},
 };
@@ -101,10 +101,13 @@ fn open(policy: &Policy, packet: &Packet, probe: &Probe) -> Result<(), Counter> 
         protocol: probe.protocol.number(packet.family),
         padding: [0; 7],
     };
-    session::create(&key, &entry).map_err(|refusal| match refusal {
-        Refusal::Exists => Counter::Exists,
-        Refusal::Full => Counter::TableFull,
-    })?;
+    if let Err(refusal) = session::create(&key, &entry) {
+        pending::release(&client);
+        return Err(match refusal {
+            Refusal::Exists => Counter::Exists,
+            Refusal::Full => Counter::TableFull,
+        });
+    }
     report(Event::new(EventKind::Created, key));
     count(Counter::Probes);
     Ok(())

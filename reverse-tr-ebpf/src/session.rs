@@ -46,18 +46,15 @@ pub fn now() -> u64 {
     unsafe { bpf_ktime_get_ns() }
 }
 
-/// Inserts `session` under `key` if absent, counts it for its client
-/// (`pending`) and queues its deadline.
+/// Inserts `session` under `key` if absent and queues its deadline; the
+/// caller has counted it for its client (`pending::reserve`) and undoes
+/// that if this fails.
 #[inline(always)]
 pub fn create(key: &SessionKey, session: &Session) -> Result<(), Refusal> {
     match SESSIONS.insert(key, session, u64::from(BPF_NOEXIST)) {
         Ok(()) => {}
         Err(error) if error == -EEXIST => return Err(Refusal::Exists),
         Err(_) => return Err(Refusal::Full),
-    }
-    if !pending::add(&key.address) {
-        let _ = SESSIONS.remove(key);
-        return Err(Refusal::Full);
     }
     let deadline = Deadline {
         key: *key,
@@ -67,7 +64,6 @@ pub fn create(key: &SessionKey, session: &Session) -> Result<(), Refusal> {
     if DEADLINES.push(&deadline, 0).is_err() {
         // Without a deadline nothing would ever remove it: undo.
         let _ = SESSIONS.remove(key);
-        pending::release(&key.address);
         return Err(Refusal::Full);
     }
     Ok(())
