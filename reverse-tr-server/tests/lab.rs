@@ -23,7 +23,6 @@ use socket2::{Domain, Protocol, Socket, Type};
 use support::{
     Daemon, METRICS, ask_to, inside, ip_in, metrics, padding, request_len, value, wire_family,
 };
-use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 
 /// Starts the daemon; ready once the TTL-0 presence check gets its error
 /// response (§12.2 item 4). The tests send the reference client's

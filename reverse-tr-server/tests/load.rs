@@ -29,9 +29,9 @@ use reverse_tr_common::{
     constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS, PROTOCOL_UDP},
     policy::DEFAULT_POLICY,
 };
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use support::{Daemon, METRICS, ask_to, icmp_packet, inside, ip_in, metrics, padding, value};
-use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 
 /// How long each flood lasts.
 const PHASE: Duration = Duration::from_secs(3);

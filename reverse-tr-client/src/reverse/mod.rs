@@ -125,7 +125,11 @@ impl Wire for ReverseWire {
     }
 
     async fn transmit(&self, probe: Probe, identifier: u16) -> Result<()> {
-        let packet = request_packet(&self.ip, self.protocol, self.padding, probe, identifier)?;
+        // The presence check (TTL 0) goes unpadded: it causes only an error
+        // response no larger than itself, and a host that merely echoes it
+        // is recognised by the short echo (§11.5.3).
+        let padding = if probe.ttl == 0 { 0 } else { self.padding };
+        let packet = request_packet(&self.ip, self.protocol, padding, probe, identifier)?;
         self.socket.send_to(&packet, self.target).await
     }
 

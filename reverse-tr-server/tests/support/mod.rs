@@ -22,9 +22,9 @@ use reverse_tr_common::{
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
+use reverse_tr_lab::{Family, Host, Lab};
 pub use reverse_tr_server::testing::*;
 use reverse_tr_server::{Config, Server};
-use reverse_tr_lab::{Family, Host, Lab};
 
 /// A server loaded for a test, in an isolated thread.
 pub fn server(config: Config) -> Server {
