@@ -82,7 +82,10 @@ fn icmp_probe_of_5_10() {
 fn tcp_probe_of_5_10() {
     let mut out = [0; 24];
     let len = probe(ProbeProtocol::Tcp).write_transport(&header(SERVER, CLIENT, 1), &mut out);
-    let expected = hex("03 fd 30 39 00 00 02 01 00 00 00 00 60 02 04 00 71 b0 00 00 02 04 05 b4");
+    // Unlike §5.10's reference bytes (zeros), the sequence number's high half
+    // carries the first two random octets (0x1122), so an answer's
+    // acknowledgement can be authenticated (§5.4 allows any value there).
+    let expected = hex("03 fd 30 39 11 22 02 01 00 00 00 00 60 02 04 00 60 8e 00 00 02 04 05 b4");
     assert_eq!(&out[..len], expected.as_slice());
 }
 
