@@ -255,7 +255,8 @@ proptest! {
         match probe.protocol {
             ProbeProtocol::Icmp => prop_assert_eq!(&transport[4..6], &identifier),
             ProbeProtocol::Udp => prop_assert_eq!(&transport[6..8], &identifier),
-            ProbeProtocol::Tcp => prop_assert_eq!(&transport[4..8], &[0, 0, identifier[1], identifier[0]]),
+            // The sequence's high half carries two random octets (authenticated answers).
+            ProbeProtocol::Tcp => prop_assert_eq!(&transport[4..8], &[probe.random[0], probe.random[1], identifier[1], identifier[0]]),
         }
         if probe.protocol != ProbeProtocol::Tcp {
             prop_assert_eq!(&transport[8..14], &probe.random);
