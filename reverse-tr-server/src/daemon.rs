@@ -1,4 +1,5 @@
-//! The daemon's run loop: print session events, keep the sweeper alive,
+//! The daemon's run loop: log session events (debug) and a periodic
+//! summary (info), keep the sweeper alive and tell systemd's watchdog,
 //! re-read the policy on SIGHUP, serve metrics, stop on SIGINT/SIGTERM.
 
 use std::time::Duration;
@@ -15,6 +16,7 @@ use crate::{
     metrics,
     policy::Sources,
     server::{Server, io_error},
+    systemd::Notifier,
 };
 
 /// How often the watchdog checks that the sweeper timer still ticks (it
@@ -48,15 +50,21 @@ impl Signals {
 pub struct Options {
     /// Where the policy comes from, re-read on SIGHUP.
     pub sources: Sources,
-    /// The bound `--metrics` socket.
+    /// The metrics socket: bound for `--metrics`, or passed by systemd.
     pub metrics: Option<std::net::TcpListener>,
     /// SIGINT/SIGTERM stop, SIGHUP reloads.
     pub signals: Signals,
+    /// Pinged on every watchdog check.
+    pub notifier: Notifier,
+    /// How often the counters are summed up at info (zero: never).
+    pub summary_every: Duration,
 }
 
-/// Serves until SIGINT or SIGTERM: logs every session event (target
-/// `session`), restarts the sweeper if its counter stops advancing,
-/// re-applies the policy on SIGHUP and answers metrics scrapes.
+/// Serves until SIGINT or SIGTERM: logs every session event at debug
+/// (target `session`) and a summary of the counters every
+/// `summary_every` at info, restarts the sweeper if its counter stops
+/// advancing, pings systemd's watchdog, re-applies the policy on SIGHUP
+/// and answers metrics scrapes.
 pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     let mut events = Events::new(server.take_events()?)?;
     // The sweep program logged while loading; later lines come when it is
@@ -85,6 +93,7 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
         WATCHDOG_PERIOD,
     );
     let mut sweeps = server.counter(Counter::Sweeps)?;
+    let mut summary = Period::new(options.summary_every);
     loop {
         tokio::select! {
             batch = events.next_batch(log_event) => batch?,
@@ -97,7 +106,9 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
                 if let Some(logger) = logger.as_mut() {
                     logger.flush();
                 }
+                options.notifier.ping();
             }
+            _ = summary.tick() => summary.log(server)?,
             _ = hangup.recv() => reload(server, &options.sources),
             Ok((stream, _)) = accept(metrics.as_ref()) => {
                 tokio::spawn(metrics::respond(stream, metrics::render(server)?));
@@ -111,9 +122,66 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     Ok(())
 }
 
-/// One session event as one log line (target `session`).
+/// One session event as one log line (target `session`), at debug: a
+/// flood of requests must not flood the log with requesters' addresses;
+/// the counters and the periodic summary say how many there were.
 fn log_event(event: reverse_tr_common::event::Event) {
-    log::info!(target: "session", "{}", event::line(&event));
+    log::debug!(target: "session", "{}", event::line(&event));
+}
+
+/// The periodic summary: what the counters moved by since the last one.
+struct Period {
+    timer: Option<tokio::time::Interval>,
+    every: Duration,
+    last: Vec<(Counter, u64)>,
+}
+
+impl Period {
+    /// Counting from the program's load (its counters start at zero, and
+    /// requests may arrive as soon as it is attached, before this runs).
+    fn new(every: Duration) -> Self {
+        let timer = (!every.is_zero())
+            .then(|| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+        Self {
+            timer,
+            every,
+            last: Counter::ALL.iter().map(|counter| (*counter, 0)).collect(),
+        }
+    }
+
+    /// The next summary is due; never without a period.
+    async fn tick(&mut self) {
+        match self.timer.as_mut() {
+            Some(timer) => {
+                timer.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Logs the counters that moved, and the pending sessions, as one line.
+    fn log(&mut self, server: &Server) -> Result<()> {
+        let now = server.counters()?;
+        let moved: Vec<(Counter, u64)> = now
+            .iter()
+            .zip(&self.last)
+            .filter(|((counter, _), _)| *counter != Counter::Sweeps)
+            .map(|((counter, value), (_, before))| (*counter, value.saturating_sub(*before)))
+            .filter(|(_, delta)| *delta > 0)
+            .collect();
+        let sessions = server.sessions()?.len();
+        let counts = if moved.is_empty() {
+            "no requests".to_owned()
+        } else {
+            counts(&moved)
+        };
+        log::info!(
+            "in the last {:?}: {counts}; {sessions} sessions pending",
+            self.every
+        );
+        self.last = now;
+        Ok(())
+    }
 }
 
 /// Re-reads and applies the policy; a bad file keeps the one in force.
@@ -141,12 +209,17 @@ async fn accept(
     }
 }
 
-/// The counter summary printed on exit, one `name: value` per line.
+/// The counter summary logged on exit, one line (one journal entry):
+/// `requests 3, probes 2, …`.
 pub fn summary(server: &Server) -> Result<String> {
-    let lines: Vec<String> = server
-        .counters()?
-        .into_iter()
-        .map(|(counter, value)| format!("{:>32}: {value}", counter.name()))
+    Ok(counts(&server.counters()?))
+}
+
+/// Counters as `name value, name value, …`.
+fn counts(counters: &[(Counter, u64)]) -> String {
+    let counts: Vec<String> = counters
+        .iter()
+        .map(|(counter, value)| format!("{} {value}", counter.name()))
         .collect();
-    Ok(lines.join("\n"))
+    counts.join(", ")
 }

@@ -4,13 +4,16 @@
 //! benchmarks all go through it.
 
 pub mod attach;
+pub mod cli;
 pub mod daemon;
 pub mod error;
 pub mod event;
+pub mod logger;
 pub mod metrics;
 pub mod policy;
 mod privilege;
 pub mod server;
+pub mod systemd;
 pub mod testing;
 
 pub use attach::{Hook, attach, attach_with};

@@ -12,6 +12,8 @@
 //! - `bench [--server] [--client] [--quick]` measures the server's
 //!   per-packet costs and the client's in the lab, prints the tables and
 //!   rewrites BENCHMARKS.md (see [`bench`]).
+//! - `package` builds the Debian packages of the client and the server
+//!   into `target/debian/` (see [`package`]).
 //!
 //! A test's lab is named after its process (`rtr-<pid>x<serial>-<host>`) and
 //! removed when its [`lab::Lab`] drops, panics included; one left by a
@@ -24,6 +26,7 @@ pub mod demo;
 mod error;
 mod interrupt;
 pub mod lab;
+pub mod package;
 
 pub use error::{Error, Result};
 pub use interrupt::Interrupt;

@@ -9,6 +9,9 @@ use std::{
     thread,
 };
 
+mod process;
+
+pub use process::*;
 pub use reverse_tr_server::testing::*;
 use reverse_tr_server::{Config, Server};
 use xtask::lab::{Host, Lab};
