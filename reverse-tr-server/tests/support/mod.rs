@@ -11,6 +11,7 @@ use std::{
 
 mod process;
 
+#[allow(unused_imports, reason = "each test binary uses a part")]
 pub use process::*;
 pub use reverse_tr_server::testing::*;
 use reverse_tr_server::{Config, Server};
