@@ -55,7 +55,7 @@ Exit status:
 
 /// Forward, reverse and two-way traceroute over UDP, TCP and ICMP.
 #[derive(Debug, Parser)]
-#[command(name = "reverse-tr", version, about, after_help = EXAMPLES, term_width = 100)]
+#[command(name = "reverse-tr", version = env!("REVERSE_TR_VERSION"), about, after_help = EXAMPLES, term_width = 100)]
 #[command(
     override_usage = "reverse-tr [OPTIONS] <DIRECTION> <PROTOCOL> <MODE> [MODE OPTIONS] <TARGET>",
     subcommand_value_name = "DIRECTION",
@@ -625,6 +625,12 @@ fn probability(text: &str) -> Result<f64, String> {
     } else {
         Err(format!("{text} is not between 0 and 1 (exclusive)"))
     }
+}
+
+/// The client's clap grammar, for the man pages and shell completions
+/// (`cargo xtask package`).
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! The daemon's run loop: print session events, keep the sweeper alive,
+//! The daemon's run loop: log session events (debug) and a periodic
+//! summary (info), keep the sweeper alive and tell systemd's watchdog,
 //! re-read the policy on SIGHUP, serve metrics, stop on SIGINT/SIGTERM.
 
 use std::{sync::Arc, time::Duration};
@@ -17,15 +18,12 @@ use crate::{
     metrics,
     policy::Sources,
     server::{Server, io_error},
+    systemd::Notifier,
 };
 
 /// How often the watchdog checks that the sweeper timer still ticks (it
 /// ticks every 20 ms).
 const WATCHDOG_PERIOD: Duration = Duration::from_secs(1);
-
-/// How often the daemon logs the requests (and forged answers) it refused,
-/// if it refused any, and the session events lost to a full ring buffer.
-const SUMMARY_PERIOD: Duration = Duration::from_secs(60);
 
 /// The signals the daemon acts on, caught from installation on: installed
 /// before the program is attached, a SIGTERM right after attaching still
@@ -54,15 +52,21 @@ impl Signals {
 pub struct Options {
     /// Where the policy comes from, re-read on SIGHUP.
     pub sources: Sources,
-    /// The bound `--metrics` socket.
+    /// The metrics socket: bound for `--metrics`, or passed by systemd.
     pub metrics: Option<std::net::TcpListener>,
     /// SIGINT/SIGTERM stop, SIGHUP reloads.
     pub signals: Signals,
+    /// Pinged on every watchdog check.
+    pub notifier: Notifier,
+    /// How often the counters are summed up at info (zero: never).
+    pub summary_every: Duration,
 }
 
-/// Serves until SIGINT or SIGTERM: logs every session event (target
-/// `session`), restarts the sweeper if its counter stops advancing,
-/// re-applies the policy on SIGHUP and answers metrics scrapes.
+/// Serves until SIGINT or SIGTERM: logs every session event at debug
+/// (target `session`) and a summary of the counters every
+/// `summary_every` at info, restarts the sweeper if its counter stops
+/// advancing, pings systemd's watchdog, re-applies the policy on SIGHUP
+/// and answers metrics scrapes.
 pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     let mut events = Events::new(server.take_events()?)?;
     // The sweep program logged while loading; later lines come when it is
@@ -93,9 +97,7 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
     let mut sweeps = server.counter(Counter::Sweeps)?;
     let counters = server.counter_handle();
     let scrapes = Arc::new(Semaphore::new(metrics::CONCURRENT_SCRAPES));
-    let mut refusals =
-        tokio::time::interval_at(tokio::time::Instant::now() + SUMMARY_PERIOD, SUMMARY_PERIOD);
-    let mut last = counters.totals()?;
+    let mut summary = Summary::new(options.summary_every, counters.clone());
     loop {
         tokio::select! {
             batch = events.next_batch(log_event) => batch?,
@@ -106,8 +108,9 @@ pub async fn serve(server: &mut Server, options: Options) -> Result<()> {
                 if let Some(logger) = logger.as_mut() {
                     logger.flush();
                 }
+                options.notifier.ping();
             }
-            _ = refusals.tick() => log_refusals(&counters, &mut last),
+            _ = summary.tick() => summary.log(),
             _ = hangup.recv() => reload(server, &options.sources),
             accepted = accept(metrics.as_ref()) => match (accepted, scrapes.clone().try_acquire_owned()) {
                 (Ok((stream, _)), Ok(permit)) => {
@@ -142,29 +145,66 @@ fn watch(server: &Server, sweeps: &mut u64) -> Result<()> {
     Ok(())
 }
 
-/// Logs the refusals and lost events counted since `last`, which it
-/// updates.
-fn log_refusals(counters: &Counters, last: &mut Totals) {
-    let now = match counters.totals() {
-        Ok(now) => now,
-        Err(error) => return log::warn!("reading the counters: {error}"),
-    };
-    let period = SUMMARY_PERIOD.as_secs();
-    if let Some(refusals) = now.refusals_since(last) {
-        log::info!("refused in the last {period} s: {refusals}");
-    }
-    let lost = now
-        .get(Counter::EventsLost)
-        .saturating_sub(last.get(Counter::EventsLost));
-    if lost > 0 {
-        log::warn!("{lost} session events lost to a full ring buffer in the last {period} s");
-    }
-    *last = now;
+/// One session event as one log line (target `session`), at debug: a
+/// flood of requests must not flood the log with requesters' addresses;
+/// the counters and the periodic summary say how many there were.
+fn log_event(event: reverse_tr_common::event::Event) {
+    log::debug!(target: "session", "{}", event::line(&event));
 }
 
-/// One session event as one log line (target `session`).
-fn log_event(event: reverse_tr_common::event::Event) {
-    log::info!(target: "session", "{}", event::line(&event));
+/// The periodic summary: what the counters moved by since the last one,
+/// one line at info, and a warning when session events were lost.
+struct Summary {
+    timer: Option<tokio::time::Interval>,
+    every: Duration,
+    counters: Counters,
+    last: Totals,
+}
+
+impl Summary {
+    /// Counting from the program's load (its counters start at zero, and
+    /// requests may arrive as soon as it is attached, before this runs).
+    fn new(every: Duration, counters: Counters) -> Self {
+        let timer = (!every.is_zero())
+            .then(|| tokio::time::interval_at(tokio::time::Instant::now() + every, every));
+        Self {
+            timer,
+            every,
+            counters,
+            last: Totals(Counter::ALL.iter().map(|counter| (*counter, 0)).collect()),
+        }
+    }
+
+    /// The next summary is due; never without a period.
+    async fn tick(&mut self) {
+        match self.timer.as_mut() {
+            Some(timer) => {
+                timer.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Logs what moved (nothing when nothing did: an idle server stays
+    /// quiet), with the sessions pending.
+    fn log(&mut self) {
+        let now = match self.counters.totals() {
+            Ok(now) => now,
+            Err(error) => return log::warn!("reading the counters: {error}"),
+        };
+        let every = self.every;
+        if let Some(moved) = now.moved_since(&self.last) {
+            let pending = now.active_sessions();
+            log::info!("in the last {every:?}: {moved}; {pending} sessions pending");
+        }
+        let lost = now
+            .get(Counter::EventsLost)
+            .saturating_sub(self.last.get(Counter::EventsLost));
+        if lost > 0 {
+            log::warn!("{lost} session events lost to a full ring buffer in the last {every:?}");
+        }
+        self.last = now;
+    }
 }
 
 /// Re-reads and applies the policy; a bad file or a failed write keeps
@@ -195,12 +235,13 @@ async fn accept(
     }
 }
 
-/// The counter summary printed on exit, one `name: value` per line.
+/// The counter summary logged on exit, one line (one journal entry):
+/// `requests 3, probes 2, …`.
 pub fn summary(server: &Server) -> Result<String> {
-    let lines: Vec<String> = server
+    let counts: Vec<String> = server
         .counters()?
-        .into_iter()
-        .map(|(counter, value)| format!("{:>32}: {value}", counter.name()))
+        .iter()
+        .map(|(counter, value)| format!("{} {value}", counter.name()))
         .collect();
-    Ok(lines.join("\n"))
+    Ok(counts.join(", "))
 }

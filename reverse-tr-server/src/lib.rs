@@ -5,15 +5,18 @@
 
 pub mod apply;
 pub mod attach;
+pub mod cli;
 pub mod counters;
 pub mod daemon;
 pub mod error;
 pub mod event;
 pub mod local;
+pub mod logger;
 pub mod metrics;
 pub mod policy;
 mod privilege;
 pub mod server;
+pub mod systemd;
 #[cfg(feature = "test-helpers")]
 pub mod testing;
 

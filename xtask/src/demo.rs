@@ -235,12 +235,12 @@ impl Server {
         // The log thread ends with the daemon's stderr; give it a moment to flush.
         thread::sleep(Duration::from_millis(100));
         let log = std::fs::read_to_string(&self.log)?;
+        // One line, `stopping; counters: requests 3, probes 2, …`: one per counter here.
         let summary = log
             .lines()
-            .skip_while(|line| !line.contains("counters"))
-            .skip(1)
-            .collect::<Vec<_>>()
-            .join("\n");
+            .find_map(|line| line.split_once("counters: "))
+            .map(|(_, counts)| counts.replace(", ", "\n"))
+            .unwrap_or_default();
         if !status.success() {
             return Err(Error::Demo(format!(
                 "the server exited with {status}; see {}",

@@ -13,11 +13,14 @@
 //! - `bench [--server] [--client] [--quick]` measures the server's
 //!   per-packet costs and the client's in the lab, prints the tables and
 //!   rewrites BENCHMARKS.md (see [`bench`]).
+//! - `package` builds the Debian packages of the client and the server
+//!   into `target/debian/` (see [`package`]).
 
 pub mod bench;
 pub mod demo;
 mod error;
 mod interrupt;
+pub mod package;
 
 pub use error::{Error, Result};
 pub use interrupt::Interrupt;

@@ -37,6 +37,10 @@ enum Task {
         #[arg(long)]
         quick: bool,
     },
+    /// Build the Debian packages `reverse-tr` and `reverse-tr-server`
+    /// (release binaries, man pages, completions, systemd units) into
+    /// target/debian/; needs cargo-deb (scripts/setup installs it).
+    Package,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +117,7 @@ fn run(task: Task) -> anyhow::Result<()> {
             client,
             quick,
         } => bench(server, client, quick),
+        Task::Package => package(),
     }
 }
 
@@ -145,20 +150,29 @@ fn demo() -> anyhow::Result<()> {
     // Ctrl-C reaches the server and the client too (same process group):
     // they stop by themselves, and this process lives on to tear down.
     let _interrupt = Interrupt::install()?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("xtask lives inside the workspace")?;
-    let trace = Demo::build(workspace)?.run()?;
+    let trace = Demo::build(workspace()?)?.run()?;
     if !trace.status.success() {
         bail!("the trace did not complete ({})", trace.status);
     }
     Ok(())
 }
 
-fn bench(server: bool, client: bool, quick: bool) -> anyhow::Result<()> {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+fn package() -> anyhow::Result<()> {
+    for deb in xtask::package::build(workspace()?)? {
+        println!("{}", deb.display());
+    }
+    Ok(())
+}
+
+/// The workspace's root directory.
+fn workspace() -> anyhow::Result<&'static Path> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .context("xtask lives inside the workspace")?;
+        .context("xtask lives inside the workspace")
+}
+
+fn bench(server: bool, client: bool, quick: bool) -> anyhow::Result<()> {
+    let workspace = workspace()?;
     let both = !server && !client;
     xtask::bench::run(
         workspace,

@@ -23,6 +23,11 @@ use reverse_tr_common::{
 use socket2::{Domain, Protocol, Socket, Type};
 
 use reverse_tr_lab::{Family, Host, Lab};
+
+mod process;
+
+#[allow(unused_imports, reason = "each test binary uses a part")]
+pub use process::*;
 pub use reverse_tr_server::testing::*;
 use reverse_tr_server::{Config, Server};
 
