@@ -38,6 +38,11 @@ enum Task {
         /// Fewer calls and runs: checks the benchmarks work, figures are rough.
         #[arg(long)]
         quick: bool,
+        /// Runs of each client case under each lab condition (clean, silent
+        /// hop, rate-limited, loss) [default: 20; 2 with --quick]. The whole
+        /// client part takes about a minute per run.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        runs: Option<u16>,
     },
 }
 
@@ -160,7 +165,8 @@ fn run(task: Task) -> anyhow::Result<()> {
             server,
             client,
             quick,
-        } => bench(server, client, quick),
+            runs,
+        } => bench(server, client, quick, runs.map(usize::from)),
     }
 }
 
@@ -206,7 +212,7 @@ fn demo() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn bench(server: bool, client: bool, quick: bool) -> anyhow::Result<()> {
+fn bench(server: bool, client: bool, quick: bool, runs: Option<usize>) -> anyhow::Result<()> {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("xtask lives inside the workspace")?;
@@ -217,6 +223,7 @@ fn bench(server: bool, client: bool, quick: bool) -> anyhow::Result<()> {
             server: server || both,
             client: client || both,
             quick,
+            runs,
         },
     )?;
     Ok(())
