@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod pacer;
+mod quiet;
 pub mod socket;
 
 pub use engine::{Engine, Reply, Wire};
