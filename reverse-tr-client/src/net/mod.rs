@@ -8,6 +8,8 @@ pub mod socket;
 
 pub use engine::{Engine, Reply, Wire};
 pub use pacer::Pacer;
+#[cfg(test)]
+pub(crate) use quiet::{QUIET_FLOOR, Wait};
 pub use socket::{RawSocket, Received};
 
 use std::net::{IpAddr, Ipv6Addr};
