@@ -11,6 +11,7 @@
 //! # Ok::<(), xtask::Error>(())
 //! ```
 
+mod conditions;
 mod naming;
 mod setup;
 mod status;
@@ -20,6 +21,7 @@ mod traceroute;
 use std::net::IpAddr;
 use std::process::Command;
 
+pub use conditions::{Conditions, Loss, router};
 use naming::{Label, our_namespaces, parse_netns};
 pub use status::Check;
 use topology::Topology;
