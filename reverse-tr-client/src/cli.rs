@@ -327,6 +327,10 @@ pub struct Singlepath {
     /// Probes per hop
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     pub probes: u16,
+    /// Times a hop whose probes were all lost is asked again, one probe with
+    /// each later hop's batch, at least 1 s after its last (rate limits)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retry: u32,
     /// Host name, IP address, or @NAME of a public server (--list-endpoints)
     pub target: String,
 }
@@ -496,6 +500,7 @@ impl Cli {
                 let mode = Mode::SinglePath {
                     flow: path_flow(1),
                     probes: p.probes,
+                    retry: 0,
                 };
                 (
                     mode,
@@ -523,6 +528,7 @@ impl Cli {
                 let mode = Mode::SinglePath {
                     flow: path_flow(1),
                     probes: 1,
+                    retry: 0,
                 };
                 (mode, job, f.target)
             }
@@ -530,6 +536,7 @@ impl Cli {
                 Mode::SinglePath {
                     flow: s.flow,
                     probes: s.probes,
+                    retry: s.retry,
                 },
                 Job::Trace,
                 s.target,

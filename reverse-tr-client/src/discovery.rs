@@ -10,19 +10,22 @@ use std::{
 
 use log::{Level, debug, info, log_enabled, warn};
 use rand::{SeedableRng, rngs::StdRng};
+use tokio::time::Instant;
 
 use crate::{
     Error, Result,
     graph::{Trace, VertexId},
     mda::Settings,
     probe::{Outcome, Probe, Prober},
+    reprobe::{LastSent, Pending},
 };
 
 /// How each hop is probed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
-    /// §11.9: `probes` probes per hop, all on `flow`.
-    SinglePath { flow: u16, probes: u16 },
+    /// §11.9: `probes` probes per hop, all on `flow`; a hop whose probes
+    /// were all lost is asked again with the next `retry` hops' batches.
+    SinglePath { flow: u16, probes: u16, retry: u32 },
     /// §11.10: enough flows per hop to find every successor with probability
     /// at least `1 − confidence`.
     MultiPath {
@@ -104,6 +107,8 @@ pub(crate) struct Discovery<'a, P> {
     stop: &'a AtomicBool,
     pub(crate) rng: StdRng,
     pub(crate) trace: Trace,
+    pub(crate) last_sent: LastSent,
+    pending: Pending,
 }
 
 impl<'a, P: Prober> Discovery<'a, P> {
@@ -121,6 +126,8 @@ impl<'a, P: Prober> Discovery<'a, P> {
             stop,
             rng,
             trace: Trace::new(root),
+            last_sent: LastSent::default(),
+            pending: Pending::default(),
         }
     }
 
@@ -133,8 +140,13 @@ impl<'a, P: Prober> Discovery<'a, P> {
             info!("probing hop with TTL {ttl}");
             let next = self.trace.push_hop(ttl);
             match self.params.mode {
-                Mode::SinglePath { flow, probes } => {
-                    self.single_path_step(hop, next, flow, probes).await?
+                Mode::SinglePath {
+                    flow,
+                    probes,
+                    retry,
+                } => {
+                    self.single_path_step(hop, next, flow, probes, retry)
+                        .await?
                 }
                 Mode::MultiPath {
                     confidence,
@@ -201,42 +213,75 @@ impl<'a, P: Prober> Discovery<'a, P> {
         Ok(self.trace)
     }
 
-    /// §11.9: every probe of the hop on the one flow.
+    /// §11.9: every probe of the hop on the one flow. Earlier hops whose
+    /// probes were all lost ride along with one probe each (after the
+    /// rate-limit pause), so they cost no wait of their own; one that
+    /// answers now fills its black hole and is flagged as rate-limited.
     async fn single_path_step(
         &mut self,
         hop: usize,
         next: usize,
         flow: u16,
         probes: u16,
+        retry: u32,
     ) -> Result<()> {
         let ttl = self.trace.hop(next).ttl;
-        self.send(next, &vec![Probe { ttl, flow }; usize::from(probes)])
-            .await?;
+        let mut batch = vec![Probe { ttl, flow }; usize::from(probes)];
+        let last_sent = &self.last_sent;
+        let again = self.pending.take(|earlier| last_sent.rested(earlier));
+        batch.extend(again.iter().map(|&earlier| Probe { ttl: earlier, flow }));
+        let answered = self.send(next, &batch).await?;
         if let Some(first) = self.trace.first(hop) {
             self.trace.vertex_mut(first).flows.insert(flow);
         }
         self.trace.connect(hop, next);
+        for earlier in again {
+            if answered.iter().any(|probe| probe.ttl == earlier)
+                && let Some(index) = self.hop_index(earlier)
+            {
+                info!("TTL {earlier} answered after a pause: it looked rate-limited");
+                self.pending.answered(earlier);
+                self.trace.set_rate_limited(index);
+                self.trace.fill_holes(index);
+            }
+        }
+        if !answered.iter().any(|probe| probe.ttl == ttl) {
+            self.pending.add(ttl, retry);
+        }
         Ok(())
     }
 
-    /// Sends one batch of probes, all with the TTL of `hop`, and records the
-    /// answers there. Returns the flows that were answered. Once `stop` is
-    /// set nothing more is sent and the trace is flagged as interrupted.
-    pub(crate) async fn send(&mut self, hop: usize, probes: &[Probe]) -> Result<Vec<u16>> {
+    /// The hop probed with `ttl`, if there is one yet.
+    fn hop_index(&self, ttl: u8) -> Option<usize> {
+        self.trace.hops().iter().position(|hop| hop.ttl == ttl)
+    }
+
+    /// Sends one batch of probes, most with the TTL of `hop`, and records
+    /// each answer at the hop of its probe's TTL. Returns the probes that
+    /// were answered. Once `stop` is set nothing more is sent and the trace
+    /// is flagged as interrupted.
+    pub(crate) async fn send(&mut self, hop: usize, probes: &[Probe]) -> Result<Vec<Probe>> {
         if self.stop.load(Ordering::Relaxed) {
             self.trace.set_interrupted();
             return Ok(Vec::new());
         }
+        self.last_sent.note(probes, Instant::now());
         let outcomes = self.prober.send_batch(probes).await?;
         self.log_batch(hop, &outcomes);
         let mut answered = Vec::new();
         for (probe, outcome) in outcomes {
+            let at = self.hop_index(probe.ttl).unwrap_or(hop);
+            self.trace.count_probes(
+                at,
+                1,
+                u32::from(matches!(outcome, Outcome::Answered { .. })),
+            );
             match outcome {
                 Outcome::Answered { hop: address, rtt } => {
-                    if self.trace.record(hop, address, probe.flow, rtt).is_some() {
+                    if self.trace.record(at, address, probe.flow, rtt).is_some() {
                         info!("new vertex {address} at TTL {}", probe.ttl);
                     }
-                    answered.push(probe.flow);
+                    answered.push(probe);
                 }
                 Outcome::Lost => {}
                 Outcome::Refused { state } => {
@@ -250,12 +295,6 @@ impl<'a, P: Prober> Discovery<'a, P> {
                 }
             }
         }
-        let answered_count = u32::try_from(answered.len()).unwrap_or(u32::MAX);
-        self.trace.count_probes(
-            hop,
-            u32::try_from(probes.len()).unwrap_or(u32::MAX),
-            answered_count,
-        );
         Ok(answered)
     }
 
@@ -301,7 +340,11 @@ mod tests {
             min_ttl: 1,
             max_ttl: 15,
             abort: 3,
-            mode: Mode::SinglePath { flow: FLOW, probes },
+            mode: Mode::SinglePath {
+                flow: FLOW,
+                probes,
+                retry: 3,
+            },
         }
     }
 

@@ -10,11 +10,17 @@ use std::{
     time::Duration,
 };
 
+use tokio::time::Instant;
+
 use crate::{
     Result,
     graph::Trace,
+    net::Wait,
     probe::{Outcome, Probe, Prober},
 };
+
+/// How long an answer takes on a timed fake network.
+const ANSWER_TIME: Duration = Duration::from_millis(1);
 
 /// `10.0.0.n`.
 pub fn host(n: u8) -> IpAddr {
@@ -67,6 +73,10 @@ pub struct FakeNetwork<F> {
     log: Mutex<Vec<Vec<Probe>>>,
     /// Set once this many batches were sent, to simulate Ctrl-C.
     stop_after: Option<(usize, Arc<AtomicBool>)>,
+    /// With a timeout, each batch takes (tokio) time as the engine's would:
+    /// answers after 1 ms, the quiet period of `net::quiet` after them,
+    /// the whole timeout when nothing answered.
+    timeout: Option<Duration>,
 }
 
 impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> FakeNetwork<F> {
@@ -75,6 +85,15 @@ impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> FakeNetwork<F> {
             route,
             log: Mutex::new(Vec::new()),
             stop_after: None,
+            timeout: None,
+        }
+    }
+
+    /// A network whose batches take time, for tests in paused time.
+    pub fn timed(route: F, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..Self::new(route)
         }
     }
 
@@ -83,6 +102,7 @@ impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> FakeNetwork<F> {
             route,
             log: Mutex::new(Vec::new()),
             stop_after: Some((batches, stop)),
+            timeout: None,
         }
     }
 
@@ -107,18 +127,38 @@ impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> FakeNetwork<F> {
 
 impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> Prober for FakeNetwork<F> {
     async fn send_batch(&self, probes: &[Probe]) -> Result<Vec<(Probe, Outcome)>> {
-        let mut log = self.log.lock().expect("log lock");
-        let before = log.iter().map(Vec::len).sum::<usize>();
-        let outcomes = probes
-            .iter()
-            .enumerate()
-            .map(|(i, &probe)| (probe, (self.route)(probe, before + i)))
-            .collect();
-        log.push(probes.to_vec());
-        if let Some((batches, stop)) = &self.stop_after
-            && log.len() >= *batches
-        {
-            stop.store(true, Ordering::Relaxed);
+        let outcomes: Vec<(Probe, Outcome)> = {
+            let mut log = self.log.lock().expect("log lock");
+            let before = log.iter().map(Vec::len).sum::<usize>();
+            let outcomes = probes
+                .iter()
+                .enumerate()
+                .map(|(i, &probe)| (probe, (self.route)(probe, before + i)))
+                .collect();
+            log.push(probes.to_vec());
+            if let Some((batches, stop)) = &self.stop_after
+                && log.len() >= *batches
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
+            outcomes
+        };
+        if let Some(timeout) = self.timeout {
+            let start = Instant::now();
+            let answered = outcomes
+                .iter()
+                .filter(|(_, outcome)| !matches!(outcome, Outcome::Lost))
+                .count();
+            let end = if answered == outcomes.len() {
+                start + ANSWER_TIME
+            } else {
+                let mut wait = Wait::new(start, timeout);
+                if answered > 0 {
+                    wait.answered(start + ANSWER_TIME, ANSWER_TIME);
+                }
+                wait.until()
+            };
+            tokio::time::sleep_until(end).await;
         }
         Ok(outcomes)
     }

@@ -130,6 +130,9 @@ pub struct Hop {
     pub sent: u32,
     /// Probes of `sent` that were answered.
     pub answered: u32,
+    /// The hop's router answered, then fell silent and answered again only
+    /// after a pause: it looked rate-limited (or lossy).
+    pub rate_limited: bool,
 }
 
 impl Hop {
@@ -139,6 +142,7 @@ impl Hop {
             vertices: Vec::new(),
             sent: 0,
             answered: 0,
+            rate_limited: false,
         }
     }
 
@@ -341,6 +345,45 @@ impl Trace {
             let hole = self.add_vertex(next, VertexKind::BlackHole { predecessor });
             self.vertex_mut(hole).shadow_flows = shadow_flows;
             self.vertex_mut(predecessor).successors.push(hole);
+        }
+    }
+
+    /// Notes that the hop looked rate-limited.
+    pub(crate) fn set_rate_limited(&mut self, hop: usize) {
+        self.hops[hop].rate_limited = true;
+    }
+
+    /// After late answers at `hop` (a re-probe of a hop that seemed
+    /// silent): drops the black holes standing in for vertices of the hop
+    /// before that now have a responsive successor, and links what
+    /// answered to both neighbouring hops.
+    pub(crate) fn fill_holes(&mut self, hop: usize) {
+        let Some(previous) = hop.checked_sub(1) else {
+            return;
+        };
+        self.connect(previous, hop);
+        if hop + 1 < self.hops.len() {
+            self.connect(hop, hop + 1);
+        }
+        let filled: Vec<VertexId> = self.hops[hop]
+            .vertices
+            .iter()
+            .copied()
+            .filter(|&id| match self[id].kind {
+                VertexKind::BlackHole { predecessor } => self[predecessor]
+                    .successors
+                    .iter()
+                    .any(|&successor| !self[successor].is_black_hole()),
+                VertexKind::Responsive(_) => false,
+            })
+            .collect();
+        for hole in filled {
+            if let VertexKind::BlackHole { predecessor } = self[hole].kind {
+                self.vertex_mut(predecessor)
+                    .successors
+                    .retain(|&successor| successor != hole);
+            }
+            self.hops[hop].vertices.retain(|&id| id != hole);
         }
     }
 

@@ -3,6 +3,8 @@
 
 pub mod aliases;
 pub mod cli;
+#[cfg(test)]
+mod conditions_tests;
 pub mod discovery;
 pub mod dns;
 pub mod endpoints;
@@ -24,6 +26,7 @@ pub mod probe;
 pub mod progress;
 pub mod render;
 pub mod report;
+mod reprobe;
 pub mod resolve;
 pub mod reverse;
 pub mod run;

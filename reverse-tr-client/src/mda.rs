@@ -27,6 +27,7 @@ use crate::{
     flows::{FLOW_RANGE, FlowStream},
     graph::{Trace, Vertex},
     probe::{Probe, Prober},
+    reprobe::looks_rate_limited,
 };
 
 /// `n(k)` of §11.10.1: flows that must cross a vertex so that, if it
@@ -277,8 +278,12 @@ impl<P: Prober> Discovery<'_, P> {
         if self.trace.hop(hop).ttl == 0 {
             // The root sent them itself.
             self.trace.vertex_mut(first).flows.extend(missing);
-        } else if settings.single_vertex_opt || hop_confirmed(&self.trace, hop, settings.confidence)
+        } else if settings.single_vertex_opt
+            || self.trace[first].is_black_hole()
+            || hop_confirmed(&self.trace, hop, settings.confidence)
         {
+            // A silent hop's one black hole carries them: asking it would
+            // only cost another timeout.
             self.trace.vertex_mut(first).shadow_flows.extend(missing);
         } else {
             self.send_flows(hop, missing.clone(), settings).await?;
@@ -294,12 +299,31 @@ impl<P: Prober> Discovery<'_, P> {
     /// `send_flows` of §11.10.4: each flow tried at most `retry + 1` times,
     /// in pieces that double from `min_burst` up to `max_burst` while every
     /// probe of a full piece is answered and fall back after any loss. Each
-    /// piece goes out as one batch, all of it in flight at once.
-    async fn send_flows(&mut self, hop: usize, flows: Vec<u16>, settings: Settings) -> Result<()> {
+    /// piece goes out as one batch, all of it in flight at once. Only the
+    /// flows whose answer is missing are retried, and only at a hop that
+    /// answered in the run: a silent hop costs its one timeout, never one
+    /// per retry. Losses that look like a rate limit are retried after the
+    /// pause of [`reprobe`](crate::reprobe), and the hop is flagged.
+    pub(crate) async fn send_flows(
+        &mut self,
+        hop: usize,
+        flows: Vec<u16>,
+        settings: Settings,
+    ) -> Result<()> {
         let ttl = self.trace.hop(hop).ttl;
         let mut chunk = settings.min_burst;
         let mut pending = flows;
-        for _ in 0..=settings.retry {
+        for round in 0..=settings.retry {
+            if round > 0 {
+                if !self.answered_ever(hop) {
+                    debug!("TTL {ttl} never answered: silent, not retried");
+                    return Ok(());
+                }
+                if looks_rate_limited(pending.len()) {
+                    self.trace.set_rate_limited(hop);
+                    self.last_sent.pause(ttl).await;
+                }
+            }
             let mut answered = BTreeSet::new();
             let mut start = 0;
             while start < pending.len() && !self.trace.interrupted() {
@@ -314,7 +338,7 @@ impl<P: Prober> Discovery<'_, P> {
                 } else {
                     settings.min_burst
                 };
-                answered.extend(got);
+                answered.extend(got.iter().map(|probe| probe.flow));
                 start = end;
             }
             pending.retain(|flow| !answered.contains(flow));
@@ -322,12 +346,23 @@ impl<P: Prober> Discovery<'_, P> {
                 return Ok(());
             }
         }
-        warn!(
-            "{} flows at TTL {ttl} unanswered after {} retries",
-            pending.len(),
-            settings.retry
-        );
+        if self.answered_ever(hop) {
+            warn!(
+                "{} flows at TTL {ttl} unanswered after {} retries",
+                pending.len(),
+                settings.retry
+            );
+        }
         Ok(())
+    }
+
+    /// Whether some vertex of `hop` ever answered in this run.
+    fn answered_ever(&self, hop: usize) -> bool {
+        self.trace
+            .hop(hop)
+            .vertices
+            .iter()
+            .any(|&id| !self.trace[id].is_black_hole())
     }
 }
 
@@ -615,7 +650,11 @@ mod tests {
             min_ttl: 1,
             max_ttl: 1,
             abort: 3,
-            mode: Mode::SinglePath { flow: 1, probes: 1 },
+            mode: Mode::SinglePath {
+                flow: 1,
+                probes: 1,
+                retry: 0,
+            },
         };
         let mut discovery =
             Discovery::new(network, &params, host(100), &stop, StdRng::seed_from_u64(1));
@@ -651,9 +690,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn silent_flows_are_tried_retry_plus_one_times() {
+    async fn a_hop_that_never_answered_is_not_retried() {
         let network = FakeNetwork::new(|_, _| Outcome::Lost);
         let sizes = burst_sizes(&network, settings(2, 20, 500), (1..=6).collect()).await;
-        assert_eq!(sizes, [6, 6, 6]);
+        assert_eq!(sizes, [6]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn missing_flows_are_retried_after_a_pause_when_several_were_lost() {
+        // The hop answers the first three flows of each batch only.
+        let network = FakeNetwork::new(|probe, _| {
+            if probe.flow % 10 < 4 {
+                answer(1, probe)
+            } else {
+                Outcome::Lost
+            }
+        });
+        let start = tokio::time::Instant::now();
+        let sizes = burst_sizes(&network, settings(2, 20, 500), (1..=6).collect()).await;
+        assert_eq!(sizes, [6, 3, 3], "only the missing flows, retry + 1 times");
+        assert!(start.elapsed() >= 2 * crate::reprobe::PAUSE);
     }
 }

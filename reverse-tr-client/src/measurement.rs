@@ -115,7 +115,7 @@ impl Measurement {
     ) -> Self {
         let params = &config.params;
         let mode = match params.mode {
-            Mode::SinglePath { flow, probes } => ModeRecord::SinglePath { flow, probes },
+            Mode::SinglePath { flow, probes, .. } => ModeRecord::SinglePath { flow, probes },
             Mode::MultiPath {
                 confidence,
                 retry,

@@ -98,6 +98,9 @@ pub struct HopReport {
     pub ttl: u8,
     pub sent: u32,
     pub answered: u32,
+    /// The hop answered only after a pause: it looked rate-limited.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rate_limited: bool,
     pub vertices: Vec<VertexReport>,
 }
 
@@ -123,7 +126,7 @@ impl Report {
     ) -> Self {
         let params = &config.params;
         let mode = match params.mode {
-            Mode::SinglePath { flow, probes } => ModeReport::Singlepath { flow, probes },
+            Mode::SinglePath { flow, probes, .. } => ModeReport::Singlepath { flow, probes },
             Mode::MultiPath {
                 confidence,
                 retry,
@@ -178,6 +181,7 @@ fn trace_report(
             ttl: hop.ttl,
             sent: hop.sent,
             answered: hop.answered,
+            rate_limited: hop.rate_limited,
             vertices: hop
                 .vertices
                 .iter()

@@ -3,8 +3,11 @@
 //! every crate can use it without depending on xtask.
 //!
 //! The CLI (`cargo xtask ...`, root needed):
-//! - `lab up [--asymmetric] [--name N] [--wait]` builds a lab and leaves it
-//!   up (with `--wait`, until Ctrl-C or SIGTERM, then tears it down);
+//! - `lab up [--asymmetric] [--name N] [--wait] [--silent R,… --rate-limited
+//!   R,… --loss R:P,…]` builds a lab and leaves it up (with `--wait`, until
+//!   Ctrl-C or SIGTERM, then tears it down), its routers misbehaving as asked
+//!   (see [`reverse_tr_lab::Conditions`]); `lab conditions [--name N] [flags]` replaces
+//!   them on a lab that is up;
 //! - `lab status [--name N]` pings both ways in both families, traces both
 //!   ways and shows both diamond branches answer UDP and ICMP probes;
 //! - `lab down [--name N | --all]` removes one lab or every lab of ours;

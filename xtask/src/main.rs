@@ -2,7 +2,9 @@
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use reverse_tr_lab::{DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig, describe};
+use reverse_tr_lab::{
+    Conditions, DEFAULT_NAME, Direction, Family, Host, Lab, LabConfig, Loss, describe,
+};
 use std::{path::Path, process::ExitCode};
 
 use xtask::{Interrupt, demo::Demo};
@@ -36,6 +38,11 @@ enum Task {
         /// Fewer calls and runs: checks the benchmarks work, figures are rough.
         #[arg(long)]
         quick: bool,
+        /// Runs of each client case under each lab condition (clean, silent
+        /// hop, rate-limited, loss) [default: 20; 2 with --quick]. The whole
+        /// client part takes about a minute per run.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        runs: Option<u16>,
     },
     /// Build the Debian packages `reverse-tr` and `reverse-tr-server`
     /// (release binaries, man pages, completions, systemd units) into
@@ -56,6 +63,16 @@ enum LabTask {
         /// Stay in the foreground and tear the lab down on Ctrl-C or SIGTERM.
         #[arg(long)]
         wait: bool,
+        #[command(flatten)]
+        conditions: ConditionArgs,
+    },
+    /// Replace the routers' conditions of a lab that is up (none given: clean).
+    Conditions {
+        /// Name of the lab.
+        #[arg(long, default_value = DEFAULT_NAME)]
+        name: String,
+        #[command(flatten)]
+        conditions: ConditionArgs,
     },
     /// Remove a lab, or every lab of ours.
     Down(DownArgs),
@@ -66,6 +83,35 @@ enum LabTask {
         #[arg(long, default_value = DEFAULT_NAME)]
         name: String,
     },
+}
+
+/// Routers that misbehave as on real paths; they combine with each other
+/// and with --asymmetric. Routers: r1, r2a, r2b, r3, r4, r5 (asymmetric).
+#[derive(Args)]
+struct ConditionArgs {
+    /// Routers that forward but send no ICMP errors (Time Exceeded,
+    /// Unreachable), both families: they show as `*`.
+    #[arg(long, value_name = "ROUTER,...", value_delimiter = ',', value_parser = reverse_tr_lab::router)]
+    silent: Vec<Host>,
+    /// Routers with Linux's default ICMP error rate limits (per destination
+    /// a burst of 6, then 1/s; 1,000/s in all), which the lab otherwise lifts.
+    #[arg(long, value_name = "ROUTER,...", value_delimiter = ',', value_parser = reverse_tr_lab::router)]
+    rate_limited: Vec<Host>,
+    /// Routers that drop PERCENT % of the packets they forward, at random,
+    /// both ways (nftables numgen), e.g. --loss r2a:5,r4:5.
+    #[arg(long, value_name = "ROUTER:PERCENT,...", value_delimiter = ',')]
+    loss: Vec<Loss>,
+}
+
+impl ConditionArgs {
+    fn conditions(self) -> Conditions {
+        self.loss.into_iter().fold(
+            Conditions::default()
+                .silent(self.silent)
+                .rate_limited(self.rate_limited),
+            |conditions, loss| conditions.loss(loss.router, loss.percent),
+        )
+    }
 }
 
 #[derive(Args)]
@@ -96,7 +142,14 @@ fn run(task: Task) -> anyhow::Result<()> {
             asymmetric,
             name,
             wait,
-        }) => up(asymmetric, name, wait),
+            conditions,
+        }) => up(asymmetric, name, wait, &conditions.conditions()),
+        Task::Lab(LabTask::Conditions { name, conditions }) => {
+            let conditions = conditions.conditions();
+            Lab::attach(&name)?.set_conditions(&conditions)?;
+            println!("lab `{name}`: {conditions}");
+            Ok(())
+        }
         Task::Lab(LabTask::Down(DownArgs { all: true, .. })) => {
             let removed = Lab::remove_all()?;
             println!("removed {removed} namespaces");
@@ -116,12 +169,13 @@ fn run(task: Task) -> anyhow::Result<()> {
             server,
             client,
             quick,
-        } => bench(server, client, quick),
+            runs,
+        } => bench(server, client, quick, runs.map(usize::from)),
         Task::Package => package(),
     }
 }
 
-fn up(asymmetric: bool, name: String, wait: bool) -> anyhow::Result<()> {
+fn up(asymmetric: bool, name: String, wait: bool, conditions: &Conditions) -> anyhow::Result<()> {
     // Before building, so that Ctrl-C during the build still tears down.
     let interrupt = wait.then(Interrupt::install).transpose()?;
     let lab = Lab::up(LabConfig {
@@ -129,7 +183,10 @@ fn up(asymmetric: bool, name: String, wait: bool) -> anyhow::Result<()> {
         name: Some(name),
     })
     .context("cannot bring the lab up")?;
+    // A failure here drops `lab`, which tears it down.
+    lab.set_conditions(conditions)?;
     print_lab(&lab);
+    println!("conditions: {conditions}");
     match interrupt {
         Some(interrupt) => {
             println!("up until Ctrl-C");
@@ -171,7 +228,7 @@ fn workspace() -> anyhow::Result<&'static Path> {
         .context("xtask lives inside the workspace")
 }
 
-fn bench(server: bool, client: bool, quick: bool) -> anyhow::Result<()> {
+fn bench(server: bool, client: bool, quick: bool, runs: Option<usize>) -> anyhow::Result<()> {
     let workspace = workspace()?;
     let both = !server && !client;
     xtask::bench::run(
@@ -180,6 +237,7 @@ fn bench(server: bool, client: bool, quick: bool) -> anyhow::Result<()> {
             server: server || both,
             client: client || both,
             quick,
+            runs,
         },
     )?;
     Ok(())

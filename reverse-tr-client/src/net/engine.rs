@@ -14,10 +14,11 @@ use std::{
 };
 
 use log::debug;
-use tokio::{sync::oneshot, task::JoinHandle, time::Instant};
+use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 
 use super::{
     pacer::Pacer,
+    quiet::Wait,
     socket::{RawSocket, Received},
 };
 use crate::{
@@ -63,10 +64,11 @@ pub trait Wire: Send + Sync + 'static {
     fn recognise(&self, packet: &Received<'_>) -> Option<(Self::Key, Reply)>;
 }
 
-/// A probe waiting for its answer.
+/// A probe waiting for its answer: its batch's channel and its place there.
 struct Waiter {
     flow: u16,
-    answer: oneshot::Sender<(Reply, Instant)>,
+    index: usize,
+    answer: mpsc::UnboundedSender<(usize, Reply, Instant)>,
 }
 
 /// Probes in flight, by key.
@@ -96,8 +98,8 @@ impl<K: Eq + Hash> InFlight<K> {
             return;
         }
         if let Some(waiter) = waiting.remove(&key) {
-            // The batch may have timed out and dropped the receiver already.
-            let _ = waiter.answer.send((reply, at));
+            // The batch may have ended and dropped the receiver already.
+            let _ = waiter.answer.send((waiter.index, reply, at));
         }
     }
 }
@@ -148,50 +150,62 @@ impl<W: Wire> Engine<W> {
     }
 
     /// Sends `probes` and waits for their answers (reply and time since
-    /// sending), in the order of `probes`.
+    /// sending), in the order of `probes`. Each probe has its own deadline,
+    /// `timeout` after it left; the wait ends when every probe has its
+    /// outcome or deadline, or earlier once the batch has fallen [`quiet`].
     async fn exchange_all(&self, probes: &[Probe]) -> Result<Vec<Option<(Reply, Duration)>>> {
-        let mut pending = Vec::with_capacity(probes.len());
-        let mut last_send = Instant::now();
-        for &probe in probes {
+        let (answers_in, mut answers_out) = mpsc::unbounded_channel();
+        let mut sent = Vec::with_capacity(probes.len());
+        for (index, &probe) in probes.iter().enumerate() {
             let Some(key) = self.wire.next_key() else {
                 // Every key is taken (65,535 probes in flight): this one is lost.
-                pending.push(None);
+                sent.push(None);
                 continue;
             };
-            let (answer, receiver) = oneshot::channel();
             self.pacer.wait().await;
-            last_send = Instant::now();
+            let at = Instant::now();
             // Registered before sending so that no answer can be too quick.
             self.in_flight.lock().insert(
                 key,
                 Waiter {
                     flow: probe.flow,
-                    answer,
+                    index,
+                    answer: answers_in.clone(),
                 },
             );
             if let Err(error) = self.wire.transmit(probe, key).await {
                 self.in_flight.lock().remove(&key);
                 return Err(error);
             }
-            pending.push(Some((key, last_send, receiver)));
+            sent.push(Some((key, at)));
         }
-        let deadline = last_send + self.timeout;
-        let mut answers = Vec::with_capacity(pending.len());
-        for entry in pending {
-            let answer = match entry {
-                Some((key, sent, receiver)) => {
-                    match tokio::time::timeout_at(deadline, receiver).await {
-                        Ok(Ok((reply, at))) => Some((reply, at.duration_since(sent))),
-                        _ => {
-                            // Late answers to it are ignored from now on.
-                            self.in_flight.lock().remove(&key);
-                            None
-                        }
+        drop(answers_in);
+        let mut answers: Vec<Option<(Reply, Duration)>> = vec![None; probes.len()];
+        let mut waiting: usize = sent.iter().flatten().count();
+        let last_send = sent.iter().flatten().map(|&(_, at)| at).max();
+        let mut wait = Wait::new(last_send.unwrap_or_else(Instant::now), self.timeout);
+        while waiting > 0 {
+            let deadline = wait.until();
+            match tokio::time::timeout_at(deadline, answers_out.recv()).await {
+                Ok(Some((index, reply, at))) => {
+                    if let Some(Some((_, sent_at))) = sent.get(index)
+                        && answers[index].is_none()
+                    {
+                        let rtt = at.duration_since(*sent_at);
+                        answers[index] = Some((reply, rtt));
+                        waiting -= 1;
+                        wait.answered(at, rtt);
                     }
                 }
-                None => None,
-            };
-            answers.push(answer);
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Late answers to the probes given up are ignored from now on.
+        let mut in_flight = self.in_flight.lock();
+        for (answer, entry) in answers.iter().zip(&sent) {
+            if let (None, Some((key, _))) = (answer, entry) {
+                in_flight.remove(key);
+            }
         }
         Ok(answers)
     }
@@ -267,12 +281,13 @@ mod tests {
         let in_flight = InFlight {
             waiting: Mutex::new(HashMap::new()),
         };
-        let (answer, mut receiver) = oneshot::channel();
+        let (answer, mut receiver) = mpsc::unbounded_channel();
         let sent = Instant::now();
         in_flight.lock().insert(
             7u16,
             Waiter {
                 flow: 33435,
+                index: 0,
                 answer,
             },
         );
@@ -286,7 +301,7 @@ mod tests {
         in_flight.resolve(7, hop(Some(33435)), sent);
         in_flight.resolve(7, Reply::Refused { state: 2 }, sent);
         assert_eq!(
-            receiver.try_recv().ok().map(|(reply, _)| reply),
+            receiver.try_recv().ok().map(|(_, reply, _)| reply),
             Some(hop(Some(33435)))
         );
         assert!(in_flight.lock().is_empty());

@@ -3,10 +3,13 @@
 
 pub mod engine;
 pub mod pacer;
+mod quiet;
 pub mod socket;
 
 pub use engine::{Engine, Reply, Wire};
 pub use pacer::Pacer;
+#[cfg(test)]
+pub(crate) use quiet::{QUIET_FLOOR, Wait};
 pub use socket::{RawSocket, Received};
 
 use std::net::{IpAddr, Ipv6Addr};

@@ -93,10 +93,10 @@ fn block(
                 } else {
                     String::new()
                 },
-                note: if destination {
-                    "destination".to_owned()
-                } else {
-                    String::new()
+                note: match (destination, first && hop.rate_limited) {
+                    (true, _) => "destination".to_owned(),
+                    (false, true) => "rate-limited".to_owned(),
+                    (false, false) => String::new(),
                 },
             });
         }

@@ -37,6 +37,9 @@ pub enum Error {
     /// `up` with the name of a lab that is already up.
     #[error("lab `{0}` is already up (remove it with `cargo xtask lab down --name {0}`)")]
     AlreadyUp(String),
+    /// A condition that this lab cannot take (a router it does not have).
+    #[error("conditions: {0}")]
+    Condition(String),
     /// A lab that is not up was named.
     #[error("no lab named `{0}` is up")]
     NotFound(String),

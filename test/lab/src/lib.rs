@@ -20,6 +20,7 @@
 
 pub mod command;
 mod error;
+mod conditions;
 mod naming;
 mod setup;
 mod status;
@@ -29,6 +30,7 @@ mod traceroute;
 use std::net::IpAddr;
 use std::process::Command;
 
+pub use conditions::{Conditions, Loss, router};
 use naming::{Label, our_namespaces, parse_netns};
 pub use status::Check;
 use topology::Topology;

@@ -8,6 +8,15 @@ use super::topology::{Direction, Family, HOST_INTERFACE, Host, Topology};
 /// Policy-routing tables of the diamond's branches start after this one.
 const BRANCH_TABLE_BASE: u32 = 100;
 
+/// ICMP error limits lifted: every probe gets its Time Exceeded / Port
+/// Unreachable (rate-limited routers, see `conditions`, get Linux's back).
+pub(crate) const LIFTED_ICMP_LIMITS: [&str; 4] = [
+    "net.ipv4.icmp_ratelimit=0",
+    "net.ipv4.icmp_msgs_per_sec=1000000",
+    "net.ipv4.icmp_msgs_burst=1000000",
+    "net.ipv6.icmp.ratelimit=0",
+];
+
 /// Kernel settings for `host`, as `sysctl -w` arguments. Written before any
 /// interface exists, so the `default` values reach every interface.
 pub(crate) fn sysctls(host: Host) -> Vec<&'static str> {
@@ -16,12 +25,8 @@ pub(crate) fn sysctls(host: Host) -> Vec<&'static str> {
         "net.ipv4.conf.default.rp_filter=0",
         "net.ipv6.conf.all.accept_dad=0",
         "net.ipv6.conf.default.accept_dad=0",
-        // Every probe must get its Time Exceeded / Port Unreachable.
-        "net.ipv4.icmp_ratelimit=0",
-        "net.ipv4.icmp_msgs_per_sec=1000000",
-        "net.ipv4.icmp_msgs_burst=1000000",
-        "net.ipv6.icmp.ratelimit=0",
     ];
+    settings.extend(LIFTED_ICMP_LIMITS);
     if host.is_router() {
         settings.extend([
             "net.ipv4.ip_forward=1",

@@ -358,13 +358,14 @@ impl Topology {
 }
 
 /// Whether a trace saw what `expected` allows: an answer at every TTL, each
-/// from an address expected there, and nothing past the destination.
+/// from an address expected there, and nothing past the destination. A TTL
+/// expected empty (only silent routers there) must be traced empty.
 pub fn fits(traced: &Hops, expected: &Hops) -> bool {
     traced.len() == expected.len()
         && traced.iter().all(|(ttl, seen)| {
-            expected
-                .get(ttl)
-                .is_some_and(|allowed| !seen.is_empty() && seen.is_subset(allowed))
+            expected.get(ttl).is_some_and(|allowed| {
+                seen.is_subset(allowed) && (allowed.is_empty() || !seen.is_empty())
+            })
         })
 }
 

@@ -19,7 +19,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reverse_tr_lab::{Direction, Family, Host, Lab, LabConfig, command, topology::Topology};
+use reverse_tr_lab::{
+    Direction, Family, Hops, Host, Lab, LabConfig, command, topology::Topology,
+};
 
 use super::{
     Judged, Row, Section,
@@ -32,7 +34,11 @@ use crate::{
 };
 
 /// The MDA's ε for every multipath run (the reference's figures are for it too).
-const CONFIDENCE: f64 = 0.05;
+pub(super) const CONFIDENCE: f64 = 0.05;
+
+/// The client's `--timeout` in every run (its default, written out because
+/// targets are stated in it).
+pub(super) const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The nftables counters, in the client's namespace.
 const COUNTERS: &str = "table inet rtrbench {
@@ -50,14 +56,14 @@ const COUNTERS: &str = "table inet rtrbench {
 
 /// What the client is asked to do.
 #[derive(Debug, Clone, Copy)]
-struct Case {
-    directions: &'static str,
-    multipath: bool,
-    family: Family,
+pub(super) struct Case {
+    pub directions: &'static str,
+    pub multipath: bool,
+    pub family: Family,
 }
 
 impl Case {
-    fn name(self) -> String {
+    pub fn name(self) -> String {
         let mode = if self.multipath {
             "multipath"
         } else {
@@ -66,7 +72,7 @@ impl Case {
         format!("{} {mode}, {}", self.directions, self.family.name())
     }
 
-    fn traces(self, direction: Direction) -> bool {
+    pub fn traces(self, direction: Direction) -> bool {
         match direction {
             Direction::Forward => self.directions != "reverse",
             Direction::Reverse => self.directions != "forward",
@@ -84,19 +90,25 @@ impl Case {
 }
 
 /// What one run of the client cost.
-struct Measured {
-    wall: Duration,
+pub(super) struct Measured {
+    /// Whether the client exited with status 0.
+    pub success: bool,
+    pub wall: Duration,
     cpu: Duration,
     max_rss_kib: u64,
     /// Per direction: probes sent, vertices shown.
-    probes: BTreeMap<&'static str, (u64, usize)>,
+    pub probes: BTreeMap<&'static str, (u64, usize)>,
     /// Per direction of a multipath run: the probes the stopping rule
     /// allows on the run's split (`replay`).
     required: BTreeMap<&'static str, usize>,
+    /// Per heading of the report (`FORWARD`, `REVERSE`): the hops shown.
+    pub hops: BTreeMap<String, Hops>,
 }
 
-/// Runs every case `runs` times; the lab and daemon are removed at the end.
-pub fn run(workspace: &Path, runs: usize) -> Result<Vec<Section>> {
+/// Runs every case `runs` times in the clean lab, then every condition
+/// `condition_runs` times (see [`conditions`](super::conditions)); the lab
+/// and daemon are removed at the end.
+pub fn run(workspace: &Path, runs: usize, condition_runs: usize) -> Result<Vec<Section>> {
     let demo = Demo::build_profile(workspace, true)?;
     let lab = Lab::up(LabConfig {
         asymmetric: false,
@@ -126,7 +138,19 @@ pub fn run(workspace: &Path, runs: usize) -> Result<Vec<Section>> {
                     family,
                 };
                 let measured = (0..runs)
-                    .map(|_| run_once(&lab, &client, case, &demo.output))
+                    .map(|_| {
+                        let measured = run_once(&lab, &client, case, &demo.output)?;
+                        if measured.success {
+                            Ok(measured)
+                        } else {
+                            Err(Error::Bench(format!(
+                                "{}: the client failed: {}",
+                                case.name(),
+                                std::fs::read_to_string(demo.output.join("bench-client.err"))?
+                                    .trim()
+                            )))
+                        }
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 rows.push(cost_row(case, &measured));
                 if multipath {
@@ -135,6 +159,7 @@ pub fn run(workspace: &Path, runs: usize) -> Result<Vec<Section>> {
             }
         }
     }
+    let mut sections = super::conditions::run(&lab, &client, &demo.output, condition_runs)?;
     let daemon = server.pid();
     let rss = status_kib(Some(daemon), "VmRSS")?;
     let hwm = status_kib(Some(daemon), "VmHWM")?;
@@ -145,20 +170,25 @@ pub fn run(workspace: &Path, runs: usize) -> Result<Vec<Section>> {
         figure: format!("RSS {rss} KiB, peak {hwm} KiB"),
         target: None,
     });
-    Ok(vec![
-        Section {
-            title: "Client: wall time, CPU and peak RSS (median of the runs), probes per vertex",
-            rows,
-        },
-        Section {
-            title: "Client: multipath probes per direction against the MDA stopping-point bound (ε = 0.05)",
-            rows: probe_rows,
-        },
-    ])
+    sections.splice(
+        0..0,
+        [
+            Section {
+                title: "Client: wall time, CPU and peak RSS (median of the runs), probes per vertex",
+                rows,
+            },
+            Section {
+                title: "Client: multipath probes per direction against the MDA stopping-point bound (ε = 0.05)",
+                rows: probe_rows,
+            },
+        ],
+    );
+    Ok(sections)
 }
 
-/// One run of the client, counted and timed.
-fn run_once(lab: &Lab, client: &Path, case: Case, output: &Path) -> Result<Measured> {
+/// One run of the client, counted and timed; a failed run is measured too
+/// (`success` false), its stderr left in `bench-client.err`.
+pub(super) fn run_once(lab: &Lab, client: &Path, case: Case, output: &Path) -> Result<Measured> {
     let before = counters(lab)?;
     let (stdout_path, stderr_path) = (
         output.join("bench-client.out"),
@@ -167,7 +197,16 @@ fn run_once(lab: &Lab, client: &Path, case: Case, output: &Path) -> Result<Measu
     let mut command = lab.command(Host::Client, &client.to_string_lossy());
     // Multipath runs log their batches (debug) for the replay of the rule.
     let level = if case.multipath { "debug" } else { "warning" };
-    command.args(["-n", "-l", level, case.directions, "udp"]);
+    let timeout = TIMEOUT.as_secs().to_string();
+    command.args([
+        "-n",
+        "-l",
+        level,
+        "--timeout",
+        &timeout,
+        case.directions,
+        "udp",
+    ]);
     if case.multipath {
         command.args(["multipath", "--confidence", &CONFIDENCE.to_string()]);
     } else {
@@ -182,16 +221,9 @@ fn run_once(lab: &Lab, client: &Path, case: Case, output: &Path) -> Result<Measu
     let child = command.spawn()?;
     let usage = wait_child(child.id())?;
     let wall = started.elapsed();
-    if !usage.success {
-        return Err(Error::Bench(format!(
-            "{}: the client failed: {}",
-            case.name(),
-            std::fs::read_to_string(&stderr_path)?.trim()
-        )));
-    }
     let after = counters(lab)?;
     let report = std::fs::read_to_string(&stdout_path)?;
-    let vertices = vertices(&report);
+    let hops = report_hops(&report);
     let log = std::fs::read_to_string(&stderr_path)?;
     let mut probes = BTreeMap::new();
     let mut required = BTreeMap::new();
@@ -201,7 +233,9 @@ fn run_once(lab: &Lab, client: &Path, case: Case, output: &Path) -> Result<Measu
     ] {
         if case.traces(direction) {
             let sent = after[counter] - before[counter];
-            let shown = vertices.get(name).map_or(0, BTreeSet::len);
+            let shown = hops.get(name).map_or(0, |hops| {
+                hops.values().flatten().collect::<BTreeSet<_>>().len()
+            });
             probes.insert(direction.name(), (sent, shown));
             let root = lab.addr(direction.source(), case.family);
             if let Some(probes) = requirement(&log, root, CONFIDENCE) {
@@ -212,16 +246,19 @@ fn run_once(lab: &Lab, client: &Path, case: Case, output: &Path) -> Result<Measu
         }
     }
     Ok(Measured {
+        success: usage.success,
         wall,
         cpu: usage.cpu,
         max_rss_kib: usage.max_rss_kib,
         probes,
         required,
+        hops,
     })
 }
 
-/// The forward and request counters' packet counts.
-fn counters(lab: &Lab) -> Result<[u64; 2]> {
+/// The forward and request counters' packet counts: the UDP probes sent to
+/// the server from the client's namespace (any program's), and the requests.
+pub(super) fn counters(lab: &Lab) -> Result<[u64; 2]> {
     let mut values = [0; 2];
     for (value, name) in values.iter_mut().zip(["forward", "requests"]) {
         let listing = command::run(
@@ -239,28 +276,34 @@ fn counters(lab: &Lab) -> Result<[u64; 2]> {
     Ok(values)
 }
 
-/// The distinct addresses the text report shows under each heading
-/// (`FORWARD`, `REVERSE`), the TTL 0 row left out.
-fn vertices(report: &str) -> BTreeMap<String, BTreeSet<IpAddr>> {
-    let mut found: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+/// The hops the text report shows under each heading (`FORWARD`,
+/// `REVERSE`): TTL → addresses, a `*` hop empty, the TTL 0 row left out.
+fn report_hops(report: &str) -> BTreeMap<String, Hops> {
+    let mut found: BTreeMap<String, Hops> = BTreeMap::new();
     let mut heading = None;
+    let mut ttl = 0;
     for line in report.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
+        let address = match words.as_slice() {
             [first, ..] if first.chars().all(|c| c.is_ascii_uppercase()) && first.len() > 3 => {
                 heading = Some((*first).to_owned());
+                ttl = 0;
+                continue;
             }
-            [ttl, address, ..] if ttl.parse::<u8>().is_ok_and(|ttl| ttl > 0) => {
-                if let (Some(heading), Ok(address)) = (&heading, address.parse()) {
-                    found.entry(heading.clone()).or_default().insert(address);
-                }
+            [number, rest @ ..] if let Ok(number) = number.parse::<u8>() => {
+                ttl = number;
+                rest.first()
             }
-            [address, ..] => {
-                if let (Some(heading), Ok(address)) = (&heading, address.parse()) {
-                    found.entry(heading.clone()).or_default().insert(address);
-                }
-            }
-            [] => {}
+            [address, ..] => Some(address),
+            [] => continue,
+        };
+        if let (Some(heading), true) = (&heading, ttl > 0) {
+            let hop = found
+                .entry(heading.clone())
+                .or_default()
+                .entry(ttl)
+                .or_default();
+            hop.extend(address.and_then(|address| address.parse::<IpAddr>().ok()));
         }
     }
     found
@@ -400,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn vertices_are_read_per_direction_without_the_root() {
+    fn hops_are_read_per_direction_without_the_root() {
         let report = "FORWARD (destination reached)\n\
             TTL  ADDRESS      RTT MIN/AVG/MAX MS  LOSS\n  0  10.0.1.100\n\
             \x20 1  10.255.0.1    0.070/0.123/0.218    0%\n\
@@ -409,8 +452,14 @@ mod tests {
             \x20 3  *\n\nREVERSE (destination reached)\n\
             TTL  ADDRESS     RTT MIN/AVG/MAX MS  LOSS\n  0  10.0.7.200\n\
             \x20 1  10.255.0.4   0.039/0.066/0.101    0%\n";
-        let found = vertices(report);
-        assert_eq!(found["FORWARD"].len(), 3);
-        assert_eq!(found["REVERSE"].len(), 1);
+        let found = report_hops(report);
+        let sizes = |heading: &str| -> Vec<(u8, usize)> {
+            found[heading]
+                .iter()
+                .map(|(&ttl, addrs)| (ttl, addrs.len()))
+                .collect()
+        };
+        assert_eq!(sizes("FORWARD"), [(1, 1), (2, 2), (3, 0)]);
+        assert_eq!(sizes("REVERSE"), [(1, 1)]);
     }
 }

@@ -5,6 +5,7 @@
 //! anywhere but here.
 
 pub mod client;
+mod conditions;
 pub mod measure;
 mod replay;
 mod report;
@@ -21,6 +22,9 @@ pub struct Options {
     pub client: bool,
     /// Fewer calls, repetitions and runs: a smoke run, not figures.
     pub quick: bool,
+    /// Runs of each case under each lab condition (`None`: 20, or 2 when
+    /// quick).
+    pub runs: Option<usize>,
 }
 
 /// One measured figure.
@@ -98,14 +102,17 @@ pub fn run(workspace: &Path, options: Options) -> Result<()> {
     }
     if options.client {
         let runs = if options.quick { 1 } else { 5 };
-        let client_sections = client::run(workspace, runs)?;
+        let condition_runs = options.runs.unwrap_or(if options.quick { 2 } else { 20 });
+        let client_sections = client::run(workspace, runs, condition_runs)?;
         for section in &client_sections {
             print!("{}", report::table(section));
         }
         sections.extend(client_sections);
     }
     let path = workspace.join("BENCHMARKS.md");
-    std::fs::write(&path, report::document(&sections, options)?)?;
+    // A missing file only means nothing to keep.
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    std::fs::write(&path, report::document(&sections, options, &previous)?)?;
     println!("wrote {}", path.display());
     Ok(())
 }

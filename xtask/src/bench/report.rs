@@ -35,8 +35,9 @@ pub fn table(section: &Section) -> String {
     text
 }
 
-/// The whole of BENCHMARKS.md.
-pub fn document(sections: &[Section], options: Options) -> Result<String> {
+/// The whole of BENCHMARKS.md. When only one half ran, the other half's
+/// tables are kept from `previous` (the file as it was).
+pub fn document(sections: &[Section], options: Options, previous: &str) -> Result<String> {
     let mut text = String::from(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (do not edit by hand; the notes at the end \
          come from `xtask/src/bench/notes.md`).\n\n",
@@ -47,9 +48,17 @@ pub fn document(sections: &[Section], options: Options) -> Result<String> {
         (options.quick, "--quick"),
     ]
     .iter()
-    .filter_map(|(on, flag)| on.then_some(*flag))
+    .filter(|(on, _)| *on)
+    .map(|(_, flag)| (*flag).to_owned())
+    .chain(options.runs.map(|runs| format!("--runs {runs}")))
     .collect::<Vec<_>>()
     .join(" ");
+    // The server's tables are titled "Server: …", every other is the client's.
+    let kept: Vec<&str> = match (options.server, options.client) {
+        (true, false) => tables(previous, |title| !title.starts_with("Server")),
+        (false, true) => tables(previous, |title| title.starts_with("Server")),
+        _ => Vec::new(),
+    };
     let _ = writeln!(text, "| | |\n|---|---|");
     for (what, value) in [
         ("run", format!("`cargo xtask bench {parts}`")),
@@ -63,12 +72,44 @@ pub fn document(sections: &[Section], options: Options) -> Result<String> {
     ] {
         let _ = writeln!(text, "| {what} | {value} |");
     }
+    if !kept.is_empty() {
+        let _ = writeln!(
+            text,
+            "| kept | the {} tables, from the run before |",
+            if options.server { "client" } else { "server" }
+        );
+    }
+    // Server tables first, as a full run writes them.
+    let (kept_first, kept_last) = if options.server {
+        (&[][..], &kept[..])
+    } else {
+        (&kept[..], &[][..])
+    };
+    for block in kept_first {
+        text.push_str(block);
+    }
     for section in sections {
         text.push_str(&table(section));
+    }
+    for block in kept_last {
+        text.push_str(block);
     }
     text.push('\n');
     text.push_str(NOTES);
     Ok(text)
+}
+
+/// The tables of a written BENCHMARKS.md whose title passes `keep`, each
+/// as written (from its `\n### ` line to the next table or the notes).
+fn tables(document: &str, keep: impl Fn(&str) -> bool) -> Vec<&str> {
+    let body = document.split("\n## ").next().unwrap_or_default();
+    let mut starts: Vec<usize> = body.match_indices("\n### ").map(|(at, _)| at).collect();
+    starts.push(body.len());
+    starts
+        .windows(2)
+        .map(|pair| &body[pair[0]..pair[1]])
+        .filter(|block| keep(block.trim_start().trim_start_matches("### ")))
+        .collect()
 }
 
 /// CPUs, CPU model and memory, from /proc.
@@ -95,4 +136,22 @@ fn output(program: &str, args: &[&str]) -> Result<String> {
     Ok(command::run(Command::new(program).args(args), None)?
         .trim()
         .to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_half_not_run_keeps_its_tables() {
+        let previous = "# Benchmarks\n\n| run | x |\n\n### Server: a\n\n| s |\n\n### Server: b\n\n| t |\n\n\
+            ### Client: c\n\n| u |\n\n## How the figures are taken\n\nnotes\n";
+        let server = tables(previous, |title| title.starts_with("Server"));
+        assert_eq!(
+            server,
+            ["\n### Server: a\n\n| s |\n", "\n### Server: b\n\n| t |\n"]
+        );
+        let client = tables(previous, |title| !title.starts_with("Server"));
+        assert_eq!(client, ["\n### Client: c\n\n| u |\n"]);
+    }
 }
