@@ -13,6 +13,7 @@ pub mod fault;
 mod flows;
 pub mod forward;
 pub mod graph;
+pub mod live;
 pub mod mda;
 pub mod measurement;
 pub mod merge;
