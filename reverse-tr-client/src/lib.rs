@@ -14,6 +14,8 @@ mod flows;
 pub mod forward;
 pub mod graph;
 pub mod live;
+pub mod live_cli;
+pub mod live_view;
 pub mod mda;
 pub mod measurement;
 pub mod merge;
