@@ -50,6 +50,14 @@ impl Snapshot {
         let forward = self.forward.iter().map(|path| (Direction::Forward, path));
         forward.chain(self.reverse.iter().map(|path| (Direction::Reverse, path)))
     }
+
+    /// Every address seen, in either direction (some more than once).
+    pub fn addresses(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+        self.paths()
+            .flat_map(|(_, path)| path.hops())
+            .flat_map(|hop| &hop.vertices)
+            .filter_map(|vertex| vertex.address)
+    }
 }
 
 /// Requests from outside the loop (a key pressed, Ctrl-C), taken at the

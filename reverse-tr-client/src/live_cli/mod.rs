@@ -3,6 +3,7 @@
 
 mod args;
 mod run;
+mod terminal;
 
 pub use args::{LiveArgs, LiveJob, LiveOutput};
 pub use run::run_live;

@@ -6,7 +6,7 @@ use std::{
     io::{IsTerminal, Write},
     net::IpAddr,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
 };
@@ -14,7 +14,12 @@ use std::{
 use log::info;
 use reverse_tr_common::forward::FlowPlacement;
 
-use super::args::{LiveJob, LiveOutput};
+use tokio::sync::watch;
+
+use super::{
+    args::{LiveJob, LiveOutput},
+    terminal,
+};
 use crate::{
     Error, Result,
     cli::{Config, Directions},
@@ -22,7 +27,7 @@ use crate::{
     dns::{Names, ReverseDns, TOTAL_TIMEOUT},
     graph::Trace,
     live::{Control, LivePath, Snapshot, Watched, monitor},
-    live_view::{render_csv, render_report, snapshot_json, snapshot_line},
+    live_view::{ViewOptions, render_csv, render_report, snapshot_json, snapshot_line},
     net::Pacer,
     probe::Prober,
     run::{addresses, forward_prober, reverse_prober},
@@ -65,7 +70,7 @@ async fn watch(
     local: IpAddr,
     pacer: &Arc<Pacer>,
     stop: &AtomicBool,
-    control: &Control,
+    control: &Arc<Control>,
 ) -> Result<()> {
     let forward = match config.directions {
         Directions::Reverse => None,
@@ -99,6 +104,9 @@ async fn watch(
         .zip(reverse_trace)
         .map(|(prober, trace)| watched(prober, &trace, local, max_ttl));
     info!("monitoring, a cycle every {:?}", job.settings.interval);
+    if job.output == LiveOutput::Terminal {
+        return watch_in_terminal(config, job, forward, reverse, control).await;
+    }
     let mut stdout = std::io::stdout().lock();
     let snapshot = match job.output {
         LiveOutput::JsonLines => {
@@ -139,6 +147,77 @@ fn watched<'a, P>(
     }
 }
 
+/// The terminal view until the user quits (or monitoring ends), then the
+/// final tables on stdout, which stay in the scrollback.
+async fn watch_in_terminal<F: Prober, R: Prober>(
+    config: &Config,
+    job: &LiveJob,
+    forward: Option<Watched<'_, F>>,
+    reverse: Option<Watched<'_, R>>,
+    control: &Arc<Control>,
+) -> Result<()> {
+    let start = Snapshot {
+        cycle: 0,
+        elapsed: std::time::Duration::ZERO,
+        forward: forward.as_ref().map(|watched| watched.path.clone()),
+        reverse: reverse.as_ref().map(|watched| watched.path.clone()),
+    };
+    let (sender, receiver) = watch::channel(start);
+    let names = Arc::new(Mutex::new(Names::new()));
+    let lookups = (!config.no_resolve)
+        .then(|| tokio::spawn(terminal::resolve(receiver.clone(), Arc::clone(&names))));
+    let view = ViewOptions {
+        title: format!(
+            "{} {} {}",
+            directions(config.directions),
+            protocol(config),
+            config.target
+        ),
+        names: !config.no_resolve,
+        ..ViewOptions::default()
+    };
+    // Log lines would scribble over the view.
+    let level = log::max_level();
+    log::set_max_level(log::LevelFilter::Off);
+    let ui = tokio::task::spawn_blocking({
+        let (control, names) = (Arc::clone(control), Arc::clone(&names));
+        move || terminal::show(&receiver, &control, &names, view)
+    });
+    let monitored = monitor(forward, reverse, job.settings, control, |snapshot| {
+        sender.send_replace(snapshot.clone());
+    })
+    .await;
+    control.stop();
+    let shown = ui.await.map_err(std::io::Error::other);
+    log::set_max_level(level);
+    if let Some(lookups) = lookups {
+        lookups.abort();
+    }
+    shown??;
+    let snapshot = monitored?;
+    let names = names.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(render_report(&snapshot, Some(&names)).as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}
+
+fn directions(directions: Directions) -> &'static str {
+    match directions {
+        Directions::Forward => "forward",
+        Directions::Reverse => "reverse",
+        Directions::TwoWay => "two-way",
+    }
+}
+
+fn protocol(config: &Config) -> &'static str {
+    match config.protocol {
+        reverse_tr_common::ProbeProtocol::Udp => "udp",
+        reverse_tr_common::ProbeProtocol::Tcp => "tcp",
+        reverse_tr_common::ProbeProtocol::Icmp => "icmp",
+    }
+}
+
 /// Discovers one direction's path, if it is monitored.
 async fn find<P: Prober>(
     prober: Option<&P>,
@@ -160,12 +239,7 @@ async fn names(config: &Config, snapshot: &Snapshot) -> Names {
     if config.no_resolve {
         return Names::new();
     }
-    let addresses: std::collections::BTreeSet<IpAddr> = snapshot
-        .paths()
-        .flat_map(|(_, path)| path.hops())
-        .flat_map(|hop| &hop.vertices)
-        .filter_map(|vertex| vertex.address)
-        .collect();
+    let addresses: std::collections::BTreeSet<IpAddr> = snapshot.addresses().collect();
     match ReverseDns::system() {
         Some(dns) => dns.names(addresses, TOTAL_TIMEOUT).await,
         None => Names::new(),
