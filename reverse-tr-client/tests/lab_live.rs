@@ -3,6 +3,8 @@
 //! and every vertex monitored is a true hop at its TTL, every TTL present.
 //! Needs root (network namespaces, raw sockets, eBPF).
 
+// Shared with the other lab tests, which use helpers this one does not.
+#[allow(dead_code)]
 mod support;
 
 use support::{FAMILIES, client, start_server};
