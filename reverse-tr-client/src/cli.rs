@@ -12,6 +12,7 @@ use reverse_tr_common::{Family, ProbeProtocol, duration::parse_duration};
 use crate::{
     discovery::{Mode, Params},
     fault::{FaultSurvey, Rounds},
+    live_cli::{LiveArgs, LiveJob},
     paths::{Survey, path_flow},
     render::Layout,
     resolve::host_of,
@@ -45,6 +46,7 @@ reverse-traceroute server running on TARGET to probe back towards you;
 `two-way` does both at the same time.
 Modes: `singlepath` follows one flow (--flow); `multipath` varies the flow to
 find every branch of load balancers (MDA, Diamond-Miner style).
+`live` watches the path(s) continuously, as mtr does, in both directions.
 
 Exit status:
   0    trace complete          4    no raw-socket privilege (CAP_NET_RAW)
@@ -256,6 +258,16 @@ pub enum ModeCommand {
                       reverse-tr reverse udp fault --duration 30 --json example.net"
     )]
     Fault(FaultArgs),
+    /// Monitor the path(s) continuously, as mtr: per hop and vertex the
+    /// loss and round-trip times, path changes as they happen; a terminal
+    /// view (keys: p pause, r reset, d direction, n names, ? help, q quit)
+    /// or, with --report, the tables after some cycles
+    #[command(
+        after_help = "Examples:\n  reverse-tr -n two-way udp live 192.0.2.1\n  \
+                      reverse-tr two-way icmp live --flow 1234 --report --cycles 20 example.net\n  \
+                      reverse-tr reverse tcp live --jsonl --cycles 60 example.net"
+    )]
+    Live(LiveArgs),
 }
 
 /// Mode options of `paths`.
@@ -315,6 +327,9 @@ pub enum Job {
         port: u16,
         json: bool,
     },
+    /// `live`: discover each direction with [`Config::params`], then
+    /// monitor it.
+    Live(LiveJob),
 }
 
 /// Mode options of `singlepath` (§11.9).
@@ -541,6 +556,10 @@ impl Cli {
                 Job::Trace,
                 s.target,
             ),
+            ModeCommand::Live(live) => {
+                let (job, mode) = live.job();
+                (mode, Job::Live(job), live.target)
+            }
             ModeCommand::Multipath(m) => {
                 if m.min_burst >= m.max_burst {
                     return Err(format!(

@@ -16,6 +16,7 @@ use reverse_tr_client::{
     Error, aliases,
     cli::{Cli, Config, Job, LogLevel},
     dns, endpoints,
+    live_cli::run_live,
     measurement::Measurement,
     output, progress,
     run::run,
@@ -67,6 +68,9 @@ fn main() -> ExitCode {
 /// Runs the traces, with Ctrl-C, SIGTERM or SIGHUP ending them early, and
 /// prints them.
 async fn trace(config: &Config, collector: Option<&submit::Collector>) -> Result<(), Error> {
+    if let Job::Live(job) = &config.job {
+        return run_live(config, job).await;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let interrupt = tokio::spawn(on_interrupt(Interruptions::new()?, Arc::clone(&stop)));
     if config.job != Job::Trace {

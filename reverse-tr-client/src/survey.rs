@@ -61,7 +61,7 @@ impl Surveys {
         }
         let layout = match job {
             Job::Paths { layout, .. } => *layout,
-            Job::Trace | Job::Fault { .. } => Layout::Horizontal,
+            Job::Trace | Job::Fault { .. } | Job::Live(_) => Layout::Horizontal,
         };
         let texts: Vec<String> = self
             .0
@@ -79,7 +79,7 @@ impl Surveys {
 /// Setting `stop` ends it after the batches in flight.
 pub async fn run_survey(config: &Config, stop: &AtomicBool) -> Result<Surveys> {
     let (task, port) = match &config.job {
-        Job::Trace => return Ok(Surveys(Vec::new())),
+        Job::Trace | Job::Live(_) => return Ok(Surveys(Vec::new())),
         Job::Paths { survey, port, .. } => (Task::Paths(survey), *port),
         Job::Fault { survey, port, .. } => (Task::Fault(survey), *port),
     };

@@ -142,6 +142,21 @@ fn bad_input_gives_its_message_and_status() {
             "--min-burst (600) must be less than --max-burst (500)",
         ),
         (
+            vec!["two-way", "udp", "live", "--interval", "0.5", "x"],
+            usage,
+            "must be at least 1 s",
+        ),
+        (
+            vec!["two-way", "udp", "live", "--json", "--csv", "x"],
+            usage,
+            "cannot be used with",
+        ),
+        (
+            vec!["two-way", "udp", "live", "--cycles", "0", "x"],
+            usage,
+            "--cycles",
+        ),
+        (
             vec!["sideways", "udp", "singlepath", "--flow", "1", "x"],
             usage,
             "unrecognized subcommand",
@@ -273,6 +288,7 @@ fn help_teaches_every_level() {
         (&["two-way", "udp", "multipath", "--help"], "help_multipath"),
         (&["forward", "udp", "paths", "--help"], "help_paths"),
         (&["forward", "tcp", "fault", "--help"], "help_fault"),
+        (&["two-way", "udp", "live", "--help"], "help_live"),
     ] {
         let output = reverse_tr(args);
         assert_eq!(output.status.code(), Some(0), "{args:?}");

@@ -8,7 +8,7 @@ mod file;
 mod format;
 mod html;
 mod paths;
-mod table;
+pub(crate) mod table;
 mod text;
 
 pub use classic::{Route, render_classic};
