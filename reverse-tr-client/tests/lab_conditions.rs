@@ -16,8 +16,8 @@ mod support;
 
 use std::{thread::sleep, time::Duration};
 
-use support::{FAMILIES, client, parse_report, start_server};
 use reverse_tr_lab::{Conditions, Direction, Family, Host, Lab, LabConfig, describe, fits};
+use support::{FAMILIES, client, parse_report, start_server};
 
 /// Multipath with the ε of the other lab tests (see `lab.rs`): with the
 /// default 0.05 a branch is missed once in ~32 traces by design.

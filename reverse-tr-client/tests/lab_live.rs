@@ -7,8 +7,8 @@
 #[allow(dead_code)]
 mod support;
 
+use reverse_tr_lab::{Direction, Hops, Host, Lab, LabConfig};
 use support::{FAMILIES, client, start_server};
-use xtask::lab::{Direction, Hops, Host, Lab, LabConfig};
 
 #[test]
 fn live_report_both_ways_monitors_the_true_hops() {

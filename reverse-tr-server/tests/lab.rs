@@ -21,7 +21,7 @@ use reverse_tr_common::{
 use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use socket2::{Domain, Protocol, Socket, Type};
 use support::{
-    Daemon, METRICS, ask_to, inside, ip_in, metrics, padding, request_len, value, wire_family,
+    Daemon, METRICS, ask_to, inside, ip_in, metric, metrics, padding, request_len, wire_family,
 };
 
 /// Starts the daemon; ready once the TTL-0 presence check gets its error
@@ -195,7 +195,7 @@ fn responses_to_checksum_partial_answers_stay_intact() {
 fn requests_are_served_only_to_the_interfaces_current_addresses() {
     let lab = Lab::up(LabConfig::default()).expect("the lab comes up");
     let _daemon = start_daemon(&lab);
-    let not_local = || metrics(&lab).map_or(0, |m| value(&m, "reverse_tr_not_local_total"));
+    let not_local = || metrics(&lab).map_or(0, |m| metric(&m, "reverse_tr_not_local_total"));
     let mac = ip_in(&lab, Host::Server, &["-br", "link", "show", "eth0"]);
     let mac = mac
         .split_whitespace()

@@ -31,7 +31,7 @@ use reverse_tr_common::{
 };
 use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use support::{Daemon, METRICS, ask_to, icmp_packet, inside, ip_in, metrics, padding, value};
+use support::{Daemon, METRICS, ask_to, icmp_packet, inside, ip_in, metric, metrics, padding};
 
 /// How long each flood lasts.
 const PHASE: Duration = Duration::from_secs(3);
@@ -163,7 +163,7 @@ fn drained(lab: &Lab) -> BTreeMap<String, u64> {
         last = metrics(lab).or(last);
         if last
             .as_ref()
-            .is_some_and(|metrics| value(metrics, "reverse_tr_sessions_active") == 0)
+            .is_some_and(|metrics| metric(metrics, "reverse_tr_sessions_active") == 0)
         {
             break;
         }
@@ -216,7 +216,7 @@ struct Phase {
 
 impl Phase {
     fn moved(&self, name: &str) -> u64 {
-        value(&self.after, name) - value(&self.before, name)
+        metric(&self.after, name) - metric(&self.before, name)
     }
 
     fn report(&self) {
@@ -283,7 +283,7 @@ fn phase(lab: &Lab, sources: Sources, daemon: &Daemon, peak_rss: &mut u64) -> Ph
         let mut peak = 0;
         while started.elapsed() < PHASE {
             if let Some(metrics) = metrics(lab) {
-                peak = peak.max(value(&metrics, "reverse_tr_sessions_active"));
+                peak = peak.max(metric(&metrics, "reverse_tr_sessions_active"));
             }
             *peak_rss = (*peak_rss).max(rss_kib(daemon));
             thread::sleep(Duration::from_millis(50));
@@ -375,13 +375,13 @@ fn floods_of_spoofed_requests_leave_legitimate_traces_answered() {
     }
     let last = &phases.last().expect("three phases").after;
     assert_eq!(
-        value(last, "reverse_tr_sessions_active"),
+        metric(last, "reverse_tr_sessions_active"),
         0,
         "sessions left after timeout + 2 s"
     );
     assert_eq!(
-        value(last, "reverse_tr_probes_total"),
-        value(last, "reverse_tr_answers_total") + value(last, "reverse_tr_timeouts_total"),
+        metric(last, "reverse_tr_probes_total"),
+        metric(last, "reverse_tr_answers_total") + metric(last, "reverse_tr_timeouts_total"),
         "created = answered + timed out"
     );
     assert!(

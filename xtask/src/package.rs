@@ -15,7 +15,9 @@ use std::{
 
 use clap_complete::Shell;
 
-use crate::{Error, Result, command};
+use reverse_tr_lab::command;
+
+use crate::Result;
 
 /// A binary to package: its crate, its name and its man page section.
 #[derive(Debug, Clone, Copy)]
@@ -129,17 +131,21 @@ fn pages(mut command: clap::Command, section: &str, directory: &Path) -> Result<
 /// minutes and shows its progress); a failure names the command.
 fn status(command: &mut Command) -> Result<()> {
     let line = command::describe(command);
-    let status = command.status().map_err(|source| Error::Spawn {
-        command: line.clone(),
-        source,
-    })?;
+    // The lab's errors for helper programs name the command line.
+    let status = command
+        .status()
+        .map_err(|source| reverse_tr_lab::Error::Spawn {
+            command: line.clone(),
+            source,
+        })?;
     if status.success() {
         Ok(())
     } else {
-        Err(Error::Command {
+        Err(reverse_tr_lab::Error::Command {
             command: line,
             status,
             stderr: "see above".to_owned(),
-        })
+        }
+        .into())
     }
 }

@@ -80,7 +80,11 @@ impl LiveArgs {
             _ => Some(self.cycles.unwrap_or(REPORT_CYCLES)),
         };
         let mode = match self.flow {
-            Some(flow) => Mode::SinglePath { flow, probes: 3 },
+            Some(flow) => Mode::SinglePath {
+                flow,
+                probes: 3,
+                retry: 3,
+            },
             // The defaults of `multipath`.
             None => Mode::MultiPath {
                 confidence: 0.05,

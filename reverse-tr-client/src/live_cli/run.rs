@@ -30,7 +30,7 @@ use crate::{
     live_view::{ViewOptions, render_csv, render_report, snapshot_json, snapshot_line},
     net::Pacer,
     probe::Prober,
-    run::{addresses, forward_prober, reverse_prober},
+    run::{addresses, probers},
 };
 
 /// Runs `job`; Ctrl-C ends discovery or monitoring early (a report is
@@ -72,20 +72,8 @@ async fn watch(
     stop: &AtomicBool,
     control: &Arc<Control>,
 ) -> Result<()> {
-    let forward = match config.directions {
-        Directions::Reverse => None,
-        _ => Some(forward_prober(
-            config,
-            local,
-            target,
-            FlowPlacement::DestinationPort,
-            pacer,
-        )?),
-    };
-    let reverse = match config.directions {
-        Directions::Forward => None,
-        _ => Some(reverse_prober(config, local, target, pacer).await?),
-    };
+    let (forward, reverse) =
+        probers(config, local, target, FlowPlacement::DestinationPort, pacer).await?;
     info!("discovering the path(s) to monitor");
     let (forward_trace, reverse_trace) = tokio::try_join!(
         find(forward.as_ref(), config, local, target, stop),

@@ -195,7 +195,7 @@ pub fn metrics(lab: &Lab) -> Option<BTreeMap<String, u64>> {
 }
 
 /// One metric of a scrape (summed over its labels).
-pub fn value(metrics: &BTreeMap<String, u64>, name: &str) -> u64 {
+pub fn metric(metrics: &BTreeMap<String, u64>, name: &str) -> u64 {
     *metrics
         .get(name)
         .unwrap_or_else(|| panic!("metric {name} missing: {metrics:?}"))

@@ -19,8 +19,8 @@
 //! stay until [`Lab::remove`] (`cargo xtask lab down`).
 
 pub mod command;
-mod error;
 mod conditions;
+mod error;
 mod naming;
 mod setup;
 mod status;

@@ -19,9 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reverse_tr_lab::{
-    Direction, Family, Hops, Host, Lab, LabConfig, command, topology::Topology,
-};
+use reverse_tr_lab::{Direction, Family, Hops, Host, Lab, LabConfig, command, topology::Topology};
 
 use super::{
     Judged, Row, Section,
