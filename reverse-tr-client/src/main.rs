@@ -4,6 +4,7 @@
 
 use std::{
     collections::HashMap,
+    ffi::OsString,
     process::ExitCode,
     sync::{
         Arc,
@@ -27,15 +28,20 @@ use reverse_tr_client::{
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(&error, &args),
+    };
     if cli.options.list_endpoints {
         return list_endpoints();
     }
     let config = match cli.config() {
         Ok(config) => config,
-        Err(message) => Cli::command()
-            .error(ErrorKind::ArgumentConflict, message)
-            .exit(),
+        Err(message) => {
+            let error = Cli::command().error(ErrorKind::ArgumentConflict, message);
+            return usage_error(&error, &args);
+        }
     };
     // A bad collector URL is a usage error, found before any probe is sent.
     let collector = match &config.transmit {
@@ -154,6 +160,53 @@ impl Interruptions {
             _ = hangup.recv() => {}
         }
     }
+}
+
+/// A command-line error in at most two lines: what is wrong, then how to
+/// fix it (clap's own text runs to seven). Help and version go out whole.
+fn usage_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
+    if !error.use_stderr() {
+        // --help, --version: clap prints them (to stdout) and exits 0.
+        error.exit();
+    }
+    let text = error.render().to_string();
+    // clap's paragraphs: the error (maybe over several lines), then a
+    // tip, the usage and a pointer to --help.
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .map(|paragraph| {
+            let lines: Vec<&str> = paragraph.lines().map(str::trim).collect();
+            lines.join(" ")
+        })
+        .filter(|paragraph| !paragraph.is_empty())
+        .collect();
+    let what = paragraphs.first().map_or("", |first| {
+        first.strip_prefix("error: ").unwrap_or(first)
+    });
+    let fix = padding_hint(args)
+        .or_else(|| paragraphs.iter().find_map(|p| p.strip_prefix("tip: ").map(str::to_owned)))
+        .or_else(|| {
+            paragraphs
+                .iter()
+                .find_map(|p| p.strip_prefix("Usage: "))
+                .map(|usage| format!("usage: {usage} (more in --help)"))
+        });
+    eprintln!("reverse-tr: {what}");
+    if let Some(fix) = fix {
+        eprintln!("  {fix}");
+    }
+    ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2))
+}
+
+/// `--padding 24`: the value is optional, so clap reads 24 as the next
+/// word of the command line; say how to write it.
+fn padding_hint(args: &[OsString]) -> Option<String> {
+    let at = args.iter().position(|arg| arg == "--padding")?;
+    let value = args.get(at + 1)?.to_str()?;
+    value
+        .parse::<u16>()
+        .is_ok()
+        .then(|| format!("--padding takes its value after `=`: --padding={value}"))
 }
 
 fn list_endpoints() -> ExitCode {

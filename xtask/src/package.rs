@@ -90,7 +90,8 @@ pub fn build(workspace: &Path) -> Result<Vec<PathBuf>> {
     Ok(debs)
 }
 
-/// Writes `binary`'s man pages (one per command and subcommand) and its
+/// Writes `binary`'s man pages (one per command and subcommand, gzipped
+/// as Debian installs them: cargo-deb leaves them as they are) and its
 /// completions for [`SHELLS`] into `directory`, emptied first.
 pub fn generate(binary: &Binary, directory: &Path) -> Result<()> {
     if directory.exists() {
@@ -99,6 +100,16 @@ pub fn generate(binary: &Binary, directory: &Path) -> Result<()> {
     fs::create_dir_all(directory)?;
     let command = (binary.command)().name(binary.name).bin_name(binary.name);
     pages(command.clone(), binary.section, directory)?;
+    let mut gzip = Command::new("gzip");
+    // -n: no name or time stamp in the header, so the package is reproducible.
+    gzip.arg("-9n");
+    for entry in fs::read_dir(directory)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == binary.section) {
+            gzip.arg(path);
+        }
+    }
+    command::run(&mut gzip, None)?;
     for shell in SHELLS {
         clap_complete::generate_to(shell, &mut command.clone(), binary.name, directory)?;
     }
