@@ -24,6 +24,31 @@ pub fn accumulate(sum: u32, bytes: &[u8]) -> u32 {
     sum
 }
 
+/// [`accumulate`] over `parts` taken as one buffer: an odd-length part's
+/// last octet pairs with the next part's first, and only an odd total pads.
+/// For userspace (tests, tools): it loops over slices.
+pub fn accumulate_parts(sum: u32, parts: &[&[u8]]) -> u32 {
+    let mut sum = sum;
+    let mut high = None;
+    for octet in parts.iter().flat_map(|part| part.iter().copied()) {
+        match high.take() {
+            None => high = Some(octet),
+            Some(first) => sum = sum.wrapping_add(u32::from(u16::from_be_bytes([first, octet]))),
+        }
+    }
+    if let Some(last) = high {
+        sum = sum.wrapping_add(u32::from(last) << 8);
+    }
+    sum
+}
+
+/// The checksum of `parts` taken as one buffer (see [`accumulate_parts`]):
+/// the field value if they hold the message with its checksum field zero,
+/// 0 if they hold a whole message (and pseudo-header) that verifies.
+pub fn of(parts: &[&[u8]]) -> u16 {
+    checksum(accumulate_parts(0, parts))
+}
+
 /// [`accumulate`] over a fixed-size array of at most [`MAX_SUMMED`]
 /// octets. The loop runs on a scalar index bounded by the constant `N`:
 /// the verifier cannot bound a loop that compares two stack pointers,
@@ -223,6 +248,25 @@ mod tests {
     #[test]
     fn odd_length_pads_with_zero() {
         assert_eq!(accumulate(0, &[0x12, 0x34, 0x56]), 0x1234 + 0x5600);
+    }
+
+    #[test]
+    fn parts_sum_as_one_buffer() {
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        for cut in 0..=data.len() {
+            let (first, second) = data.split_at(cut);
+            assert_eq!(accumulate_parts(0, &[first, second]), accumulate(0, &data));
+            assert_eq!(of(&[first, &[], second]), 0x220d, "cut at {cut}");
+        }
+        assert_eq!(
+            accumulate_parts(0, &[&[0x12], &[0x34, 0x56]]),
+            0x1234 + 0x5600
+        );
+        assert_eq!(
+            of(&[&data, &0x220d_u16.to_be_bytes()]),
+            0,
+            "a message that verifies"
+        );
     }
 
     #[test]

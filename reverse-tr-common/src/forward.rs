@@ -17,8 +17,9 @@ use crate::constants::{
 };
 use crate::error::{read_u16, read_u32};
 use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
+use crate::packet::tcp::SYN;
 use crate::packet::{IcmpMessage, IpPacket, TcpSegment};
-use crate::probe::{ProbeProtocol, TCP_SYN, answers_syn};
+use crate::probe::{ProbeProtocol, answers_syn};
 
 /// Octets of a forward ICMP or UDP probe's transport part.
 pub const FORWARD_SHORT_LEN: usize = 10;
@@ -116,7 +117,7 @@ impl ForwardProbe {
                 transport.u16(0, source);
                 transport.u16(2, destination);
                 transport.u32(4, u32::from(self.probe_id));
-                transport.octets(12, 0x50, TCP_SYN);
+                transport.octets(12, 0x50, SYN);
                 transport.u16(14, FORWARD_TCP_WINDOW);
                 transport.seal(16);
             }

@@ -24,7 +24,7 @@
 //! | [`duration`] | (`std`) [`duration::parse_duration`]: `750ms`, `2s`, `1m` or plain seconds on command lines |
 //! | [`policy`] | the operator's [`policy::Policy`]: rate limits ([`policy::Bucket`]), caps, padded requests, minimum request size, protocols offered, list and bucket keys (§10.3) |
 //! | [`requester`] | sources that can never be a requester (§10.2) |
-//! | [`packet`] | zero-copy views over Ethernet, IPv4, IPv6, ICMP, UDP, TCP bounded by the IP length fields, and [`packet::match_answer`] |
+//! | [`packet`] | zero-copy views over Ethernet, IPv4, IPv6, ICMP, UDP, TCP bounded by the IP length fields, one module each with its header's field offsets, and [`packet::match_answer`] |
 //!
 //! Identifiers and flows are `u16` values whose wire octets are
 //! `to_be_bytes()`, i.e. the octets as they appear in the request.

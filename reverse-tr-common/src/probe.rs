@@ -12,24 +12,19 @@ use crate::constants::{
     PROTOCOL_DEFAULT, PROTOCOL_TCP, PROTOCOL_UDP,
 };
 use crate::ip::{IP_HEADER_MAX_LEN, IpHeader};
+use crate::packet::tcp::{ACK, RST, SYN};
 
 /// Largest probe packet (IPv6 TCP, §5.8).
 pub const PROBE_MAX_LEN: usize = IP_HEADER_MAX_LEN + PROBE_TCP_LEN;
 
 /// TCP option kind MSS.
 const TCP_OPTION_MSS: u8 = 2;
-/// TCP flag SYN.
-pub(crate) const TCP_SYN: u8 = 0x02;
-/// TCP flag RST.
-pub(crate) const TCP_RST: u8 = 0x04;
-/// TCP flag ACK.
-pub(crate) const TCP_ACK: u8 = 0x10;
 
 /// Whether TCP `flags` can answer a SYN probe: RST, or SYN with ACK
 /// (§6.3, §11.4).
 #[inline(always)]
 pub(crate) fn answers_syn(flags: u8) -> bool {
-    flags & TCP_RST != 0 || flags & (TCP_SYN | TCP_ACK) == TCP_SYN | TCP_ACK
+    flags & RST != 0 || flags & (SYN | ACK) == SYN | ACK
 }
 
 /// The transport protocol of a probe.
@@ -142,7 +137,7 @@ impl Probe {
                 transport.u16(0, PROBE_SOURCE_PORT);
                 transport.u16(2, flow);
                 transport.u32(4, tcp_sequence(self.identifier, [r0, r1]));
-                transport.octets(12, 0x60, TCP_SYN);
+                transport.octets(12, 0x60, SYN);
                 transport.u16(14, PROBE_TCP_WINDOW);
                 transport.octets(20, TCP_OPTION_MSS, 4);
                 transport.u16(22, PROBE_TCP_MSS);

@@ -13,6 +13,7 @@ use reverse_tr_common::{
     counter::Counter,
     event::{Event, EventKind},
     from_mapped, is_quoting_error, match_echo_reply, match_quoted, match_tcp,
+    packet::tcp,
     session::{Session, SessionKey},
     to_mapped,
 };
@@ -22,15 +23,14 @@ use crate::{
     maps::{count, report},
     parse::Packet,
     response, session, skb,
-    work::{self, Work},
+    work::{self, Answered, Work},
 };
 
 /// Mark of TCP answers handed back to the host stack; the program passes
 /// marked packets untouched.
 pub const CLONE_MARK: u32 = 0x7274_7221;
 
-const TCP_HEADER_LEN: usize = 20;
-const TCP_SYN_ACK: u8 = 0x12;
+const TCP_SYN_ACK: u8 = tcp::SYN | tcp::ACK;
 const QUOTE_V4_LEN: usize = IPV4_HEADER_LEN + QUOTED_TRANSPORT_LEN;
 const QUOTE_V6_LEN: usize = IPV6_HEADER_LEN + QUOTED_TRANSPORT_LEN;
 /// A quote up to the end of an ICMP or UDP probe's random octets.
@@ -110,17 +110,6 @@ pub fn matched(ctx: &mut TcContext, work: &mut Work) -> i32 {
     frame::send(ctx, &work.frame, len)
 }
 
-/// What `recognise` found for `matched`.
-#[derive(Clone, Copy)]
-pub struct Answered {
-    /// The session's key.
-    pub key: SessionKey,
-    /// When the probe left.
-    pub t0: u64,
-    /// A TCP SYN-ACK, to be handed to the host stack too.
-    pub syn_ack: bool,
-}
-
 /// The probe `packet` answers, and whether it is a TCP SYN-ACK.
 #[inline(always)]
 fn probe_answered(ctx: &TcContext, packet: &Packet) -> Option<(ProbeMatch, bool)> {
@@ -137,8 +126,12 @@ fn probe_answered(ctx: &TcContext, packet: &Packet) -> Option<(ProbeMatch, bool)
         };
         Some((found?, false))
     } else if packet.protocol == ProbeProtocol::Tcp.number(family) {
-        let tcp: [u8; TCP_HEADER_LEN] = packet.transport(ctx)?;
-        Some((match_tcp(hop, &tcp)?, tcp[13] & TCP_SYN_ACK == TCP_SYN_ACK))
+        let segment: [u8; tcp::HEADER_LEN] = packet.transport(ctx)?;
+        let flags = segment[tcp::field::FLAGS];
+        Some((
+            match_tcp(hop, &segment)?,
+            flags & TCP_SYN_ACK == TCP_SYN_ACK,
+        ))
     } else {
         None
     }

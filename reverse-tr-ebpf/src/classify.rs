@@ -11,11 +11,14 @@
 use aya_ebpf::programs::TcContext;
 use reverse_tr_common::{
     Family, ProbeProtocol,
-    constants::{CODE_REVERSE_TRACEROUTE, IPV6_HEADER_LEN},
+    constants::CODE_REVERSE_TRACEROUTE,
     is_icmp_answer, is_tcp_answer,
+    packet::{
+        ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethernet, icmp, ipv4, ipv6, tcp,
+    },
 };
 
-use crate::parse::{ETH_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, octets};
+use crate::parse::{octets, word};
 
 /// What a frame can be.
 pub enum Kind {
@@ -28,21 +31,32 @@ pub enum Kind {
 /// What `ctx`'s frame can be; `None` if it cannot be ours.
 #[inline(always)]
 pub fn classify(ctx: &TcContext) -> Option<Kind> {
-    let [high, low] = octets::<2>(ctx, ETH_LEN - 2)?;
-    let (family, protocol, transport_at) = match u16::from_be_bytes([high, low]) {
+    let ethertype = octets::<2>(ctx, ethernet::field::ETHERTYPE.start)?;
+    let (family, protocol, transport_at) = match u16::from_be_bytes(ethertype) {
         ETHERTYPE_IPV4 => {
-            let header = octets::<10>(ctx, ETH_LEN)?;
+            use ipv4::field::{PROTOCOL, VERSION_IHL};
+            let header = octets::<{ PROTOCOL + 1 }>(ctx, ETHERNET_HEADER_LEN)?;
             // IHL is 4 bits: the offset stays below 14 + 60.
-            let header_len = usize::from(header[0] & 0x0F) * 4;
-            (Family::V4, header[9], ETH_LEN + header_len)
+            let header_len = usize::from(header[VERSION_IHL] & 0x0F) * 4;
+            (
+                Family::V4,
+                header[PROTOCOL],
+                ETHERNET_HEADER_LEN + header_len,
+            )
         }
         ETHERTYPE_IPV6 => {
-            let header = octets::<7>(ctx, ETH_LEN)?;
-            (Family::V6, header[6], ETH_LEN + IPV6_HEADER_LEN)
+            use ipv6::field::NEXT_HEADER;
+            let header = octets::<{ NEXT_HEADER + 1 }>(ctx, ETHERNET_HEADER_LEN)?;
+            (
+                Family::V6,
+                header[NEXT_HEADER],
+                ETHERNET_HEADER_LEN + ipv6::HEADER_LEN,
+            )
         }
         _ => return None,
     };
     if protocol == family.icmp_protocol() {
+        const { assert!(icmp::field::TYPE == 0 && icmp::field::CODE == 1) };
         let [icmp_type, code] = octets::<2>(ctx, transport_at)?;
         if icmp_type == family.echo_request() && code == CODE_REVERSE_TRACEROUTE {
             Some(Kind::Request)
@@ -50,8 +64,9 @@ pub fn classify(ctx: &TcContext) -> Option<Kind> {
             is_icmp_answer(family, icmp_type, code).then_some(Kind::Answer)
         }
     } else if protocol == ProbeProtocol::Tcp.number(family) {
-        let tcp = octets::<14>(ctx, transport_at)?;
-        is_tcp_answer(u16::from_be_bytes([tcp[2], tcp[3]]), tcp[13]).then_some(Kind::Answer)
+        use tcp::field::{DESTINATION_PORT, FLAGS};
+        let tcp = octets::<{ FLAGS + 1 }>(ctx, transport_at)?;
+        is_tcp_answer(word(&tcp, DESTINATION_PORT), tcp[FLAGS]).then_some(Kind::Answer)
     } else {
         None
     }

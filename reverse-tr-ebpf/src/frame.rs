@@ -10,9 +10,13 @@ use aya_ebpf::{
     helpers::generated::{bpf_redirect, bpf_skb_store_bytes},
     programs::TcContext,
 };
-use reverse_tr_common::{RESPONSE_MAX_LEN, counter::Counter};
+use reverse_tr_common::{
+    RESPONSE_MAX_LEN,
+    counter::Counter,
+    packet::{ETHERNET_HEADER_LEN, ethernet::field},
+};
 
-use crate::{maps::count, parse::ETH_LEN, skb};
+use crate::{maps::count, skb};
 
 /// Largest packet we send (a success response; probes are shorter).
 pub const PACKET_MAX_LEN: usize = RESPONSE_MAX_LEN;
@@ -22,7 +26,7 @@ const INVALIDATE_HASH: u64 = 1 << 1;
 /// An outgoing frame: Ethernet header directly followed by the packet.
 #[repr(C)]
 pub struct Frame {
-    pub ethernet: [u8; ETH_LEN],
+    pub ethernet: [u8; ETHERNET_HEADER_LEN],
     pub packet: [u8; PACKET_MAX_LEN],
 }
 
@@ -31,10 +35,10 @@ impl Frame {
     /// swapped, EtherType kept). The packet is not cleared: the builders
     /// write (or zero) every octet of the length they return.
     #[inline(always)]
-    pub fn reply_to(&mut self, ethernet: &[u8; ETH_LEN]) {
-        self.ethernet[..6].copy_from_slice(&ethernet[6..12]);
-        self.ethernet[6..12].copy_from_slice(&ethernet[..6]);
-        self.ethernet[12..14].copy_from_slice(&ethernet[12..14]);
+    pub fn reply_to(&mut self, ethernet: &[u8; ETHERNET_HEADER_LEN]) {
+        self.ethernet[field::DESTINATION].copy_from_slice(&ethernet[field::SOURCE]);
+        self.ethernet[field::SOURCE].copy_from_slice(&ethernet[field::DESTINATION]);
+        self.ethernet[field::ETHERTYPE].copy_from_slice(&ethernet[field::ETHERTYPE]);
     }
 }
 
@@ -44,7 +48,7 @@ impl Frame {
 /// IP length (§5.1).
 #[inline(always)]
 pub fn send(ctx: &mut TcContext, frame: &Frame, len: usize) -> i32 {
-    let frame_len = ETH_LEN + len;
+    let frame_len = ETHERNET_HEADER_LEN + len;
     // Keeps the length visibly bounded for the verifier.
     if len == 0 || len > PACKET_MAX_LEN {
         count(Counter::Failures);
@@ -54,7 +58,7 @@ pub fn send(ctx: &mut TcContext, frame: &Frame, len: usize) -> i32 {
         count(Counter::Failures);
         return TC_ACT_UNSPEC;
     }
-    // SAFETY: `frame` is a map value of ETH_LEN + PACKET_MAX_LEN octets
+    // SAFETY: `frame` is a map value of ETHERNET_HEADER_LEN + PACKET_MAX_LEN octets
     // (repr(C), no padding) and `frame_len` is at most that; the helper
     // copies it into the packet, which `change_tail` made exactly that long.
     let stored = unsafe {

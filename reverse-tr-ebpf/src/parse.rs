@@ -6,22 +6,15 @@ use core::net::{Ipv4Addr, Ipv6Addr};
 use aya_ebpf::programs::TcContext;
 use reverse_tr_common::{
     Family, IpHeader, Ipv4Header, Ipv6Header,
-    constants::{IPV4_HEADER_LEN, IPV6_HEADER_LEN},
+    packet::{ETHERNET_HEADER_LEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6, Field, ethernet, ipv4, ipv6},
 };
-
-/// Octets of the Ethernet header.
-pub const ETH_LEN: usize = 14;
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-pub const ETHERTYPE_IPV6: u16 = 0x86DD;
-/// IPv4 "more fragments" flag and fragment offset.
-const IPV4_FRAGMENT: u16 = 0x3FFF;
 
 /// An IP packet in a frame: its link header, IP header fields and where its
 /// transport part lies.
 pub struct Packet {
     pub family: Family,
     /// The frame's Ethernet header.
-    pub ethernet: [u8; ETH_LEN],
+    pub ethernet: [u8; ETHERNET_HEADER_LEN],
     /// Source and destination, with the fields a packet rewritten from this
     /// one inherits (§3.4, Q-14).
     pub ip: IpHeader,
@@ -53,14 +46,29 @@ pub fn octets<const N: usize>(ctx: &TcContext, offset: usize) -> Option<[u8; N]>
     ctx.load(offset).ok()
 }
 
+/// The big-endian `u16` of a 2-octet `field` of a loaded header (the
+/// field is a constant: the indexing folds away).
+#[inline(always)]
+pub fn word<const N: usize>(header: &[u8; N], field: Field) -> u16 {
+    let at = field.start;
+    u16::from_be_bytes([header[at], header[at + 1]])
+}
+
+/// The 4 octets of a 4-octet `field` of a loaded header.
+#[inline(always)]
+fn quad<const N: usize>(header: &[u8; N], field: Field) -> [u8; 4] {
+    let at = field.start;
+    [header[at], header[at + 1], header[at + 2], header[at + 3]]
+}
+
 impl Packet {
     /// Parses the frame; `None` for anything that is not an unfragmented
     /// IPv4 or IPv6 packet lying wholly in the frame.
     #[inline(always)]
     pub fn parse(ctx: &TcContext) -> Option<Self> {
-        let ethernet: [u8; ETH_LEN] = octets(ctx, 0)?;
+        let ethernet: [u8; ETHERNET_HEADER_LEN] = octets(ctx, 0)?;
         let frame_len = ctx.len() as usize;
-        match u16::from_be_bytes([ethernet[12], ethernet[13]]) {
+        match word(&ethernet, ethernet::field::ETHERTYPE) {
             ETHERTYPE_IPV4 => Self::parse_v4(ctx, ethernet, frame_len),
             ETHERTYPE_IPV6 => Self::parse_v6(ctx, ethernet, frame_len),
             _ => None,
@@ -68,16 +76,25 @@ impl Packet {
     }
 
     #[inline(always)]
-    fn parse_v4(ctx: &TcContext, ethernet: [u8; ETH_LEN], frame_len: usize) -> Option<Self> {
-        let h: [u8; IPV4_HEADER_LEN] = octets(ctx, ETH_LEN)?;
-        let header_len = usize::from(h[0] & 0x0F) * 4;
-        let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
-        let flags_fragment = u16::from_be_bytes([h[6], h[7]]);
-        if h[0] >> 4 != 4
-            || header_len < IPV4_HEADER_LEN
+    fn parse_v4(
+        ctx: &TcContext,
+        ethernet: [u8; ETHERNET_HEADER_LEN],
+        frame_len: usize,
+    ) -> Option<Self> {
+        use ipv4::field;
+        // Octet by octet: `Ipv4Addr::from` an array costs the entry
+        // program eleven instructions more.
+        const SOURCE: usize = field::SOURCE.start;
+        const DESTINATION: usize = field::DESTINATION.start;
+        let h: [u8; ipv4::HEADER_LEN] = octets(ctx, ETHERNET_HEADER_LEN)?;
+        let header_len = usize::from(h[field::VERSION_IHL] & 0x0F) * 4;
+        let total_len = usize::from(word(&h, field::TOTAL_LENGTH));
+        let flags_fragment = word(&h, field::FLAGS_FRAGMENT);
+        if h[field::VERSION_IHL] >> 4 != 4
+            || header_len < ipv4::HEADER_LEN
             || total_len < header_len
-            || ETH_LEN + total_len > frame_len
-            || flags_fragment & IPV4_FRAGMENT != 0
+            || ETHERNET_HEADER_LEN + total_len > frame_len
+            || flags_fragment & ipv4::FRAGMENTED != 0
         {
             return None;
         }
@@ -85,30 +102,42 @@ impl Packet {
             family: Family::V4,
             ethernet,
             ip: IpHeader::V4(Ipv4Header {
-                source: Ipv4Addr::new(h[12], h[13], h[14], h[15]),
-                destination: Ipv4Addr::new(h[16], h[17], h[18], h[19]),
-                tos: h[1],
-                identification: u16::from_be_bytes([h[4], h[5]]),
+                source: Ipv4Addr::new(h[SOURCE], h[SOURCE + 1], h[SOURCE + 2], h[SOURCE + 3]),
+                destination: Ipv4Addr::new(
+                    h[DESTINATION],
+                    h[DESTINATION + 1],
+                    h[DESTINATION + 2],
+                    h[DESTINATION + 3],
+                ),
+                tos: h[field::TOS],
+                identification: word(&h, field::IDENTIFICATION),
                 flags_fragment,
             }),
-            protocol: h[9],
-            transport_at: ETH_LEN + header_len,
+            protocol: h[field::PROTOCOL],
+            transport_at: ETHERNET_HEADER_LEN + header_len,
             transport_len: total_len - header_len,
         })
     }
 
     #[inline(always)]
-    fn parse_v6(ctx: &TcContext, ethernet: [u8; ETH_LEN], frame_len: usize) -> Option<Self> {
-        let h: [u8; IPV6_HEADER_LEN] = octets(ctx, ETH_LEN)?;
-        let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
-        if h[0] >> 4 != 6 || ETH_LEN + IPV6_HEADER_LEN + payload_len > frame_len {
+    fn parse_v6(
+        ctx: &TcContext,
+        ethernet: [u8; ETHERNET_HEADER_LEN],
+        frame_len: usize,
+    ) -> Option<Self> {
+        use ipv6::field;
+        let h: [u8; ipv6::HEADER_LEN] = octets(ctx, ETHERNET_HEADER_LEN)?;
+        let payload_len = usize::from(word(&h, field::PAYLOAD_LENGTH));
+        if h[field::VERSION] >> 4 != 6
+            || ETHERNET_HEADER_LEN + ipv6::HEADER_LEN + payload_len > frame_len
+        {
             return None;
         }
-        let word = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        let first = u32::from_be_bytes(quad(&h, field::VERSION_CLASS_FLOW));
         let mut source = [0u8; 16];
-        source.copy_from_slice(&h[8..24]);
+        source.copy_from_slice(&h[field::SOURCE]);
         let mut destination = [0u8; 16];
-        destination.copy_from_slice(&h[24..40]);
+        destination.copy_from_slice(&h[field::DESTINATION]);
         Some(Self {
             family: Family::V6,
             ethernet,
@@ -116,13 +145,13 @@ impl Packet {
                 source: Ipv6Addr::from(source),
                 destination: Ipv6Addr::from(destination),
                 // Version and the 8 traffic class bits sit in the top 12 bits.
-                traffic_class: ((word >> 20) & 0xFF) as u8,
-                flow_label: word & 0x000F_FFFF,
+                traffic_class: ((first >> ipv6::TRAFFIC_CLASS_SHIFT) & 0xFF) as u8,
+                flow_label: first & ipv6::FLOW_LABEL,
             }),
             // Extension headers are not walked (REF-1, Q-8): a fragment
             // header or any other shows up here and matches nothing.
-            protocol: h[6],
-            transport_at: ETH_LEN + IPV6_HEADER_LEN,
+            protocol: h[field::NEXT_HEADER],
+            transport_at: ETHERNET_HEADER_LEN + ipv6::HEADER_LEN,
             transport_len: payload_len,
         })
     }

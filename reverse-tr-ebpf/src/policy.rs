@@ -18,6 +18,7 @@ use aya_ebpf::{
 };
 use reverse_tr_common::{
     counter::Counter,
+    packet::ETHERNET_HEADER_LEN,
     policy::{
         Bucket, GLOBAL_BUCKETS, GLOBAL_NEW_SOURCES, GLOBAL_SESSIONS, GLOBAL_UNPADDED, Policy, Rate,
         SourceState, padded_len, prefix_key, source_key,
@@ -25,11 +26,7 @@ use reverse_tr_common::{
     requester,
 };
 
-use crate::{
-    maps::count,
-    parse::{ETH_LEN, Packet},
-    pending, session,
-};
+use crate::{maps::count, parse::Packet, pending, session};
 
 /// Sources (or prefixes) tracked per bucket map; the least recently seen
 /// is forgotten when full, and comes back as a new source.
@@ -97,7 +94,7 @@ pub fn admit(policy: &Policy, packet: &Packet, protocol: u8) -> Result<(), Count
     if !allowed || (policy.deny_listed != 0 && DENY.get(&key).is_some()) {
         return Err(Counter::Denied);
     }
-    let ip_len = packet.transport_at - ETH_LEN + packet.transport_len;
+    let ip_len = packet.transport_at - ETHERNET_HEADER_LEN + packet.transport_len;
     if ip_len < policy.min_request_len(packet.family) {
         return Err(Counter::TooShort);
     }

@@ -12,9 +12,9 @@ use aya_ebpf::{
     macros::btf_map,
     programs::TcContext,
 };
-use reverse_tr_common::{Outcome, Probe};
+use reverse_tr_common::{Outcome, Probe, session::SessionKey};
 
-use crate::{answer::Answered, frame::Frame, parse::Packet};
+use crate::{frame::Frame, parse::Packet};
 
 /// Stage validating a request (`request` program).
 pub const REQUEST: u32 = 0;
@@ -39,6 +39,17 @@ pub enum Outgoing {
         identifier: u16,
         outcome: Outcome,
     },
+}
+
+/// What the entry program's `answer::recognise` found for the `matched` stage.
+#[derive(Clone, Copy)]
+pub struct Answered {
+    /// The session's key.
+    pub key: SessionKey,
+    /// When the probe left.
+    pub t0: u64,
+    /// A TCP SYN-ACK, to be handed to the host stack too.
+    pub syn_ack: bool,
 }
 
 /// The scratch state of one packet's way through the stages.

@@ -13,11 +13,11 @@ use reverse_tr_common::policy::Policy;
 
 use crate::{
     error::{Error, Result},
+    maps::{map_error, map_mut},
     policy::{List, Lists, Prefix},
-    server::{Server, map_error, map_mut},
 };
 
-/// One list entry added or removed by [`Server::apply`].
+/// One list entry added or removed by [`apply`] ([`crate::Server::apply`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Change {
     pub added: bool,
@@ -132,7 +132,7 @@ pub fn apply(maps: &mut impl PolicyMaps, policy: &Policy, lists: &Lists) -> Resu
 }
 
 /// The maps of the loaded program.
-struct ProgramMaps<'a>(&'a mut Ebpf);
+pub(crate) struct ProgramMaps<'a>(pub(crate) &'a mut Ebpf);
 
 impl ProgramMaps<'_> {
     fn trie(&mut self, list: List) -> Result<LpmTrie<&mut aya::maps::MapData, [u8; 16], u8>> {
@@ -179,14 +179,6 @@ impl PolicyMaps for ProgramMaps<'_> {
         self.array()?
             .set(0, policy, 0)
             .map_err(map_error("writing the policy"))
-    }
-}
-
-impl Server {
-    /// Writes `policy` and `lists` into the running program, all or
-    /// nothing (see [`apply`]); returns the list entries that changed.
-    pub fn apply(&mut self, policy: &Policy, lists: &Lists) -> Result<Vec<Change>> {
-        apply(&mut ProgramMaps(self.ebpf_mut()), policy, lists)
     }
 }
 

@@ -11,8 +11,8 @@ use aya::{
 use reverse_tr_common::counter::Counter;
 
 use crate::{
-    error::{Error, Result},
-    server::map_error,
+    error::Result,
+    maps::{map_error, take_map},
 };
 
 /// A shared handle on the counters; clones read the same map.
@@ -22,9 +22,7 @@ pub struct Counters(Arc<PerCpuArray<MapData, u64>>);
 impl Counters {
     /// Takes the counter map out of the loaded object (once).
     pub(crate) fn take(ebpf: &mut Ebpf) -> Result<Self> {
-        let map = ebpf
-            .take_map("COUNTERS")
-            .ok_or_else(|| Error::Object("map COUNTERS missing".into()))?;
+        let map = take_map(ebpf, "COUNTERS")?;
         let array = PerCpuArray::try_from(map).map_err(map_error("COUNTERS"))?;
         Ok(Self(Arc::new(array)))
     }

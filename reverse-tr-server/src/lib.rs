@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod local;
 pub mod logger;
+mod maps;
 pub mod metrics;
 pub mod policy;
 mod privilege;

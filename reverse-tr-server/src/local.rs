@@ -29,7 +29,7 @@ use rtnetlink::{
 
 use crate::{
     error::{Error, Result},
-    server::map_error,
+    maps::{map_error, take_map},
 };
 
 /// How often the addresses are dumped even without events.
@@ -44,9 +44,7 @@ pub struct LocalAddresses {
 impl LocalAddresses {
     /// Takes the map out of the loaded object (once).
     pub(crate) fn take(ebpf: &mut Ebpf) -> Result<Self> {
-        let map = ebpf
-            .take_map("LOCAL_ADDRESSES")
-            .ok_or_else(|| Error::Object("map LOCAL_ADDRESSES missing".into()))?;
+        let map = take_map(ebpf, "LOCAL_ADDRESSES")?;
         Ok(Self {
             map: HashMap::try_from(map).map_err(map_error("LOCAL_ADDRESSES"))?,
             present: BTreeSet::new(),

@@ -12,13 +12,17 @@ use aya::{
 use reverse_tr_common::{
     constants::{DEFAULT_CAPACITY, DEFAULT_TIMEOUT_NS},
     counter::Counter,
+    policy::Policy,
     session::{DEADLINES_PER_SESSION, Session, SessionKey},
 };
 
 use crate::{
+    apply::{self, Change, ProgramMaps},
     counters::Counters,
     error::{Error, Result},
     local::LocalAddresses,
+    maps::{map, map_error, map_mut},
+    policy::Lists,
 };
 
 /// The program attached to interfaces.
@@ -216,9 +220,10 @@ impl Server {
         classifier_mut(&mut self.ebpf, ENTRY)
     }
 
-    /// The loaded object, for the loader's other modules ([`crate::policy`]).
-    pub(crate) fn ebpf_mut(&mut self) -> &mut Ebpf {
-        &mut self.ebpf
+    /// Writes `policy` and `lists` into the running program, all or
+    /// nothing (see [`apply::apply`]); returns the list entries that changed.
+    pub fn apply(&mut self, policy: &Policy, lists: &Lists) -> Result<Vec<Change>> {
+        apply::apply(&mut ProgramMaps(&mut self.ebpf), policy, lists)
     }
 }
 
@@ -277,16 +282,6 @@ fn classifier_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut SchedCla
     program.try_into().map_err(program_error(name))
 }
 
-fn map<'a>(ebpf: &'a Ebpf, name: &str) -> Result<&'a aya::maps::Map> {
-    ebpf.map(name)
-        .ok_or_else(|| Error::Object(format!("map {name} missing")))
-}
-
-pub(crate) fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut aya::maps::Map> {
-    ebpf.map_mut(name)
-        .ok_or_else(|| Error::Object(format!("map {name} missing")))
-}
-
 /// A load failure: EPERM means missing privileges, anything else the verifier.
 fn verifier_error(program: &'static str, error: ProgramError) -> Error {
     match error {
@@ -327,13 +322,6 @@ fn is_permission_denied(error: &(dyn std::error::Error + 'static)) -> bool {
 
 pub(crate) fn program_error(context: &str) -> impl Fn(ProgramError) -> Error + '_ {
     move |source| Error::Program {
-        context: context.to_owned(),
-        source,
-    }
-}
-
-pub(crate) fn map_error(context: &str) -> impl Fn(aya::maps::MapError) -> Error + '_ {
-    move |source| Error::Map {
         context: context.to_owned(),
         source,
     }

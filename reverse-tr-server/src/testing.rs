@@ -1,7 +1,8 @@
 //! Frames for running the program through BPF_PROG_TEST_RUN, shared by the
 //! program tests and the benchmarks (`cargo xtask bench`). They are built
 //! here plainly, independently of the common crate's builders, so a test
-//! of the program does not also trust the code under test.
+//! of the program does not also trust the code under test (only the plain
+//! RFC 1071 sum, [`checksum`], is common's).
 
 use std::{
     io,
@@ -42,19 +43,9 @@ pub fn isolate() -> io::Result<()> {
     Ok(())
 }
 
-/// The Internet checksum (RFC 1071), written plainly.
-pub fn checksum(parts: &[&[u8]]) -> u16 {
-    let bytes: Vec<u8> = parts.concat();
-    let mut sum: u64 = 0;
-    for pair in bytes.chunks(2) {
-        let word = u64::from(pair[0]) << 8 | u64::from(*pair.get(1).unwrap_or(&0));
-        sum += word;
-    }
-    while sum > 0xFFFF {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    !(sum as u16)
-}
+/// The Internet checksum (RFC 1071) of `parts` as one buffer: common's
+/// plain sum, not the builders' `Writer`.
+pub use reverse_tr_common::checksum::of as checksum;
 
 /// The transport checksum's pseudo-header; `source` and `destination`
 /// are of one family.

@@ -37,7 +37,7 @@ use reverse_tr_common::{
     policy::{Policy, padded_len},
     session::SessionKey,
 };
-use reverse_tr_server::{Config, Server, event, policy::Lists};
+use reverse_tr_server::{Config, Server, event};
 use support::*;
 
 const PACKETS: usize = 120_000;
@@ -721,9 +721,7 @@ fn random_and_mutated_packets_keep_the_program_safe() {
                 refuse_unpadded: 1,
                 ..Policy::default()
             };
-            server
-                .apply(&policy, &Lists::default())
-                .expect("refusing unpadded requests");
+            apply_policy(&mut server, &policy);
         }
         let mut frame = match (rng.below(10), probes.is_empty()) {
             (0..=3, _) | (_, true) => valid_request(&mut rng),

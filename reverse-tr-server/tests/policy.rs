@@ -45,15 +45,6 @@ fn padded_request(client: IpAddr, identifier: u16, protocol: u8, padding: usize)
     )
 }
 
-/// A server with `policy` and no lists.
-fn with_policy(policy: Policy) -> Server {
-    let mut server = server(Config::default());
-    server
-        .apply(&policy, &Lists::default())
-        .expect("policy applied");
-    server
-}
-
 fn verdict(server: &Server, client: IpAddr, identifier: u16) -> i32 {
     server
         .run(&padded_request(client, identifier, 17, 0))
@@ -208,9 +199,7 @@ fn refusing_unpadded_requests_only_when_asked() {
             refuse_unpadded: 1,
             ..Policy::default()
         };
-        server
-            .apply(&policy, &Lists::default())
-            .expect("policy applied");
+        apply_policy(&mut server, &policy);
         assert_eq!(run(&server, 2, 6, 0), DROP, "{client} unpadded, refused");
         let mut identifier = 3;
         for protocol in [17, 6] {

@@ -18,7 +18,7 @@ use reverse_tr_common::{
     counter::Counter,
     policy::{Policy, Rate, padded_len},
 };
-use reverse_tr_server::{Config, Server, policy::Lists};
+use reverse_tr_server::{Config, Server};
 use support::*;
 
 fn v4(c: u8, d: u8) -> IpAddr {
@@ -56,14 +56,6 @@ fn padded(client: IpAddr, identifier: u16) -> Vec<u8> {
 /// A UDP request from `client` as the reference client sends it.
 fn unpadded(client: IpAddr, identifier: u16) -> Vec<u8> {
     request(client, server_of(client), identifier, 5, 17, 0x3039)
-}
-
-fn with_policy(policy: Policy) -> Server {
-    let mut server = server(Config::default());
-    server
-        .apply(&policy, &Lists::default())
-        .expect("policy applied");
-    server
 }
 
 fn verdict(server: &Server, frame: &[u8]) -> i32 {
@@ -246,9 +238,7 @@ fn private_sources_are_served_unless_the_operator_refuses_them() {
         refuse_private: 1,
         ..Policy::default()
     };
-    server
-        .apply(&policy, &Lists::default())
-        .expect("policy applied");
+    apply_policy(&mut server, &policy);
     for source in private {
         assert_eq!(verdict(&server, &padded(source, 2)), DROP, "{source}");
     }

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: reading the reference captures
-//! and an independent checksum verifier.
+//! and a verifier of every checksum of a packet (over the crate's plain
+//! RFC 1071 sum, [`checksum::of`], which its unit tests check against RFC
+//! 1071's worked example, not over the builders' `Writer`).
 
 #![allow(dead_code, reason = "each test binary uses a part")]
 
@@ -9,6 +11,7 @@ use std::path::PathBuf;
 
 use pcap_file::DataLink;
 use pcap_file::pcap::PcapReader;
+use reverse_tr_common::checksum;
 
 /// The directory of the reference captures: `shared/vectors` beside the
 /// repository (where CI puts it), or `REVERSE_TR_VECTORS` if set.
@@ -46,19 +49,6 @@ pub fn ip_packets(name: &str) -> Vec<Vec<u8>> {
     packets
 }
 
-/// Independent RFC 1071 sum: 16-bit words summed in a u64, folded at the end.
-pub fn ones_complement_sum(parts: &[&[u8]]) -> u16 {
-    let bytes: Vec<u8> = parts.concat();
-    let mut sum: u64 = bytes
-        .chunks(2)
-        .map(|pair| u64::from(pair[0]) << 8 | u64::from(*pair.get(1).unwrap_or(&0)))
-        .sum();
-    while sum > 0xFFFF {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    sum as u16
-}
-
 /// Checks every checksum of an IP packet we built: the IPv4 header
 /// checksum and the ICMP / UDP / TCP checksum (with pseudo-header).
 pub fn assert_checksums_verify(packet: &[u8]) {
@@ -66,8 +56,8 @@ pub fn assert_checksums_verify(packet: &[u8]) {
         4 => {
             let header_len = usize::from(packet[0] & 0x0F) * 4;
             assert_eq!(
-                ones_complement_sum(&[&packet[..header_len]]),
-                0xFFFF,
+                checksum::of(&[&packet[..header_len]]),
+                0,
                 "IPv4 header checksum"
             );
             let total = usize::from(u16::from_be_bytes([packet[2], packet[3]]));
@@ -107,11 +97,11 @@ pub fn assert_checksums_verify(packet: &[u8]) {
         .concat()
     };
     let sum = if protocol == 1 {
-        ones_complement_sum(&[upper])
+        checksum::of(&[upper])
     } else {
-        ones_complement_sum(&[&pseudo, upper])
+        checksum::of(&[&pseudo, upper])
     };
-    assert_eq!(sum, 0xFFFF, "transport checksum of protocol {protocol}");
+    assert_eq!(sum, 0, "transport checksum of protocol {protocol}");
 }
 
 /// The lab of the captures (vectors/README.md), per family.

@@ -17,7 +17,7 @@ use reverse_tr_common::{
     Family as WireFamily, IpHeader, Ipv4Header, Ipv6Header, Outcome, Request, RequestHeader,
     Response,
     constants::REQUEST_LEN,
-    policy::padded_len,
+    policy::{Policy, padded_len},
     request::{REQUEST_MAX_PADDING, REQUEST_MESSAGE_MAX_LEN},
 };
 use socket2::{Domain, Protocol, Socket, Type};
@@ -29,7 +29,7 @@ mod process;
 #[allow(unused_imports, reason = "each test binary uses a part")]
 pub use process::*;
 pub use reverse_tr_server::testing::*;
-use reverse_tr_server::{Config, Server};
+use reverse_tr_server::{Config, Server, policy::Lists};
 
 /// A server loaded for a test, in an isolated thread.
 pub fn server(config: Config) -> Server {
@@ -45,6 +45,20 @@ pub fn server(config: Config) -> Server {
         }
         Err(error) => panic!("{error}"),
     }
+}
+
+/// Puts `policy` in force in `server`, with no lists.
+pub fn apply_policy(server: &mut Server, policy: &Policy) {
+    server
+        .apply(policy, &Lists::default())
+        .expect("policy applied");
+}
+
+/// A server with `policy` and no lists.
+pub fn with_policy(policy: Policy) -> Server {
+    let mut server = server(Config::default());
+    apply_policy(&mut server, &policy);
+    server
 }
 
 /// Parses a hex pattern; `??` matches any octet.

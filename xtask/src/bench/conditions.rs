@@ -24,7 +24,7 @@ use std::{
 
 use super::{
     Judged, Row, Section,
-    client::{CONFIDENCE, Case, Measured, TIMEOUT, counters, run_once},
+    case::{CONFIDENCE, Case, Measured, TIMEOUT, counters, run_once},
     measure::Summary,
 };
 use crate::Result;

@@ -4,6 +4,7 @@
 //! BENCHMARKS.md. Benchmarks measure; tests assert: no timing is judged
 //! anywhere but here.
 
+mod case;
 pub mod client;
 mod conditions;
 pub mod measure;
