@@ -180,11 +180,15 @@ fn usage_error(error: &clap::Error, args: &[OsString]) -> ExitCode {
         })
         .filter(|paragraph| !paragraph.is_empty())
         .collect();
-    let what = paragraphs.first().map_or("", |first| {
-        first.strip_prefix("error: ").unwrap_or(first)
-    });
+    let what = paragraphs
+        .first()
+        .map_or("", |first| first.strip_prefix("error: ").unwrap_or(first));
     let fix = padding_hint(args)
-        .or_else(|| paragraphs.iter().find_map(|p| p.strip_prefix("tip: ").map(str::to_owned)))
+        .or_else(|| {
+            paragraphs
+                .iter()
+                .find_map(|p| p.strip_prefix("tip: ").map(str::to_owned))
+        })
         .or_else(|| {
             paragraphs
                 .iter()

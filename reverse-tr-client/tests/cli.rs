@@ -360,26 +360,27 @@ fn a_full_or_closed_stdout_is_one_line_and_status_7() {
 
 #[test]
 fn usage_errors_take_two_lines_what_and_the_fix() {
-    let cases: [(&[&str], &str, &str); 4] = [
+    // The fix, when clap's error does not carry it in its own line.
+    let cases: [(&[&str], &str, Option<&str>); 4] = [
         (
             &["--padding", "24", "forward", "udp", "multipath", "x"],
             "unrecognized subcommand '24'",
-            "--padding takes its value after `=`: --padding=24",
+            Some("--padding takes its value after `=`: --padding=24"),
         ),
         (
             &["forwrd", "udp", "multipath", "x"],
             "unrecognized subcommand 'forwrd'",
-            "a similar subcommand exists: 'forward'",
+            Some("a similar subcommand exists: 'forward'"),
         ),
         (
             &["forward", "udp", "singlepath", "--flow", "1"],
             "required arguments were not provided: <TARGET>",
-            "usage: reverse-tr forward udp singlepath --flow <N> <TARGET>",
+            Some("usage: reverse-tr forward udp singlepath --flow <N> <TARGET>"),
         ),
         (
             &["--timeout", "soon", "forward", "udp", "multipath", "x"],
-            "invalid value 'soon' for '--timeout <DURATION>'",
-            "usage: reverse-tr",
+            "`soon` is not a duration (a number with ns, us, ms, s, m or h; plain seconds)",
+            None,
         ),
     ];
     for (args, what, fix) in cases {
@@ -387,12 +388,15 @@ fn usage_errors_take_two_lines_what_and_the_fix() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 2, "{args:?}: {stderr}");
         assert!(
             lines[0].starts_with("reverse-tr: ") && lines[0].contains(what),
             "{args:?}: {stderr}"
         );
-        assert!(lines[1].contains(fix), "{args:?}: {stderr}");
+        assert_eq!(lines.get(1).is_some(), fix.is_some(), "{args:?}: {stderr}");
+        if let (Some(line), Some(fix)) = (lines.get(1), fix) {
+            assert!(line.contains(fix), "{args:?}: {stderr}");
+        }
+        assert!(lines.len() <= 2, "{args:?}: {stderr}");
     }
     // --help is not an error: whole, on stdout, status 0.
     let help = reverse_tr(&["--help"]);

@@ -61,8 +61,15 @@ fn only_requests_to_the_hosts_addresses_from_others_are_served() {
         assert_eq!(counter(Counter::NotLocal), not_local + 1, "{other}");
         // The host's own address as the source: it would probe itself.
         let refused = counter(Counter::RefusedOwn);
-        assert_eq!(verdict(&request_to(server_address, server_address, 3)), DROP);
-        assert_eq!(counter(Counter::RefusedOwn), refused + 1, "{server_address}");
+        assert_eq!(
+            verdict(&request_to(server_address, server_address, 3)),
+            DROP
+        );
+        assert_eq!(
+            counter(Counter::RefusedOwn),
+            refused + 1,
+            "{server_address}"
+        );
     }
 
     // An address removed is refused at once; one added is served at once.

@@ -102,7 +102,12 @@ fn both_packages_install_into_a_scratch_root_and_run() {
     // Man pages in man's sections; completions where bash, zsh and fish
     // look for them.
     // Gzipped, as Debian ships man pages.
-    let page = |path: &str| run("zcat", &[&root.join(format!("{path}.gz")).to_string_lossy()]);
+    let page = |path: &str| {
+        run(
+            "zcat",
+            &[&root.join(format!("{path}.gz")).to_string_lossy()],
+        )
+    };
     for (path, title) in [
         ("usr/share/man/man1/reverse-tr.1", ".TH reverse-tr 1"),
         (
