@@ -29,20 +29,13 @@ use support::{
 /// unpadded requests faster than it does, so the unpadded budgets are off
 /// (tests/policy.rs tests them).
 fn start_daemon(lab: &Lab) -> Daemon {
-    let daemon = Daemon::spawn(
-        lab,
-        &[
-            "--timeout",
-            "2s",
-            "--unpadded-rate",
-            "0",
-            "--unpadded-source-rate",
-            "0",
-            "--metrics",
-            METRICS,
-            "eth0",
-        ],
-    );
+    start_daemon_with(lab, &["--unpadded-rate", "0", "--unpadded-source-rate", "0"])
+}
+
+/// Starts the daemon with `limits` over the defaults.
+fn start_daemon_with(lab: &Lab, limits: &[&str]) -> Daemon {
+    let args = [&["--timeout", "2s", "--metrics", METRICS], limits, &["eth0"]].concat();
+    let daemon = Daemon::spawn(lab, &args);
     let deadline = Instant::now() + Duration::from_secs(20);
     for family in [Family::V4, Family::V6] {
         while !matches!(
@@ -64,11 +57,12 @@ fn ask(lab: &Lab, family: Family, ttl: u8, protocol: u8, flow: u16) -> Option<Ou
     ask_to(lab, lab.addr(Host::Server, family), ttl, protocol, flow, 0)
 }
 
-/// Traces the reverse path with `protocol` and checks every hop against the
-/// lab's expected reverse hops.
-fn assert_reverse_path(lab: &Lab, family: Family, protocol: u8) {
+/// Traces the reverse path with `protocol`, a request every `pace`, and
+/// checks every hop against the lab's expected reverse hops.
+fn assert_reverse_path(lab: &Lab, family: Family, protocol: u8, pace: Duration) {
     let expected = lab.expected_reverse_hops(family);
     for (&ttl, allowed) in &expected {
+        thread::sleep(pace);
         let outcome = ask(lab, family, ttl, protocol, 1234);
         let context = format!("{family:?} protocol {protocol} TTL {ttl}");
         match outcome {
@@ -90,9 +84,28 @@ fn the_daemon_answers_with_the_true_reverse_hops() {
     let daemon = start_daemon(&lab);
     for family in [Family::V4, Family::V6] {
         for protocol in [PROTOCOL_UDP, PROTOCOL_TCP, 0] {
-            assert_reverse_path(&lab, family, protocol);
+            assert_reverse_path(&lab, family, protocol, Duration::ZERO);
         }
     }
+    assert!(daemon.stop().success(), "SIGTERM exits 0");
+}
+
+/// The reference client's requests are unpadded and come 10 a second: the
+/// default limits (a small server-wide budget of unpadded requests, 10 a
+/// second per source) serve every one of them, in every protocol and
+/// family.
+#[test]
+fn the_reference_clients_requests_are_served_under_the_default_limits() {
+    let lab = Lab::up(LabConfig::default()).expect("the lab comes up");
+    let daemon = start_daemon_with(&lab, &[]);
+    for family in [Family::V4, Family::V6] {
+        for protocol in [PROTOCOL_UDP, PROTOCOL_TCP, 0] {
+            assert_reverse_path(&lab, family, protocol, Duration::from_millis(100));
+        }
+    }
+    let scraped = metrics(&lab).expect("metrics");
+    assert_eq!(metric(&scraped, "reverse_tr_unpadded_limited_total"), 0);
+    assert!(metric(&scraped, "reverse_tr_unpadded_total") >= 2 * 3 * 4);
     assert!(daemon.stop().success(), "SIGTERM exits 0");
 }
 
@@ -110,7 +123,7 @@ fn the_asymmetric_lab_shows_the_other_reverse_path() {
                 .values()
                 .any(|hops| hops.contains(&lab.addr(Host::R5, family)))
         );
-        assert_reverse_path(&lab, family, PROTOCOL_UDP);
+        assert_reverse_path(&lab, family, PROTOCOL_UDP, Duration::ZERO);
     }
 }
 
