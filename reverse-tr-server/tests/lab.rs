@@ -29,12 +29,20 @@ use support::{
 /// unpadded requests faster than it does, so the unpadded budgets are off
 /// (tests/policy.rs tests them).
 fn start_daemon(lab: &Lab) -> Daemon {
-    start_daemon_with(lab, &["--unpadded-rate", "0", "--unpadded-source-rate", "0"])
+    start_daemon_with(
+        lab,
+        &["--unpadded-rate", "0", "--unpadded-source-rate", "0"],
+    )
 }
 
 /// Starts the daemon with `limits` over the defaults.
 fn start_daemon_with(lab: &Lab, limits: &[&str]) -> Daemon {
-    let args = [&["--timeout", "2s", "--metrics", METRICS], limits, &["eth0"]].concat();
+    let args = [
+        &["--timeout", "2s", "--metrics", METRICS],
+        limits,
+        &["eth0"],
+    ]
+    .concat();
     let daemon = Daemon::spawn(lab, &args);
     let deadline = Instant::now() + Duration::from_secs(20);
     for family in [Family::V4, Family::V6] {
