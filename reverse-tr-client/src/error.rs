@@ -66,7 +66,7 @@ pub enum Error {
     #[error("ENDPOINTS line {line}: {problem}")]
     Endpoint {
         line: usize,
-        problem: crate::endpoints::EndpointProblem,
+        problem: crate::cli::endpoints::EndpointProblem,
     },
     /// The configuration file could not be read or parsed.
     #[error("{path}: {reason}")]

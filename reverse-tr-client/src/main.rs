@@ -13,16 +13,19 @@ use std::{
 
 use clap::{CommandFactory, Parser, error::ErrorKind};
 use reverse_tr_client::{
-    Error, aliases,
+    Error,
+    cli::dns,
+    cli::endpoints,
+    cli::live::run_live,
+    cli::progress,
+    cli::run::run,
+    cli::survey::{Surveys, run_survey},
     cli::{Cli, Config, Job, LogLevel},
-    dns, endpoints,
-    live_cli::run_live,
-    measurement::Measurement,
-    output, progress,
-    run::run,
-    state_meaning, submit,
-    survey::{Surveys, run_survey},
-    write_stdout,
+    output::aliases,
+    output::measurement::Measurement,
+    output::show,
+    output::submit,
+    state_meaning, write_stdout,
 };
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -90,13 +93,13 @@ async fn trace(config: &Config, collector: Option<&submit::Collector>) -> Result
     if let Some(path) = &config.aliases_file {
         aliases::write_aliases(&traces, path)?;
     }
-    output::print_report(config, &traces, &names, started)?;
-    output::store_json(config, &traces, &names)?;
+    show::print_report(config, &traces, &names, started)?;
+    show::store_json(config, &traces, &names)?;
     if let (Some(options), Some(collector)) = (&config.transmit, collector) {
         let body = Measurement::new(config, &traces.labelled(), &names).to_json()?;
         submit::transmit(collector, options, body.as_bytes()).await;
     }
-    output::draw(config, &traces, &names)?;
+    show::draw(config, &traces, &names)?;
     if traces.interrupted() {
         return Err(Error::Interrupted);
     }

@@ -13,7 +13,7 @@ use std::{
 
 use reverse_tr_client::{
     Error,
-    submit::{CA_VARIABLE, Collector},
+    output::submit::{CA_VARIABLE, Collector},
 };
 
 const BODY: &[u8] = br#"{"target":"192.0.2.1","hops":[]}"#;

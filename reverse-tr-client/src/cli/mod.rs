@@ -1,0 +1,19 @@
+//! The app: the command-line grammar and its validation, endpoints, name
+//! resolution and reverse DNS, privileges, the progress line, and the runs
+//! of a trace, of a survey and of live monitoring.
+
+mod args;
+pub mod dns;
+pub mod endpoints;
+pub mod live;
+pub mod privileges;
+pub mod progress;
+pub mod resolve;
+pub mod run;
+pub mod survey;
+
+pub use args::{
+    Cli, Config, DEFAULT_RATE, DirectionCommand, Directions, FaultArgs, Format, Job, LogLevel,
+    ModeChoice, ModeCommand, Multipath, Options, PathsArgs, Protocol, ProtocolChoice, Singlepath,
+    Transmit, command,
+};
