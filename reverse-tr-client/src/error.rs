@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use thiserror::Error;
 
+use crate::trace::probe::ErrorState;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, Error)]
@@ -51,8 +53,8 @@ pub enum Error {
     #[error("{target} does not run a reverse-traceroute server; try `forward`")]
     NoServer { target: IpAddr },
     /// The server refused a request with an error state (§7.3).
-    #[error("the server refused the request: {}", state_meaning(*.state))]
-    Refused { state: u8 },
+    #[error("the server refused the request: {state}")]
+    Refused { state: ErrorState },
     /// Standard output is closed or full (`| head`, `>/dev/full`).
     #[error("writing standard output: {0}")]
     Stdout(std::io::Error),
@@ -94,17 +96,6 @@ pub enum Error {
         name: &'static str,
         constraint: &'static str,
     },
-}
-
-/// The server meaning of an error state (§7.3; unknown states are errors too).
-pub fn state_meaning(state: u8) -> String {
-    match state {
-        1 => "invalid TTL (state 1)".to_owned(),
-        2 => "protocol not supported (state 2)".to_owned(),
-        3 => "invalid flow (state 3)".to_owned(),
-        4 => "extension not supported or not permitted (state 4)".to_owned(),
-        other => format!("unknown error state {other}"),
-    }
 }
 
 impl Error {

@@ -9,5 +9,5 @@ mod error;
 pub mod output;
 pub mod trace;
 
-pub use error::{Error, Result, state_meaning};
+pub use error::{Error, Result};
 pub use output::write_stdout;

@@ -25,7 +25,7 @@ use reverse_tr_client::{
     output::measurement::Measurement,
     output::show,
     output::submit,
-    state_meaning, write_stdout,
+    write_stdout,
 };
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
@@ -105,10 +105,7 @@ async fn trace(config: &Config, collector: Option<&submit::Collector>) -> Result
     }
     // The first refusal stands for all: one state is the usual cause.
     if let Some((state, count)) = traces.refusals().next() {
-        log::warn!(
-            "the server refused {count} request(s): {}",
-            state_meaning(state)
-        );
+        log::warn!("the server refused {count} request(s): {state}");
         return Err(Error::Refused { state });
     }
     Ok(())

@@ -16,7 +16,7 @@ use std::{
 use crate::{
     Result,
     trace::graph::Direction,
-    trace::probe::{Outcome, Probe, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };
 
 /// The progress line now on the terminal, if any; log lines consult it.
@@ -123,7 +123,7 @@ impl Progress {
         }
     }
 
-    fn sending(&self, direction: Direction, probes: &[Probe]) {
+    fn sending(&self, direction: Direction, probes: &[ProbeSpec]) {
         {
             let mut counts = self.lock();
             let c = counts.entry(direction.to_string()).or_default();
@@ -138,12 +138,12 @@ impl Progress {
         self.draw();
     }
 
-    fn outcomes(&self, direction: Direction, outcomes: &[(Probe, Outcome)]) {
+    fn outcomes(&self, direction: Direction, outcomes: &[(ProbeSpec, ProbeOutcome)]) {
         {
             let mut counts = self.lock();
             let c = counts.entry(direction.to_string()).or_default();
             for (_, outcome) in outcomes {
-                if let Outcome::Answered { hop, .. } = outcome {
+                if let ProbeOutcome::Answered { hop, .. } = outcome {
                     c.answered += 1;
                     c.found.insert(*hop);
                 }
@@ -220,7 +220,7 @@ pub struct Counting<P> {
 }
 
 impl<P: Prober> Prober for Counting<P> {
-    async fn send_batch(&self, probes: &[Probe]) -> Result<Vec<(Probe, Outcome)>> {
+    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
         self.progress.sending(self.direction, probes);
         let outcomes = self.prober.send_batch(probes).await?;
         self.progress.outcomes(self.direction, &outcomes);
@@ -266,17 +266,17 @@ mod tests {
     struct OddFlows;
 
     impl Prober for OddFlows {
-        async fn send_batch(&self, probes: &[Probe]) -> Result<Vec<(Probe, Outcome)>> {
+        async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
             Ok(probes
                 .iter()
                 .map(|&probe| {
                     let outcome = if probe.flow % 2 == 1 {
-                        Outcome::Answered {
+                        ProbeOutcome::Answered {
                             hop: IpAddr::from([10, 0, probe.ttl, (probe.flow % 4) as u8]),
                             rtt: Duration::from_millis(1),
                         }
                     } else {
-                        Outcome::Lost
+                        ProbeOutcome::Lost
                     };
                     (probe, outcome)
                 })
@@ -284,8 +284,8 @@ mod tests {
         }
     }
 
-    fn batch(ttl: u8, flows: std::ops::Range<u16>) -> Vec<Probe> {
-        flows.map(|flow| Probe { ttl, flow }).collect()
+    fn batch(ttl: u8, flows: std::ops::Range<u16>) -> Vec<ProbeSpec> {
+        flows.map(|flow| ProbeSpec { ttl, flow }).collect()
     }
 
     #[tokio::test]

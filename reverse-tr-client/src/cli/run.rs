@@ -17,6 +17,7 @@ use crate::{
     trace::forward::{self, ForwardProber},
     trace::graph::{Direction, Trace},
     trace::net::Pacer,
+    trace::probe::ErrorState,
     trace::reverse::{self, ReverseProber, check_presence},
 };
 
@@ -36,7 +37,7 @@ impl Traces {
     }
 
     /// The error states the server refused requests with, and how often.
-    pub fn refusals(&self) -> impl Iterator<Item = (u8, u32)> + '_ {
+    pub fn refusals(&self) -> impl Iterator<Item = (ErrorState, u32)> + '_ {
         self.reverse.iter().flat_map(|trace| {
             trace
                 .refusals()

@@ -5,10 +5,7 @@
 
 use std::{collections::HashMap, fmt::Write, net::IpAddr, time::Duration};
 
-use crate::{
-    error::state_meaning,
-    trace::graph::{Direction, Trace, Vertex},
-};
+use crate::trace::graph::{Direction, Trace, Vertex};
 
 /// Columns between two traces shown side by side.
 const GAP: usize = 4;
@@ -104,12 +101,12 @@ fn block(
     let widths = Widths::of(&rows);
     let mut lines = vec![title(direction, trace)];
     lines.extend(rows.iter().map(|row| row.line(&widths, show_names)));
-    lines.extend(trace.refusals().iter().map(|(&state, &count)| {
-        format!(
-            "the server refused {count} request(s): {}",
-            state_meaning(state)
-        )
-    }));
+    lines.extend(
+        trace
+            .refusals()
+            .iter()
+            .map(|(&state, &count)| format!("the server refused {count} request(s): {state}")),
+    );
     lines
 }
 
@@ -216,8 +213,13 @@ fn side_by_side(left: &[String], right: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use reverse_tr_common::response::State;
+
     use super::*;
-    use crate::trace::fake_network::{host, trace};
+    use crate::trace::{
+        fake_network::{host, trace},
+        probe::ErrorState,
+    };
 
     /// A diamond: 1, then 2 or 3 by flow, then 4, then the destination 200.
     fn diamond() -> Trace {
@@ -298,8 +300,9 @@ mod tests {
     #[test]
     fn refusals_and_interruption_are_reported() {
         let mut trace = silent();
-        trace.refused(3);
-        trace.refused(3);
+        let invalid_flow = ErrorState::Known(State::InvalidFlow);
+        trace.refused(invalid_flow);
+        trace.refused(invalid_flow);
         trace.set_interrupted();
         insta::assert_snapshot!(render_text_within(
             &[(Direction::Reverse, &trace)],

@@ -18,7 +18,7 @@ use crate::{
     trace::fake_network::{FakeNetwork, answer, host},
     trace::graph::Trace,
     trace::net::QUIET_FLOOR,
-    trace::probe::{Outcome, Probe},
+    trace::probe::{ProbeOutcome, ProbeSpec},
 };
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -51,7 +51,7 @@ fn multipath() -> Params {
 }
 
 /// Routers 1, 2 or 3 (by flow parity at TTL 2), 4, 5, then the destination.
-fn diamond(probe: Probe) -> Outcome {
+fn diamond(probe: ProbeSpec) -> ProbeOutcome {
     match probe.ttl {
         1 => answer(1, probe),
         2 => answer(2 + u8::from(probe.flow % 2 == 1), probe),
@@ -65,7 +65,7 @@ const DIAMOND: [&[u8]; 5] = [&[1], &[2, 3], &[4], &[5], &[DESTINATION]];
 
 async fn run<F>(network: &FakeNetwork<F>, params: &Params, seed: u64) -> Trace
 where
-    F: Fn(Probe, usize) -> Outcome + Send + Sync,
+    F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
 {
     let stop = AtomicBool::new(false);
     Discovery::new(
@@ -114,9 +114,9 @@ fn complete(trace: &Trace, single: bool) -> bool {
 
 #[tokio::test(start_paused = true)]
 async fn a_silent_hop_costs_one_timeout_whatever_the_mode_and_retries() {
-    let silent = |probe: Probe, _| {
+    let silent = |probe: ProbeSpec, _| {
         if probe.ttl == 3 {
-            Outcome::Lost
+            ProbeOutcome::Lost
         } else {
             diamond(probe)
         }
@@ -147,11 +147,13 @@ async fn a_silent_hop_costs_one_timeout_whatever_the_mode_and_retries() {
 
 /// Linux's default ICMP error limit per router: a burst of 6, then one per
 /// second (`net.ipv4.icmp_ratelimit=1000`), on the paused clock.
-fn rate_limited(route: fn(Probe) -> Outcome) -> impl Fn(Probe, usize) -> Outcome + Send + Sync {
+fn rate_limited(
+    route: fn(ProbeSpec) -> ProbeOutcome,
+) -> impl Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync {
     let buckets: Mutex<HashMap<IpAddr, (f64, Instant)>> = Mutex::new(HashMap::new());
     move |probe, _| {
         let outcome = route(probe);
-        let Outcome::Answered { hop, .. } = outcome else {
+        let ProbeOutcome::Answered { hop, .. } = outcome else {
             return outcome;
         };
         let now = Instant::now();
@@ -163,7 +165,7 @@ fn rate_limited(route: fn(Probe) -> Outcome) -> impl Fn(Probe, usize) -> Outcome
             *tokens -= 1.0;
             outcome
         } else {
-            Outcome::Lost
+            ProbeOutcome::Lost
         }
     }
 }
@@ -200,10 +202,10 @@ async fn rate_limited_routers_keep_the_diamond_whole_in_multipath() {
 #[tokio::test(start_paused = true)]
 async fn loss_on_two_routers_costs_no_hop_and_no_branch() {
     // About one probe in 20 dropped at TTL 2 and 3, by a hash of its place.
-    let lossy = |probe: Probe, sequence: usize| {
+    let lossy = |probe: ProbeSpec, sequence: usize| {
         let dropped = (sequence.wrapping_mul(2_654_435_761) >> 7).is_multiple_of(20);
         if (2..=3).contains(&probe.ttl) && dropped {
-            Outcome::Lost
+            ProbeOutcome::Lost
         } else {
             diamond(probe)
         }

@@ -16,7 +16,7 @@ use crate::{
     Error, Result,
     trace::graph::{Trace, VertexId},
     trace::mda::Settings,
-    trace::probe::{Outcome, Probe, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
     trace::reprobe::{LastSent, Pending},
 };
 
@@ -226,10 +226,14 @@ impl<'a, P: Prober> Discovery<'a, P> {
         retry: u32,
     ) -> Result<()> {
         let ttl = self.trace.hop(next).ttl;
-        let mut batch = vec![Probe { ttl, flow }; usize::from(probes)];
+        let mut batch = vec![ProbeSpec { ttl, flow }; usize::from(probes)];
         let last_sent = &self.last_sent;
         let again = self.pending.take(|earlier| last_sent.rested(earlier));
-        batch.extend(again.iter().map(|&earlier| Probe { ttl: earlier, flow }));
+        batch.extend(
+            again
+                .iter()
+                .map(|&earlier| ProbeSpec { ttl: earlier, flow }),
+        );
         let answered = self.send(next, &batch).await?;
         if let Some(first) = self.trace.first(hop) {
             self.trace.vertex_mut(first).flows.insert(flow);
@@ -260,7 +264,11 @@ impl<'a, P: Prober> Discovery<'a, P> {
     /// each answer at the hop of its probe's TTL. Returns the probes that
     /// were answered. Once `stop` is set nothing more is sent and the trace
     /// is flagged as interrupted.
-    pub(crate) async fn send(&mut self, hop: usize, probes: &[Probe]) -> Result<Vec<Probe>> {
+    pub(crate) async fn send(
+        &mut self,
+        hop: usize,
+        probes: &[ProbeSpec],
+    ) -> Result<Vec<ProbeSpec>> {
         if self.stop.load(Ordering::Relaxed) {
             self.trace.set_interrupted();
             return Ok(Vec::new());
@@ -274,21 +282,22 @@ impl<'a, P: Prober> Discovery<'a, P> {
             self.trace.count_probes(
                 at,
                 1,
-                u32::from(matches!(outcome, Outcome::Answered { .. })),
+                u32::from(matches!(outcome, ProbeOutcome::Answered { .. })),
             );
             match outcome {
-                Outcome::Answered { hop: address, rtt } => {
+                ProbeOutcome::Answered { hop: address, rtt } => {
                     if self.trace.record(at, address, probe.flow, rtt).is_some() {
                         info!("new vertex {address} at TTL {}", probe.ttl);
                     }
                     answered.push(probe);
                 }
-                Outcome::Lost => {}
-                Outcome::Refused { state } => {
+                ProbeOutcome::Lost => {}
+                ProbeOutcome::Refused { state } => {
                     if !self.trace.refusals().contains_key(&state) {
                         warn!(
-                            "the server refused the request for TTL {} with state {state}",
-                            probe.ttl
+                            "the server refused the request for TTL {} with state {}",
+                            probe.ttl,
+                            state.code()
                         );
                     }
                     self.trace.refused(state);
@@ -302,16 +311,16 @@ impl<'a, P: Prober> Discovery<'a, P> {
     /// probe's flow with what answered it (`*` lost, `!` refused), in the
     /// order sent. `cargo xtask bench` reads these lines to replay the
     /// stopping rule on the flows a run used and the branches they took.
-    fn log_batch(&self, hop: usize, outcomes: &[(Probe, Outcome)]) {
+    fn log_batch(&self, hop: usize, outcomes: &[(ProbeSpec, ProbeOutcome)]) {
         if !log_enabled!(Level::Debug) {
             return;
         }
         let probes: Vec<String> = outcomes
             .iter()
             .map(|(probe, outcome)| match outcome {
-                Outcome::Answered { hop: address, .. } => format!("{}={address}", probe.flow),
-                Outcome::Lost => format!("{}=*", probe.flow),
-                Outcome::Refused { .. } => format!("{}=!", probe.flow),
+                ProbeOutcome::Answered { hop: address, .. } => format!("{}={address}", probe.flow),
+                ProbeOutcome::Lost => format!("{}=*", probe.flow),
+                ProbeOutcome::Refused { .. } => format!("{}=!", probe.flow),
             })
             .collect();
         let root = self.trace[self.trace.root()]
@@ -329,8 +338,15 @@ impl<'a, P: Prober> Discovery<'a, P> {
 mod tests {
     use std::sync::Arc;
 
+    use reverse_tr_common::response::State;
+
     use super::*;
-    use crate::trace::fake_network::{FakeNetwork, answer, host};
+    use crate::trace::{
+        fake_network::{FakeNetwork, answer, host},
+        probe::ErrorState,
+    };
+
+    const INVALID_FLOW: ErrorState = ErrorState::Known(State::InvalidFlow);
 
     const DESTINATION: u8 = 200;
     const FLOW: u16 = 12_345;
@@ -368,7 +384,7 @@ mod tests {
     /// from a seeded generator.
     async fn trace<F>(network: &FakeNetwork<F>, params: &Params, seed: u64) -> Trace
     where
-        F: Fn(Probe, usize) -> Outcome + Send + Sync,
+        F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
     {
         let stop = AtomicBool::new(false);
         let discovery = Discovery::new(
@@ -438,7 +454,7 @@ mod tests {
         successors
     }
 
-    fn chain(probe: Probe, _: usize) -> Outcome {
+    fn chain(probe: ProbeSpec, _: usize) -> ProbeOutcome {
         if probe.ttl < 4 {
             answer(probe.ttl, probe)
         } else {
@@ -448,7 +464,7 @@ mod tests {
 
     /// A at TTL 1, B or C at TTL 2 by the flow's parity, D at TTL 3, then the
     /// destination.
-    fn diamond(probe: Probe, _: usize) -> Outcome {
+    fn diamond(probe: ProbeSpec, _: usize) -> ProbeOutcome {
         match probe.ttl {
             1 => answer(1, probe),
             2 => answer(2 + u8::from(probe.flow % 2 == 1), probe),
@@ -457,7 +473,9 @@ mod tests {
         }
     }
 
-    fn max_ttl_sent<F: Fn(Probe, usize) -> Outcome + Send + Sync>(network: &FakeNetwork<F>) -> u8 {
+    fn max_ttl_sent<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync>(
+        network: &FakeNetwork<F>,
+    ) -> u8 {
         network
             .probes()
             .iter()
@@ -520,7 +538,7 @@ mod tests {
     }
 
     /// Four ways at TTL 2 by `flow % 4`, joined at TTL 3.
-    fn wide(probe: Probe, sequence: usize) -> Outcome {
+    fn wide(probe: ProbeSpec, sequence: usize) -> ProbeOutcome {
         match probe.ttl {
             2 => answer(2 + u8::try_from(probe.flow % 4).unwrap_or(0), probe),
             3 => answer(6, probe),
@@ -529,7 +547,7 @@ mod tests {
     }
 
     /// Two ways at TTL 2, each splitting two ways again at TTL 3.
-    fn nested(probe: Probe, sequence: usize) -> Outcome {
+    fn nested(probe: ProbeSpec, sequence: usize) -> ProbeOutcome {
         match probe.ttl {
             3 => answer(10 + u8::try_from(probe.flow % 4).unwrap_or(0), probe),
             4 => answer(20, probe),
@@ -540,7 +558,7 @@ mod tests {
 
     #[tokio::test]
     async fn multipath_misses_branches_no_more_often_than_the_confidence_allows() {
-        type Route = fn(Probe, usize) -> Outcome;
+        type Route = fn(ProbeSpec, usize) -> ProbeOutcome;
         let cases: [(Route, &[&[&str]], u32); 3] = [
             (
                 diamond,
@@ -598,7 +616,7 @@ mod tests {
 
     #[tokio::test]
     async fn per_packet_balancing_shows_every_answering_router() {
-        let balancer = |probe: Probe, sequence: usize| match probe.ttl {
+        let balancer = |probe: ProbeSpec, sequence: usize| match probe.ttl {
             2 => answer(2 + u8::try_from(sequence % 2).unwrap_or(0), probe),
             _ => diamond(probe, sequence),
         };
@@ -613,9 +631,9 @@ mod tests {
 
     #[tokio::test]
     async fn black_holes_bridge_a_silent_hop() {
-        let silent = |probe: Probe, sequence| {
+        let silent = |probe: ProbeSpec, sequence| {
             if probe.ttl == 2 {
-                Outcome::Lost
+                ProbeOutcome::Lost
             } else {
                 chain(probe, sequence)
             }
@@ -633,11 +651,11 @@ mod tests {
 
     #[tokio::test]
     async fn trailing_holes_are_removed_after_abort() {
-        let vanishing = |probe: Probe, _| {
+        let vanishing = |probe: ProbeSpec, _| {
             if probe.ttl <= 2 {
                 answer(probe.ttl, probe)
             } else {
-                Outcome::Lost
+                ProbeOutcome::Lost
             }
         };
         for params in [single_path(3), multipath(false)] {
@@ -654,7 +672,7 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_vertex_counts_as_unproductive() {
         // Behind NAT the reverse trace never sees the client: the NAT answers.
-        let nat = |probe: Probe, _| {
+        let nat = |probe: ProbeSpec, _| {
             if probe.ttl <= 2 {
                 answer(probe.ttl, probe)
             } else {
@@ -671,7 +689,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_destination_ends_the_trace_only_when_alone() {
-        let route = |probe: Probe, sequence: usize| match probe.ttl {
+        let route = |probe: ProbeSpec, sequence: usize| match probe.ttl {
             3 if sequence.is_multiple_of(2) => answer(9, probe),
             ttl if ttl >= 3 => answer(DESTINATION, probe),
             ttl => answer(ttl, probe),
@@ -686,13 +704,15 @@ mod tests {
     #[tokio::test]
     async fn refusals_are_unanswered_hops_and_reported() {
         for params in [single_path(3), multipath(false)] {
-            let network = FakeNetwork::new(|_, _| Outcome::Refused { state: 3 });
+            let network = FakeNetwork::new(|_, _| ProbeOutcome::Refused {
+                state: INVALID_FLOW,
+            });
             let trace = trace(&network, &params, 1).await;
             // No vertex was ever new, so nothing is cut: root and three holes.
             expect_shape(&trace, &[&["100"], &["*"], &["*"], &["*"]]);
             assert!(!trace.reached());
             let sent = u32::try_from(network.probes().len()).unwrap_or(u32::MAX);
-            assert_eq!(trace.refusals().get(&3), Some(&sent));
+            assert_eq!(trace.refusals().get(&INVALID_FLOW), Some(&sent));
         }
     }
 
@@ -734,9 +754,9 @@ mod tests {
     async fn a_single_vertex_hop_is_reprobed_only_when_its_step_fell_short() {
         // A answers only even flows at TTL 1: the root step ends with
         // about 3 of the 6 flows of its stopping point answered.
-        let lossy = |probe: Probe, sequence| {
+        let lossy = |probe: ProbeSpec, sequence| {
             if probe.ttl == 1 && probe.flow % 2 == 1 {
-                Outcome::Lost
+                ProbeOutcome::Lost
             } else {
                 diamond(probe, sequence)
             }

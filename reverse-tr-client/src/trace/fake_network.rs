@@ -16,7 +16,7 @@ use crate::{
     Result,
     trace::graph::Trace,
     trace::net::Wait,
-    trace::probe::{Outcome, Probe, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };
 
 /// How long an answer takes on a timed fake network.
@@ -28,8 +28,8 @@ pub fn host(n: u8) -> IpAddr {
 }
 
 /// An answer from `host(n)`, with an RTT that tells the TTL apart.
-pub fn answer(n: u8, probe: Probe) -> Outcome {
-    Outcome::Answered {
+pub fn answer(n: u8, probe: ProbeSpec) -> ProbeOutcome {
+    ProbeOutcome::Answered {
         hop: host(n),
         rtt: Duration::from_millis(u64::from(probe.ttl)),
     }
@@ -70,7 +70,7 @@ pub fn trace(hops: &[(&[Answer], u32)], reached: bool) -> Trace {
 /// counts every probe sent before it (for per-packet balancing).
 pub struct FakeNetwork<F> {
     route: F,
-    log: Mutex<Vec<Vec<Probe>>>,
+    log: Mutex<Vec<Vec<ProbeSpec>>>,
     /// Set once this many batches were sent, to simulate Ctrl-C.
     stop_after: Option<(usize, Arc<AtomicBool>)>,
     /// With a timeout, each batch takes (tokio) time as the engine's would:
@@ -79,7 +79,7 @@ pub struct FakeNetwork<F> {
     timeout: Option<Duration>,
 }
 
-impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> FakeNetwork<F> {
+impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
     pub fn new(route: F) -> Self {
         Self {
             route,
@@ -107,12 +107,12 @@ impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> FakeNetwork<F> {
     }
 
     /// Every batch sent so far, in order.
-    pub fn batches(&self) -> Vec<Vec<Probe>> {
+    pub fn batches(&self) -> Vec<Vec<ProbeSpec>> {
         self.log.lock().expect("log lock").clone()
     }
 
     /// Every probe sent so far, in order.
-    pub fn probes(&self) -> Vec<Probe> {
+    pub fn probes(&self) -> Vec<ProbeSpec> {
         self.batches().concat()
     }
 
@@ -125,9 +125,9 @@ impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> FakeNetwork<F> {
     }
 }
 
-impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> Prober for FakeNetwork<F> {
-    async fn send_batch(&self, probes: &[Probe]) -> Result<Vec<(Probe, Outcome)>> {
-        let outcomes: Vec<(Probe, Outcome)> = {
+impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> Prober for FakeNetwork<F> {
+    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        let outcomes: Vec<(ProbeSpec, ProbeOutcome)> = {
             let mut log = self.log.lock().expect("log lock");
             let before = log.iter().map(Vec::len).sum::<usize>();
             let outcomes = probes
@@ -147,7 +147,7 @@ impl<F: Fn(Probe, usize) -> Outcome + Send + Sync> Prober for FakeNetwork<F> {
             let start = Instant::now();
             let answered = outcomes
                 .iter()
-                .filter(|(_, outcome)| !matches!(outcome, Outcome::Lost))
+                .filter(|(_, outcome)| !matches!(outcome, ProbeOutcome::Lost))
                 .count();
             let end = if answered == outcomes.len() {
                 start + ANSWER_TIME

@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::{
     Result,
     trace::paths::{Survey, path_flow, survey_paths},
-    trace::probe::{Outcome, Probe, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };
 
 /// Answered share the probes before a suspect split reach at least.
@@ -221,19 +221,19 @@ pub async fn survey_faults<P: Prober>(
     let table = survey_paths(prober, &paths, destination, stop).await?;
     let longest = table.paths.iter().map(|p| p.hops.len()).max().unwrap_or(0);
     // A flow that never reached the destination is probed as far as the longest.
-    let round: Vec<Probe> = table
+    let round: Vec<ProbeSpec> = table
         .paths
         .iter()
         .flat_map(|path| {
             let length = path.length().unwrap_or(longest);
-            (survey.min_ttl..).take(length).map(move |ttl| Probe {
+            (survey.min_ttl..).take(length).map(move |ttl| ProbeSpec {
                 ttl,
                 flow: path.flow,
             })
         })
         .collect();
     let per_batch = rounds_per_batch(round.len(), gap);
-    let mut counts: BTreeMap<Probe, (u32, BTreeMap<IpAddr, u32>)> = round
+    let mut counts: BTreeMap<ProbeSpec, (u32, BTreeMap<IpAddr, u32>)> = round
         .iter()
         .map(|&probe| (probe, Default::default()))
         .collect();
@@ -254,13 +254,13 @@ pub async fn survey_faults<P: Prober>(
         if batch == 0 {
             break;
         }
-        let probes: Vec<Probe> = (0..batch).flat_map(|_| round.iter().copied()).collect();
+        let probes: Vec<ProbeSpec> = (0..batch).flat_map(|_| round.iter().copied()).collect();
         for (probe, outcome) in prober.send_batch(&probes).await? {
             let Some((sent, answers)) = counts.get_mut(&probe) else {
                 continue;
             };
             *sent += 1;
-            if let Outcome::Answered { hop, .. } = outcome {
+            if let ProbeOutcome::Answered { hop, .. } = outcome {
                 *answers.entry(hop).or_default() += 1;
             }
         }
@@ -390,13 +390,13 @@ mod tests {
     /// A diamond: odd flows through 10.0.0.2, whose link onwards loses
     /// every third probe; even ones through 10.0.0.3. The destination,
     /// 10.0.0.9, is at TTL 4.
-    fn lossy_diamond(probe: Probe, sequence: usize) -> Outcome {
+    fn lossy_diamond(probe: ProbeSpec, sequence: usize) -> ProbeOutcome {
         let odd = probe.flow % 2 == 1;
         match (probe.ttl, odd) {
             (1, _) => answer(1, probe),
             (2, true) => answer(2, probe),
             (2, false) => answer(3, probe),
-            (_, true) if sequence.is_multiple_of(3) => Outcome::Lost,
+            (_, true) if sequence.is_multiple_of(3) => ProbeOutcome::Lost,
             (3, _) => answer(4, probe),
             _ => answer(9, probe),
         }

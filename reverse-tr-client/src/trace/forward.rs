@@ -24,7 +24,7 @@ use reverse_tr_common::{
 use crate::{
     Result,
     trace::net::{Engine, Pacer, RawSocket, Received, Reply, Wire, ip_header},
-    trace::probe::Probe,
+    trace::probe::ProbeSpec,
 };
 
 /// Forward probes of one trace: who, to whom, how, and the constant echo
@@ -56,7 +56,7 @@ impl ForwardProbes {
         }
     }
 
-    fn probe(&self, probe: Probe, id: u16) -> ForwardProbe {
+    fn probe(&self, probe: ProbeSpec, id: u16) -> ForwardProbe {
         ForwardProbe {
             protocol: self.protocol,
             ttl: probe.ttl,
@@ -70,7 +70,7 @@ impl ForwardProbes {
     /// What goes to the socket for `probe` with probe id `id`: for IPv4 the
     /// whole packet (its header carries the TTL), for IPv6 the transport
     /// part (the kernel writes the header; the TTL is a socket option).
-    pub fn packet(&self, probe: Probe, id: u16) -> Vec<u8> {
+    pub fn packet(&self, probe: ProbeSpec, id: u16) -> Vec<u8> {
         let probe = self.probe(probe, id);
         let ip = ip_header(self.local, self.target);
         match ip {
@@ -135,7 +135,7 @@ impl Wire for ForwardWire {
         Some(*last)
     }
 
-    async fn transmit(&self, probe: Probe, id: u16) -> Result<()> {
+    async fn transmit(&self, probe: ProbeSpec, id: u16) -> Result<()> {
         let packet = self.probes.packet(probe, id);
         let _one_at_a_time = self.sending.lock().await;
         if self.socket.family() == Family::V6 {
@@ -230,7 +230,7 @@ mod tests {
         probes: &ForwardProbes,
         local: IpAddr,
         target: IpAddr,
-        probe: Probe,
+        probe: ProbeSpec,
         id: u16,
     ) -> Vec<u8> {
         let packet = probes.packet(probe, id);
@@ -284,7 +284,7 @@ mod tests {
             let [local, router, target] = addresses(family);
             for protocol in PROTOCOLS {
                 let probes = ForwardProbes::new(local, target, protocol, placement);
-                let probe = Probe {
+                let probe = ProbeSpec {
                     ttl: 3,
                     flow: 40_000,
                 };
@@ -348,7 +348,7 @@ mod tests {
                 let flows: Vec<u16> = (1..=4)
                     .map(|id| {
                         flow_of(probes.packet(
-                            Probe {
+                            ProbeSpec {
                                 ttl: id as u8,
                                 flow: 4242,
                             },

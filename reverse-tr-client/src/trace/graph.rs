@@ -9,6 +9,8 @@ use std::{
     time::Duration,
 };
 
+use crate::trace::probe::ErrorState;
+
 /// Which way a trace runs (§11.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Direction {
@@ -163,7 +165,7 @@ pub struct Trace {
     hops: Vec<Hop>,
     reached: bool,
     interrupted: bool,
-    refusals: BTreeMap<u8, u32>,
+    refusals: BTreeMap<ErrorState, u32>,
 }
 
 impl Index<VertexId> for Trace {
@@ -223,7 +225,7 @@ impl Trace {
     }
 
     /// Error states the server answered with (reverse only), and how often.
-    pub fn refusals(&self) -> &BTreeMap<u8, u32> {
+    pub fn refusals(&self) -> &BTreeMap<ErrorState, u32> {
         &self.refusals
     }
 
@@ -248,7 +250,7 @@ impl Trace {
         self.interrupted = true;
     }
 
-    pub(crate) fn refused(&mut self, state: u8) {
+    pub(crate) fn refused(&mut self, state: ErrorState) {
         *self.refusals.entry(state).or_default() += 1;
     }
 

@@ -26,7 +26,7 @@ use crate::{
     trace::discovery::Discovery,
     trace::flows::{FLOW_RANGE, FlowStream},
     trace::graph::{Trace, Vertex},
-    trace::probe::{Probe, Prober},
+    trace::probe::{ProbeSpec, Prober},
     trace::reprobe::looks_rate_limited,
 };
 
@@ -328,9 +328,9 @@ impl<P: Prober> Discovery<'_, P> {
             let mut start = 0;
             while start < pending.len() && !self.trace.interrupted() {
                 let end = pending.len().min(start + chunk);
-                let probes: Vec<Probe> = pending[start..end]
+                let probes: Vec<ProbeSpec> = pending[start..end]
                     .iter()
-                    .map(|&flow| Probe { ttl, flow })
+                    .map(|&flow| ProbeSpec { ttl, flow })
                     .collect();
                 let got = self.send(hop, &probes).await?;
                 chunk = if got.len() == chunk {
@@ -377,7 +377,7 @@ mod tests {
         trace::discovery::{Discovery, Mode, Params},
         trace::fake_network::{FakeNetwork, answer, host},
         trace::graph::VertexId,
-        trace::probe::Outcome,
+        trace::probe::ProbeOutcome,
     };
 
     const RTT: Duration = Duration::from_millis(1);
@@ -546,7 +546,7 @@ mod tests {
 
     /// A at TTL 1; B for three flows in four and C for the rest at TTL 2; D
     /// at TTL 3, then the destination.
-    fn skewed_diamond(probe: Probe, _: usize) -> Outcome {
+    fn skewed_diamond(probe: ProbeSpec, _: usize) -> ProbeOutcome {
         match probe.ttl {
             1 => answer(1, probe),
             2 => answer(if probe.flow.is_multiple_of(4) { 3 } else { 2 }, probe),
@@ -642,7 +642,7 @@ mod tests {
         flows: Vec<u16>,
     ) -> Vec<usize>
     where
-        F: Fn(Probe, usize) -> Outcome + Send + Sync,
+        F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
     {
         let stop = AtomicBool::new(false);
         // Only `run` reads the parameters; `send_flows` takes the settings.
@@ -679,19 +679,19 @@ mod tests {
         // after it falls back to the minimum; flow 6 answers on the retry.
         let network = FakeNetwork::new(|probe, sequence| {
             if sequence == 5 {
-                Outcome::Lost
+                ProbeOutcome::Lost
             } else {
                 answer(1, probe)
             }
         });
         let sizes = burst_sizes(&network, settings(3, 2, 16), (1..=20).collect()).await;
         assert_eq!(sizes, [2, 4, 2, 4, 8, 1]);
-        assert_eq!(network.batches()[5], [Probe { ttl: 1, flow: 6 }]);
+        assert_eq!(network.batches()[5], [ProbeSpec { ttl: 1, flow: 6 }]);
     }
 
     #[tokio::test]
     async fn a_hop_that_never_answered_is_not_retried() {
-        let network = FakeNetwork::new(|_, _| Outcome::Lost);
+        let network = FakeNetwork::new(|_, _| ProbeOutcome::Lost);
         let sizes = burst_sizes(&network, settings(2, 20, 500), (1..=6).collect()).await;
         assert_eq!(sizes, [6]);
     }
@@ -703,7 +703,7 @@ mod tests {
             if probe.flow % 10 < 4 {
                 answer(1, probe)
             } else {
-                Outcome::Lost
+                ProbeOutcome::Lost
             }
         });
         let start = tokio::time::Instant::now();

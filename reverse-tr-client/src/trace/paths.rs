@@ -13,7 +13,7 @@ use std::{
 
 use crate::{
     Result,
-    trace::probe::{Outcome, Probe, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };
 
 /// Flow of path ID 1 minus one; path n uses `PATH_FLOW_BASE + n`. Above the
@@ -126,11 +126,11 @@ pub async fn survey_paths<P: Prober>(
             interrupted = true;
             break;
         }
-        let probes: Vec<Probe> = paths
+        let probes: Vec<ProbeSpec> = paths
             .iter()
             .filter(|path| !path.reached)
             .flat_map(|path| {
-                (0..survey.probes).map(move |_| Probe {
+                (0..survey.probes).map(move |_| ProbeSpec {
                     ttl,
                     flow: path.flow,
                 })
@@ -146,8 +146,8 @@ pub async fn survey_paths<P: Prober>(
                 .iter()
                 .filter(|(probe, _)| probe.flow == path.flow)
                 .filter_map(|(_, outcome)| match outcome {
-                    Outcome::Answered { hop, .. } => Some(*hop),
-                    Outcome::Lost | Outcome::Refused { .. } => None,
+                    ProbeOutcome::Answered { hop, .. } => Some(*hop),
+                    ProbeOutcome::Lost | ProbeOutcome::Refused { .. } => None,
                 })
                 .collect();
             answered |= !cell.is_empty();
@@ -221,7 +221,7 @@ mod tests {
 
     /// A diamond: odd flows through 10.0.0.2, even ones through 10.0.0.3
     /// and one hop longer (via 10.0.0.4); the destination is 10.0.0.9.
-    fn diamond(probe: Probe, _: usize) -> Outcome {
+    fn diamond(probe: ProbeSpec, _: usize) -> ProbeOutcome {
         let odd = probe.flow % 2 == 1;
         match (probe.ttl, odd) {
             (1, _) => answer(1, probe),
@@ -257,9 +257,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_survey_gives_up_after_abort_silent_ttls() {
-        let network = FakeNetwork::new(|probe: Probe, _| match probe.ttl {
+        let network = FakeNetwork::new(|probe: ProbeSpec, _| match probe.ttl {
             1 => answer(1, probe),
-            _ => Outcome::Lost,
+            _ => ProbeOutcome::Lost,
         });
         let survey = Survey {
             min_ttl: 1,

@@ -13,7 +13,7 @@ use std::{collections::HashMap, time::Duration};
 
 use tokio::time::{Instant, sleep_until};
 
-use crate::trace::probe::Probe;
+use crate::trace::probe::ProbeSpec;
 
 /// How long after a hop's last probe a rate-limited router is asked again:
 /// Linux refills one error per second.
@@ -30,7 +30,7 @@ pub fn looks_rate_limited(lost: usize) -> bool {
 pub struct LastSent(HashMap<u8, Instant>);
 
 impl LastSent {
-    pub fn note(&mut self, probes: &[Probe], at: Instant) {
+    pub fn note(&mut self, probes: &[ProbeSpec], at: Instant) {
         for probe in probes {
             self.0.insert(probe.ttl, at);
         }

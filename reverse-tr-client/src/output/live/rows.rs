@@ -93,11 +93,11 @@ pub(crate) mod tests {
     use crate::{
         trace::fake_network::host as address,
         trace::live::{LivePath, VANISH_AFTER},
-        trace::probe::Outcome,
+        trace::probe::ProbeOutcome,
     };
 
-    fn answer(n: u8, micros: u64) -> Outcome {
-        Outcome::Answered {
+    fn answer(n: u8, micros: u64) -> ProbeOutcome {
+        ProbeOutcome::Answered {
             hop: address(n),
             rtt: Duration::from_micros(micros),
         }
@@ -119,7 +119,7 @@ pub(crate) mod tests {
                 let outcome = match (probe.ttl, probe.flow) {
                     (1, _) => answer(1, 800 + jitter),
                     (2, 7) if reroute && cycle >= 2 => answer(5, 2500 + jitter),
-                    (2, 7) if lossy && cycle % 2 == 1 => Outcome::Lost,
+                    (2, 7) if lossy && cycle % 2 == 1 => ProbeOutcome::Lost,
                     (2, 7) => answer(2, 2000 + jitter),
                     (2, _) => answer(3, 2200 + jitter),
                     _ => answer(9, 3000 + jitter * 2),

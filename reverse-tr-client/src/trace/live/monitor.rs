@@ -16,7 +16,7 @@ use tokio::{sync::Notify, time::Instant};
 use super::path::LivePath;
 use crate::{
     Result,
-    trace::probe::{Outcome, Probe, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };
 
 /// The shortest interval between two cycles: Linux routers answer about
@@ -165,14 +165,14 @@ async fn probe<P: Prober>(
     prober: Option<&P>,
     path: Option<&LivePath>,
     turn: u64,
-) -> Result<Vec<(Probe, Outcome)>> {
+) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
     match (prober, path) {
         (Some(prober), Some(path)) => prober.send_batch(&path.probes(turn)).await,
         _ => Ok(Vec::new()),
     }
 }
 
-fn record(path: Option<&mut LivePath>, outcomes: Vec<(Probe, Outcome)>, at: Duration) {
+fn record(path: Option<&mut LivePath>, outcomes: Vec<(ProbeSpec, ProbeOutcome)>, at: Duration) {
     if let Some(path) = path {
         for (probe, outcome) in outcomes {
             path.record(probe, &outcome, at);
@@ -193,8 +193,8 @@ mod tests {
     const DESTINATION: u8 = 9;
     const SECOND: Duration = Duration::from_secs(1);
 
-    fn answer(n: u8) -> Outcome {
-        Outcome::Answered {
+    fn answer(n: u8) -> ProbeOutcome {
+        ProbeOutcome::Answered {
             hop: host(n),
             rtt: Duration::from_millis(u64::from(n)),
         }
@@ -208,7 +208,7 @@ mod tests {
             .known(3, Some(host(DESTINATION)), flow)
     }
 
-    fn clean(probe: Probe, _: usize) -> Outcome {
+    fn clean(probe: ProbeSpec, _: usize) -> ProbeOutcome {
         match probe.ttl {
             1 | 2 => answer(probe.ttl),
             _ => answer(DESTINATION),
@@ -268,7 +268,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn monitoring_follows_a_route_change_without_a_restart() {
         // After 9 probes (3 cycles), TTL 2 is answered by host(5).
-        let network = FakeNetwork::new(|probe: Probe, sequence| match probe.ttl {
+        let network = FakeNetwork::new(|probe: ProbeSpec, sequence| match probe.ttl {
             2 if sequence >= 9 => answer(5),
             _ => clean(probe, sequence),
         });
@@ -277,7 +277,7 @@ mod tests {
                 prober: &network,
                 path: line(7),
             }),
-            None::<Watched<'_, FakeNetwork<fn(Probe, usize) -> Outcome>>>,
+            None::<Watched<'_, FakeNetwork<fn(ProbeSpec, usize) -> ProbeOutcome>>>,
             settings(15),
             &Control::default(),
             |_| {},
@@ -309,7 +309,7 @@ mod tests {
                         prober: &*network,
                         path: line(7),
                     }),
-                    None::<Watched<'_, FakeNetwork<fn(Probe, usize) -> Outcome>>>,
+                    None::<Watched<'_, FakeNetwork<fn(ProbeSpec, usize) -> ProbeOutcome>>>,
                     LiveSettings {
                         interval: SECOND,
                         cycles: None,

@@ -14,7 +14,7 @@ use std::{collections::HashMap, net::IpAddr, time::Duration};
 use super::stats::RttStats;
 use crate::{
     trace::graph::Trace,
-    trace::probe::{Outcome, Probe},
+    trace::probe::{ProbeOutcome, ProbeSpec},
 };
 
 /// Probes in a row a vertex must miss before it is taken for vanished:
@@ -175,12 +175,12 @@ impl LivePath {
     /// router at its TTL (the path grew longer). An address seen at several
     /// TTLs is probed at one of them per cycle, in turn, so no router is
     /// asked more than once a cycle.
-    pub fn probes(&self, cycle: u64) -> Vec<Probe> {
-        let mut by_address: HashMap<IpAddr, Vec<Probe>> = HashMap::new();
+    pub fn probes(&self, cycle: u64) -> Vec<ProbeSpec> {
+        let mut by_address: HashMap<IpAddr, Vec<ProbeSpec>> = HashMap::new();
         let mut probes = Vec::new();
         for hop in &self.hops {
             for vertex in hop.vertices.iter().filter(|vertex| vertex.is_probed()) {
-                let probe = Probe {
+                let probe = ProbeSpec {
                     ttl: hop.ttl,
                     flow: vertex.flow,
                 };
@@ -204,7 +204,7 @@ impl LivePath {
 
     /// One TTL past the deepest answer on each destination's flow, where
     /// that answer came from a router.
-    fn extensions(&self) -> Vec<Probe> {
+    fn extensions(&self) -> Vec<ProbeSpec> {
         if !self.reached {
             return Vec::new();
         }
@@ -226,7 +226,7 @@ impl LivePath {
                 && vertex.address != self.destination
                 && ttl < self.max_ttl
             {
-                probes.push(Probe { ttl: ttl + 1, flow });
+                probes.push(ProbeSpec { ttl: ttl + 1, flow });
             }
         }
         probes
@@ -239,10 +239,10 @@ impl LivePath {
     }
 
     /// Records what became of `probe`, `at` a time since monitoring started.
-    pub fn record(&mut self, probe: Probe, outcome: &Outcome, at: Duration) {
+    pub fn record(&mut self, probe: ProbeSpec, outcome: &ProbeOutcome, at: Duration) {
         let answer = match *outcome {
-            Outcome::Answered { hop, rtt } => Some((hop, rtt)),
-            Outcome::Lost | Outcome::Refused { .. } => None,
+            ProbeOutcome::Answered { hop, rtt } => Some((hop, rtt)),
+            ProbeOutcome::Lost | ProbeOutcome::Refused { .. } => None,
         };
         let Some((address, rtt)) = answer else {
             if let Some(index) = self.hops.iter().position(|hop| hop.ttl == probe.ttl) {
@@ -308,7 +308,7 @@ impl LivePath {
 
     /// Every probed vertex of the hop on the probe's flow that is not
     /// `answered` (any, if nothing answered) missed the probe.
-    fn miss(&mut self, index: usize, probe: Probe, answered: Option<IpAddr>, at: Duration) {
+    fn miss(&mut self, index: usize, probe: ProbeSpec, answered: Option<IpAddr>, at: Duration) {
         let ttl = self.hops[index].ttl;
         let changes: Vec<_> = self.hops[index]
             .vertices
@@ -327,7 +327,7 @@ impl LivePath {
 
     /// The destination answered the probe: its flow ends at its TTL, so the
     /// vertices deeper on that flow are off the path.
-    fn end_at(&mut self, probe: Probe, at: Duration) {
+    fn end_at(&mut self, probe: ProbeSpec, at: Duration) {
         let destination = self.destination;
         let mut changes = Vec::new();
         for hop in self.hops.iter_mut().filter(|hop| hop.ttl > probe.ttl) {
@@ -400,8 +400,8 @@ mod tests {
         Duration::from_secs(n)
     }
 
-    fn answer(n: u8, ms: u64) -> Outcome {
-        Outcome::Answered {
+    fn answer(n: u8, ms: u64) -> ProbeOutcome {
+        ProbeOutcome::Answered {
             hop: host(n),
             rtt: Duration::from_millis(ms),
         }
@@ -415,12 +415,16 @@ mod tests {
             .known(3, Some(host(DESTINATION)), 7)
     }
 
-    fn probe(ttl: u8, flow: u16) -> Probe {
-        Probe { ttl, flow }
+    fn probe(ttl: u8, flow: u16) -> ProbeSpec {
+        ProbeSpec { ttl, flow }
     }
 
     /// Answers every probe of a cycle as `network(probe)` says.
-    fn cycle(path: &mut LivePath, cycle: u64, network: impl Fn(Probe) -> Outcome) -> Vec<Probe> {
+    fn cycle(
+        path: &mut LivePath,
+        cycle: u64,
+        network: impl Fn(ProbeSpec) -> ProbeOutcome,
+    ) -> Vec<ProbeSpec> {
         let probes = path.probes(cycle);
         for &probe in &probes {
             path.record(probe, &network(probe), secs(cycle));
@@ -437,7 +441,7 @@ mod tests {
     }
 
     /// The original line: TTL t answered by host(t), the destination at 3.
-    fn clean(probe: Probe) -> Outcome {
+    fn clean(probe: ProbeSpec) -> ProbeOutcome {
         match probe.ttl {
             1 | 2 => answer(probe.ttl, u64::from(probe.ttl)),
             _ => answer(DESTINATION, 3),
@@ -463,7 +467,7 @@ mod tests {
         for n in 0..10 {
             cycle(&mut path, n, |probe| {
                 if probe.ttl == 2 && n % 2 == 0 {
-                    Outcome::Lost
+                    ProbeOutcome::Lost
                 } else {
                     clean(probe)
                 }
@@ -479,7 +483,7 @@ mod tests {
     fn a_new_router_at_a_ttl_replaces_the_old_one() {
         let mut path = line();
         cycle(&mut path, 0, clean);
-        let rerouted = |probe: Probe| {
+        let rerouted = |probe: ProbeSpec| {
             if probe.ttl == 2 {
                 answer(5, 4)
             } else {
@@ -521,9 +525,9 @@ mod tests {
     #[test]
     fn a_silent_router_vanishes_but_is_still_probed_and_comes_back() {
         let mut path = line();
-        let silent = |probe: Probe| {
+        let silent = |probe: ProbeSpec| {
             if probe.ttl == 2 {
-                Outcome::Lost
+                ProbeOutcome::Lost
             } else {
                 clean(probe)
             }
@@ -549,7 +553,7 @@ mod tests {
     fn a_longer_path_is_followed_one_ttl_further() {
         // A router (host 6) is inserted at TTL 2: host 2 moves to TTL 3,
         // the destination to TTL 4.
-        let longer = |probe: Probe| match probe.ttl {
+        let longer = |probe: ProbeSpec| match probe.ttl {
             1 => answer(1, 1),
             2 => answer(6, 2),
             3 => answer(2, 3),
@@ -599,7 +603,7 @@ mod tests {
 
     #[test]
     fn a_shorter_path_drops_the_hops_past_the_destination() {
-        let shorter = |probe: Probe| match probe.ttl {
+        let shorter = |probe: ProbeSpec| match probe.ttl {
             1 => answer(1, 1),
             _ => answer(DESTINATION, 2),
         };
@@ -637,7 +641,7 @@ mod tests {
             let sent = cycle(&mut path, n, |probe| match (probe.ttl, probe.flow) {
                 (1, _) => answer(1, 1),
                 (2, 7) => answer(2, 2),
-                (2, _) => Outcome::Lost,
+                (2, _) => ProbeOutcome::Lost,
                 _ => answer(DESTINATION, 3),
             });
             assert_eq!(sent.len(), 4, "{sent:?}");

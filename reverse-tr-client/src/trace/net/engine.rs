@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     Result,
-    trace::probe::{Outcome, Probe, Prober},
+    trace::probe::{ErrorState, ProbeOutcome, ProbeSpec, Prober},
 };
 
 /// Largest packet a receive task reads.
@@ -41,7 +41,7 @@ pub enum Reply {
         flow: Option<u16>,
     },
     /// The server refused the request with this error state.
-    Refused { state: u8 },
+    Refused { state: ErrorState },
     /// TARGET echoed the request: no server runs there (§11.5.3).
     NotServer,
     /// An ICMP error from `from` says the request never reached TARGET.
@@ -57,7 +57,8 @@ pub trait Wire: Send + Sync + 'static {
     fn next_key(&self) -> Option<Self::Key>;
 
     /// Sends `probe` carrying `key`.
-    fn transmit(&self, probe: Probe, key: Self::Key) -> impl Future<Output = Result<()>> + Send;
+    fn transmit(&self, probe: ProbeSpec, key: Self::Key)
+    -> impl Future<Output = Result<()>> + Send;
 
     /// The probe key and meaning of a received packet, if it answers one of
     /// ours; called by the receive task of the socket it arrived on.
@@ -144,7 +145,7 @@ impl<W: Wire> Engine<W> {
     }
 
     /// Sends one probe and returns what its answer said, unconverted.
-    pub async fn exchange(&self, probe: Probe) -> Result<Option<(Reply, Duration)>> {
+    pub async fn exchange(&self, probe: ProbeSpec) -> Result<Option<(Reply, Duration)>> {
         let mut answers = self.exchange_all(&[probe]).await?;
         Ok(answers.pop().flatten())
     }
@@ -153,7 +154,7 @@ impl<W: Wire> Engine<W> {
     /// sending), in the order of `probes`. Each probe has its own deadline,
     /// `timeout` after it left; the wait ends when every probe has its
     /// outcome or deadline, or earlier once the batch has fallen [`quiet`].
-    async fn exchange_all(&self, probes: &[Probe]) -> Result<Vec<Option<(Reply, Duration)>>> {
+    async fn exchange_all(&self, probes: &[ProbeSpec]) -> Result<Vec<Option<(Reply, Duration)>>> {
         let (answers_in, mut answers_out) = mpsc::unbounded_channel();
         let mut sent = Vec::with_capacity(probes.len());
         for (index, &probe) in probes.iter().enumerate() {
@@ -212,7 +213,7 @@ impl<W: Wire> Engine<W> {
 }
 
 impl<W: Wire> Prober for Engine<W> {
-    async fn send_batch(&self, probes: &[Probe]) -> Result<Vec<(Probe, Outcome)>> {
+    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
         let answers = self.exchange_all(probes).await?;
         Ok(probes
             .iter()
@@ -223,15 +224,15 @@ impl<W: Wire> Prober for Engine<W> {
 }
 
 /// The outcome discovery sees for an answer (or its absence).
-fn outcome(answer: Option<(Reply, Duration)>) -> Outcome {
+fn outcome(answer: Option<(Reply, Duration)>) -> ProbeOutcome {
     match answer {
-        Some((Reply::Hop { hop, span, .. }, elapsed)) => Outcome::Answered {
+        Some((Reply::Hop { hop, span, .. }, elapsed)) => ProbeOutcome::Answered {
             hop,
             rtt: span.unwrap_or(elapsed),
         },
-        Some((Reply::Refused { state }, _)) => Outcome::Refused { state },
+        Some((Reply::Refused { state }, _)) => ProbeOutcome::Refused { state },
         // A host echoing requests mid-trace: nothing learnt about the hop.
-        Some((Reply::NotServer | Reply::Unreachable { .. }, _)) | None => Outcome::Lost,
+        Some((Reply::NotServer | Reply::Unreachable { .. }, _)) | None => ProbeOutcome::Lost,
     }
 }
 
@@ -266,7 +267,11 @@ async fn receive<W: Wire>(socket: Arc<RawSocket>, wire: Arc<W>, in_flight: Arc<I
 mod tests {
     use std::net::Ipv4Addr;
 
+    use reverse_tr_common::response::State;
+
     use super::*;
+
+    const PROTOCOL_REFUSED: ErrorState = ErrorState::Known(State::InvalidProtocol);
 
     fn hop(flow: Option<u16>) -> Reply {
         Reply::Hop {
@@ -299,7 +304,13 @@ mod tests {
         in_flight.resolve(8, hop(None), sent);
         assert!(receiver.try_recv().is_err(), "another key");
         in_flight.resolve(7, hop(Some(33435)), sent);
-        in_flight.resolve(7, Reply::Refused { state: 2 }, sent);
+        in_flight.resolve(
+            7,
+            Reply::Refused {
+                state: PROTOCOL_REFUSED,
+            },
+            sent,
+        );
         assert_eq!(
             receiver.try_recv().ok().map(|(_, reply, _)| reply),
             Some(hop(Some(33435)))
@@ -322,24 +333,31 @@ mod tests {
                     },
                     local,
                 )),
-                Outcome::Answered {
+                ProbeOutcome::Answered {
                     hop: address,
                     rtt: span,
                 },
             ),
             (
                 Some((hop(None), local)),
-                Outcome::Answered {
+                ProbeOutcome::Answered {
                     hop: address,
                     rtt: local,
                 },
             ),
             (
-                Some((Reply::Refused { state: 2 }, local)),
-                Outcome::Refused { state: 2 },
+                Some((
+                    Reply::Refused {
+                        state: PROTOCOL_REFUSED,
+                    },
+                    local,
+                )),
+                ProbeOutcome::Refused {
+                    state: PROTOCOL_REFUSED,
+                },
             ),
-            (Some((Reply::NotServer, local)), Outcome::Lost),
-            (None, Outcome::Lost),
+            (Some((Reply::NotServer, local)), ProbeOutcome::Lost),
+            (None, ProbeOutcome::Lost),
         ];
         for (answer, expected) in cases {
             assert_eq!(outcome(answer), expected, "{answer:?}");

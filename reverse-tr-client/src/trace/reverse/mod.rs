@@ -16,14 +16,14 @@ use reverse_tr_common::{
     error::Error as WireError,
     is_quoting_error,
     request::REQUEST_MESSAGE_MAX_LEN,
-    response,
+    response::{self, State},
 };
 
 pub use self::identifier::{Identifiers, SERVER_TIMEOUT};
 use crate::{
     Error, Result,
     trace::net::{Engine, Pacer, RawSocket, Received, Reply, Wire, ip_header},
-    trace::probe::Probe,
+    trace::probe::{ErrorState, ProbeSpec},
 };
 
 /// Transmissions of the presence check (1 + 3 retries, §11.5.3).
@@ -77,7 +77,7 @@ pub fn request_packet(
     ip: &IpHeader,
     protocol: u8,
     padding: usize,
-    probe: Probe,
+    probe: ProbeSpec,
     identifier: u16,
 ) -> Result<Vec<u8>> {
     let header = RequestHeader {
@@ -124,7 +124,7 @@ impl Wire for ReverseWire {
         self.identifiers().take(Instant::now())
     }
 
-    async fn transmit(&self, probe: Probe, identifier: u16) -> Result<()> {
+    async fn transmit(&self, probe: ProbeSpec, identifier: u16) -> Result<()> {
         // The presence check (TTL 0) goes unpadded: it causes only an error
         // response no larger than itself, and a host that merely echoes it
         // is recognised by the short echo (§11.5.3).
@@ -170,8 +170,12 @@ pub fn recognise_response(family: Family, icmp: &[u8]) -> Option<(u16, Reply)> {
         Ok(Response {
             outcome: response::Outcome::Refused { state, .. },
             ..
-        }) => Reply::Refused { state: state as u8 },
-        Err(WireError::UnknownState(state)) => Reply::Refused { state },
+        }) => Reply::Refused {
+            state: ErrorState::Known(state),
+        },
+        Err(WireError::UnknownState(state)) => Reply::Refused {
+            state: ErrorState::Unknown(state),
+        },
         Err(WireError::NotServer { .. }) => Reply::NotServer,
         // A plain echo of a request (sequence 0, as our requests carry);
         // forward ICMP probes' replies have non-zero sequences.
@@ -247,7 +251,7 @@ pub async fn check_presence(prober: &ReverseProber) -> Result<()> {
     let target = prober.wire().target;
     for attempt in 1..=PRESENCE_ATTEMPTS {
         log::debug!("presence check {attempt} of {PRESENCE_ATTEMPTS}");
-        if let Some((reply, _)) = prober.exchange(Probe { ttl: 0, flow: 0 }).await? {
+        if let Some((reply, _)) = prober.exchange(ProbeSpec { ttl: 0, flow: 0 }).await? {
             return presence(reply, target);
         }
     }
@@ -257,7 +261,10 @@ pub async fn check_presence(prober: &ReverseProber) -> Result<()> {
 /// What the reply to the presence check says about `target`.
 pub fn presence(reply: Reply, target: IpAddr) -> Result<()> {
     match reply {
-        Reply::Refused { state: 1 } | Reply::Hop { .. } => Ok(()),
+        Reply::Refused {
+            state: ErrorState::Known(State::InvalidTtl),
+        }
+        | Reply::Hop { .. } => Ok(()),
         Reply::Refused { state } => Err(Error::Refused { state }),
         Reply::NotServer => Err(Error::NoServer { target }),
         Reply::Unreachable { from } => Err(Error::Unreachable { target, from }),
@@ -335,7 +342,9 @@ mod tests {
             let cases: [(Vec<u8>, Option<Reply>, Verdict); 5] = [
                 (
                     response(family, 9, refused(State::InvalidTtl)),
-                    Some(Reply::Refused { state: 1 }),
+                    Some(Reply::Refused {
+                        state: ErrorState::Known(State::InvalidTtl),
+                    }),
                     Ok(()),
                 ),
                 (
@@ -356,7 +365,9 @@ mod tests {
                 ),
                 (
                     response(family, 9, refused(State::InvalidProtocol)),
-                    Some(Reply::Refused { state: 2 }),
+                    Some(Reply::Refused {
+                        state: ErrorState::Known(State::InvalidProtocol),
+                    }),
                     Err(6),
                 ),
                 (
@@ -397,7 +408,12 @@ mod tests {
         message[8] = 9;
         assert_eq!(
             recognise_response(Family::V4, &message),
-            Some((3, Reply::Refused { state: 9 }))
+            Some((
+                3,
+                Reply::Refused {
+                    state: ErrorState::Unknown(9)
+                }
+            ))
         );
     }
 
@@ -432,7 +448,7 @@ mod tests {
     fn requests_ask_for_the_probe_exactly() {
         for (family, ip_len) in [(Family::V4, 20), (Family::V6, 0)] {
             let (client, server, _) = addresses(family);
-            let probe = Probe {
+            let probe = ProbeSpec {
                 ttl: 5,
                 flow: 0x3039,
             };
@@ -478,7 +494,7 @@ mod tests {
             let (client, server, router) = addresses(family);
             let ip = ip_header(client, server);
             let request =
-                request_packet(&ip, 17, 0, Probe { ttl: 0, flow: 0 }, 0xABCD).expect("fits");
+                request_packet(&ip, 17, 0, ProbeSpec { ttl: 0, flow: 0 }, 0xABCD).expect("fits");
             // The whole request as it travelled: IPv6 messages get their header here.
             let mut quoted = [0u8; 40];
             let header_len = match family {
