@@ -15,6 +15,7 @@ use crate::{
     output::Layout,
     trace::discovery::{Mode, Params},
     trace::fault::{FaultSurvey, Rounds},
+    trace::mda::MultipathSettings,
     trace::paths::{Survey, path_flow},
 };
 
@@ -569,13 +570,13 @@ impl Cli {
                 }
                 let burst =
                     |n: u64| usize::try_from(n).map_err(|_| format!("burst size {n} is too large"));
-                let mode = Mode::MultiPath {
+                let mode = Mode::MultiPath(MultipathSettings {
                     confidence: m.confidence,
                     retry: m.retry,
                     min_burst: burst(m.min_burst)?,
                     max_burst: burst(m.max_burst)?,
                     single_vertex_opt: m.opt_single_vertex_hop,
-                };
+                });
                 (mode, Job::Trace, m.target)
             }
         };

@@ -13,6 +13,7 @@ use crate::{
     cli::Config,
     trace::discovery::Mode,
     trace::graph::{Direction, Trace, VertexId},
+    trace::mda::MultipathSettings,
     trace::merge::VertexClass,
 };
 
@@ -41,13 +42,29 @@ enum ModeRecord {
     #[serde(rename = "singlepath")]
     SinglePath { flow: u16, probes: u16 },
     #[serde(rename = "multipath")]
-    MultiPath {
-        confidence: f64,
-        retry: u32,
-        min_burst: usize,
-        max_burst: usize,
-        single_vertex_probe_opt: bool,
-    },
+    MultiPath(MultipathRecord),
+}
+
+/// The multipath parameters, under the reference's names.
+#[derive(Debug, Clone, Serialize)]
+struct MultipathRecord {
+    confidence: f64,
+    retry: u32,
+    min_burst: usize,
+    max_burst: usize,
+    single_vertex_probe_opt: bool,
+}
+
+impl From<MultipathSettings> for MultipathRecord {
+    fn from(settings: MultipathSettings) -> Self {
+        Self {
+            confidence: settings.confidence,
+            retry: settings.retry,
+            min_burst: settings.min_burst,
+            max_burst: settings.max_burst,
+            single_vertex_probe_opt: settings.single_vertex_opt,
+        }
+    }
 }
 
 /// Seconds, written as an integer when whole (the reference's default
@@ -116,19 +133,7 @@ impl Measurement {
         let params = &config.params;
         let mode = match params.mode {
             Mode::SinglePath { flow, probes, .. } => ModeRecord::SinglePath { flow, probes },
-            Mode::MultiPath {
-                confidence,
-                retry,
-                min_burst,
-                max_burst,
-                single_vertex_opt,
-            } => ModeRecord::MultiPath {
-                confidence,
-                retry,
-                min_burst,
-                max_burst,
-                single_vertex_probe_opt: single_vertex_opt,
-            },
+            Mode::MultiPath(settings) => ModeRecord::MultiPath(settings.into()),
         };
         let mut next_id = 1;
         let mut records = Traces {

@@ -44,6 +44,7 @@ use crate::{
     output::measurement::protocol_name,
     trace::discovery::Mode,
     trace::graph::{Direction, Trace},
+    trace::mda::MultipathSettings,
 };
 
 /// The version of this schema; changes that break readers raise it.
@@ -72,17 +73,30 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "lowercase")]
 pub enum ModeReport {
-    Singlepath {
-        flow: u16,
-        probes: u16,
-    },
-    Multipath {
-        confidence: f64,
-        retry: u32,
-        min_burst: usize,
-        max_burst: usize,
-        single_vertex_opt: bool,
-    },
+    Singlepath { flow: u16, probes: u16 },
+    Multipath(MultipathReport),
+}
+
+/// The parameters of a multipath run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultipathReport {
+    pub confidence: f64,
+    pub retry: u32,
+    pub min_burst: usize,
+    pub max_burst: usize,
+    pub single_vertex_opt: bool,
+}
+
+impl From<MultipathSettings> for MultipathReport {
+    fn from(settings: MultipathSettings) -> Self {
+        Self {
+            confidence: settings.confidence,
+            retry: settings.retry,
+            min_burst: settings.min_burst,
+            max_burst: settings.max_burst,
+            single_vertex_opt: settings.single_vertex_opt,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,19 +141,7 @@ impl Report {
         let params = &config.params;
         let mode = match params.mode {
             Mode::SinglePath { flow, probes, .. } => ModeReport::Singlepath { flow, probes },
-            Mode::MultiPath {
-                confidence,
-                retry,
-                min_burst,
-                max_burst,
-                single_vertex_opt,
-            } => ModeReport::Multipath {
-                confidence,
-                retry,
-                min_burst,
-                max_burst,
-                single_vertex_opt,
-            },
+            Mode::MultiPath(settings) => ModeReport::Multipath(settings.into()),
         };
         Self {
             version: REPORT_VERSION,
@@ -311,6 +313,9 @@ mod tests {
         let back: Report =
             serde_json::from_str(&report.to_json().expect("json")).expect("reads back");
         assert_eq!(back, report);
-        assert!(matches!(back.mode, ModeReport::Multipath { retry: 3, .. }));
+        assert!(matches!(
+            back.mode,
+            ModeReport::Multipath(MultipathReport { retry: 3, .. })
+        ));
     }
 }

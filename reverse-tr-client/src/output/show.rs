@@ -36,7 +36,7 @@ pub fn print_report(
             target: traces.target,
             local: traces.local,
             max_ttl: config.params.max_ttl,
-            multipath: matches!(config.params.mode, Mode::MultiPath { .. }),
+            multipath: matches!(config.params.mode, Mode::MultiPath(_)),
         };
         render_classic(&traces.labelled(), &route, names)
     } else {

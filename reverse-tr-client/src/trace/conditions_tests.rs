@@ -17,6 +17,7 @@ use crate::{
     trace::discovery::{Discovery, Mode, Params},
     trace::fake_network::{FakeNetwork, answer, host},
     trace::graph::Trace,
+    trace::mda::MultipathSettings,
     trace::net::QUIET_FLOOR,
     trace::probe::{ProbeOutcome, ProbeSpec},
 };
@@ -39,13 +40,7 @@ fn single_path() -> Params {
 
 fn multipath() -> Params {
     Params {
-        mode: Mode::MultiPath {
-            confidence: 0.05,
-            retry: 3,
-            min_burst: 20,
-            max_burst: 500,
-            single_vertex_opt: false,
-        },
+        mode: Mode::MultiPath(MultipathSettings::default()),
         ..single_path()
     }
 }

@@ -3,21 +3,18 @@
 //! in for silence, and stop at the destination, after `abort` unproductive
 //! hops, or at the last TTL.
 
-use std::{
-    net::IpAddr,
-    sync::atomic::{AtomicBool, Ordering},
-};
+use std::{net::IpAddr, sync::atomic::AtomicBool};
 
-use log::{Level, debug, info, log_enabled, warn};
+use log::info;
 use rand::{SeedableRng, rngs::StdRng};
-use tokio::time::Instant;
 
 use crate::{
     Error, Result,
     trace::graph::{Trace, VertexId},
-    trace::mda::Settings,
-    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
-    trace::reprobe::{LastSent, Pending},
+    trace::mda::{MultipathSettings, multipath_step},
+    trace::probe::{ProbeSpec, Prober},
+    trace::reprobe::Pending,
+    trace::session::Session,
 };
 
 /// How each hop is probed.
@@ -28,13 +25,7 @@ pub enum Mode {
     SinglePath { flow: u16, probes: u16, retry: u32 },
     /// §11.10: enough flows per hop to find every successor with probability
     /// at least `1 − confidence`.
-    MultiPath {
-        confidence: f64,
-        retry: u32,
-        min_burst: usize,
-        max_burst: usize,
-        single_vertex_opt: bool,
-    },
+    MultiPath(MultipathSettings),
 }
 
 /// What one discovery probes.
@@ -66,12 +57,12 @@ impl Params {
         check(self.abort >= 2, "abort", "at least 2")?;
         match self.mode {
             Mode::SinglePath { probes, .. } => check(probes >= 1, "probes", "at least 1"),
-            Mode::MultiPath {
+            Mode::MultiPath(MultipathSettings {
                 confidence,
                 min_burst,
                 max_burst,
                 ..
-            } => {
+            }) => {
                 check(
                     confidence > 0.0 && confidence < 1.0,
                     "confidence",
@@ -102,12 +93,8 @@ pub async fn discover<P: Prober>(
 
 /// The state of one discovery in progress.
 pub(crate) struct Discovery<'a, P> {
-    prober: &'a P,
+    session: Session<'a, P>,
     params: &'a Params,
-    stop: &'a AtomicBool,
-    pub(crate) rng: StdRng,
-    pub(crate) trace: Trace,
-    pub(crate) last_sent: LastSent,
     pending: Pending,
 }
 
@@ -121,12 +108,8 @@ impl<'a, P: Prober> Discovery<'a, P> {
         rng: StdRng,
     ) -> Self {
         Self {
-            prober,
+            session: Session::new(prober, root, stop, rng),
             params,
-            stop,
-            rng,
-            trace: Trace::new(root),
-            last_sent: LastSent::default(),
             pending: Pending::default(),
         }
     }
@@ -138,7 +121,7 @@ impl<'a, P: Prober> Discovery<'a, P> {
         let mut last_known: Option<VertexId> = None;
         for ttl in self.params.min_ttl..=self.params.max_ttl {
             info!("probing hop with TTL {ttl}");
-            let next = self.trace.push_hop(ttl);
+            let next = self.session.trace.push_hop(ttl);
             match self.params.mode {
                 Mode::SinglePath {
                     flow,
@@ -148,45 +131,35 @@ impl<'a, P: Prober> Discovery<'a, P> {
                     self.single_path_step(hop, next, flow, probes, retry)
                         .await?
                 }
-                Mode::MultiPath {
-                    confidence,
-                    retry,
-                    min_burst,
-                    max_burst,
-                    single_vertex_opt,
-                } => {
-                    let settings = Settings {
-                        confidence,
-                        retry,
-                        min_burst,
-                        max_burst,
-                        single_vertex_opt,
-                    };
-                    self.multipath_step(hop, next, settings).await?;
+                Mode::MultiPath(settings) => {
+                    multipath_step(&mut self.session, hop, next, settings).await?;
                 }
             }
-            if self.trace.interrupted() {
+            if self.session.trace.interrupted() {
                 // Keep everything found, trailing holes included: the user
                 // asked for what is known so far.
-                self.trace.prune();
-                return Ok(self.trace);
+                self.session.trace.prune();
+                return Ok(self.session.trace);
             }
-            self.trace.add_black_holes(hop, next);
+            self.session.trace.add_black_holes(hop, next);
             let mut responsive = self
+                .session
                 .trace
                 .hop(next)
                 .vertices
                 .iter()
                 .copied()
-                .filter(|&id| !self.trace[id].is_black_hole());
+                .filter(|&id| !self.session.trace[id].is_black_hole());
             match (responsive.next(), responsive.next()) {
                 (None, _) => unresponsive += 1,
                 (Some(w), None) => {
-                    if last_known.is_some_and(|known| self.trace.same_vertex(known, w)) {
+                    if last_known.is_some_and(|known| self.session.trace.same_vertex(known, w)) {
                         unresponsive += 1;
-                    } else if destination.is_some() && self.trace[w].address() == destination {
+                    } else if destination.is_some()
+                        && self.session.trace[w].address() == destination
+                    {
                         info!("reached the destination at TTL {ttl}");
-                        self.trace.set_reached();
+                        self.session.trace.set_reached();
                         last_known = None;
                         break;
                     } else {
@@ -207,10 +180,10 @@ impl<'a, P: Prober> Discovery<'a, P> {
         }
         // Cut the chain of black holes or repeated copies after the last new vertex.
         if let Some(known) = last_known {
-            self.trace.vertex_mut(known).successors.clear();
+            self.session.trace.vertex_mut(known).successors.clear();
         }
-        self.trace.prune();
-        Ok(self.trace)
+        self.session.trace.prune();
+        Ok(self.session.trace)
     }
 
     /// §11.9: every probe of the hop on the one flow. Earlier hops whose
@@ -225,112 +198,34 @@ impl<'a, P: Prober> Discovery<'a, P> {
         probes: u16,
         retry: u32,
     ) -> Result<()> {
-        let ttl = self.trace.hop(next).ttl;
+        let ttl = self.session.trace.hop(next).ttl;
         let mut batch = vec![ProbeSpec { ttl, flow }; usize::from(probes)];
-        let last_sent = &self.last_sent;
+        let last_sent = &self.session.last_sent;
         let again = self.pending.take(|earlier| last_sent.rested(earlier));
         batch.extend(
             again
                 .iter()
                 .map(|&earlier| ProbeSpec { ttl: earlier, flow }),
         );
-        let answered = self.send(next, &batch).await?;
-        if let Some(first) = self.trace.first(hop) {
-            self.trace.vertex_mut(first).flows.insert(flow);
+        let answered = self.session.send(next, &batch).await?;
+        if let Some(first) = self.session.trace.first(hop) {
+            self.session.trace.vertex_mut(first).flows.insert(flow);
         }
-        self.trace.connect(hop, next);
+        self.session.trace.connect(hop, next);
         for earlier in again {
             if answered.iter().any(|probe| probe.ttl == earlier)
-                && let Some(index) = self.hop_index(earlier)
+                && let Some(index) = self.session.hop_index(earlier)
             {
                 info!("TTL {earlier} answered after a pause: it looked rate-limited");
                 self.pending.answered(earlier);
-                self.trace.set_rate_limited(index);
-                self.trace.fill_holes(index);
+                self.session.trace.set_rate_limited(index);
+                self.session.trace.fill_holes(index);
             }
         }
         if !answered.iter().any(|probe| probe.ttl == ttl) {
             self.pending.add(ttl, retry);
         }
         Ok(())
-    }
-
-    /// The hop probed with `ttl`, if there is one yet.
-    fn hop_index(&self, ttl: u8) -> Option<usize> {
-        self.trace.hops().iter().position(|hop| hop.ttl == ttl)
-    }
-
-    /// Sends one batch of probes, most with the TTL of `hop`, and records
-    /// each answer at the hop of its probe's TTL. Returns the probes that
-    /// were answered. Once `stop` is set nothing more is sent and the trace
-    /// is flagged as interrupted.
-    pub(crate) async fn send(
-        &mut self,
-        hop: usize,
-        probes: &[ProbeSpec],
-    ) -> Result<Vec<ProbeSpec>> {
-        if self.stop.load(Ordering::Relaxed) {
-            self.trace.set_interrupted();
-            return Ok(Vec::new());
-        }
-        self.last_sent.note(probes, Instant::now());
-        let outcomes = self.prober.send_batch(probes).await?;
-        self.log_batch(hop, &outcomes);
-        let mut answered = Vec::new();
-        for (probe, outcome) in outcomes {
-            let at = self.hop_index(probe.ttl).unwrap_or(hop);
-            self.trace.count_probes(
-                at,
-                1,
-                u32::from(matches!(outcome, ProbeOutcome::Answered { .. })),
-            );
-            match outcome {
-                ProbeOutcome::Answered { hop: address, rtt } => {
-                    if self.trace.record(at, address, probe.flow, rtt).is_some() {
-                        info!("new vertex {address} at TTL {}", probe.ttl);
-                    }
-                    answered.push(probe);
-                }
-                ProbeOutcome::Lost => {}
-                ProbeOutcome::Refused { state } => {
-                    if !self.trace.refusals().contains_key(&state) {
-                        warn!(
-                            "the server refused the request for TTL {} with state {}",
-                            probe.ttl,
-                            state.code()
-                        );
-                    }
-                    self.trace.refused(state);
-                }
-            }
-        }
-        Ok(answered)
-    }
-
-    /// At debug level, one line per batch: the root, the TTL and each
-    /// probe's flow with what answered it (`*` lost, `!` refused), in the
-    /// order sent. `cargo xtask bench` reads these lines to replay the
-    /// stopping rule on the flows a run used and the branches they took.
-    fn log_batch(&self, hop: usize, outcomes: &[(ProbeSpec, ProbeOutcome)]) {
-        if !log_enabled!(Level::Debug) {
-            return;
-        }
-        let probes: Vec<String> = outcomes
-            .iter()
-            .map(|(probe, outcome)| match outcome {
-                ProbeOutcome::Answered { hop: address, .. } => format!("{}={address}", probe.flow),
-                ProbeOutcome::Lost => format!("{}=*", probe.flow),
-                ProbeOutcome::Refused { .. } => format!("{}=!", probe.flow),
-            })
-            .collect();
-        let root = self.trace[self.trace.root()]
-            .address()
-            .map_or_else(|| "*".to_owned(), |address| address.to_string());
-        debug!(
-            "batch from {root} at TTL {}: {}",
-            self.trace.hop(hop).ttl,
-            probes.join(" ")
-        );
     }
 }
 
@@ -343,7 +238,7 @@ mod tests {
     use super::*;
     use crate::trace::{
         fake_network::{FakeNetwork, answer, host},
-        probe::ErrorState,
+        probe::{ErrorState, ProbeOutcome},
     };
 
     const INVALID_FLOW: ErrorState = ErrorState::Known(State::InvalidFlow);
@@ -365,13 +260,10 @@ mod tests {
     }
 
     fn multipath(single_vertex_opt: bool) -> Params {
-        let mode = Mode::MultiPath {
-            confidence: 0.05,
-            retry: 3,
-            min_burst: 20,
-            max_burst: 500,
+        let mode = Mode::MultiPath(MultipathSettings {
             single_vertex_opt,
-        };
+            ..MultipathSettings::default()
+        });
         Params {
             min_ttl: 1,
             max_ttl: 15,
@@ -791,12 +683,13 @@ mod tests {
 
     #[tokio::test]
     async fn parameters_out_of_range_are_refused_before_probing() {
-        let multipath = |confidence, min_burst, max_burst| Mode::MultiPath {
-            confidence,
-            retry: 3,
-            min_burst,
-            max_burst,
-            single_vertex_opt: false,
+        let multipath = |confidence, min_burst, max_burst| {
+            Mode::MultiPath(MultipathSettings {
+                confidence,
+                min_burst,
+                max_burst,
+                ..MultipathSettings::default()
+            })
         };
         let base = single_path(3);
         for (params, name) in [
@@ -868,5 +761,80 @@ mod tests {
             );
             assert!(network.probes().is_empty());
         }
+    }
+
+    /// A at TTL 1; B for three flows in four and C for the rest at TTL 2; D
+    /// at TTL 3, then the destination.
+    fn skewed_diamond(probe: ProbeSpec, _: usize) -> ProbeOutcome {
+        match probe.ttl {
+            1 => answer(1, probe),
+            2 => answer(if probe.flow.is_multiple_of(4) { 3 } else { 2 }, probe),
+            3 => answer(4, probe),
+            _ => answer(200, probe),
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_diamond_each_branch_gets_n_flows_located_first() {
+        let mut both = 0;
+        for seed in 0..20 {
+            let network = FakeNetwork::new(skewed_diamond);
+            let stop = AtomicBool::new(false);
+            let params = Params {
+                min_ttl: 1,
+                max_ttl: 10,
+                abort: 3,
+                mode: Mode::MultiPath(MultipathSettings::default()),
+            };
+            let discovery = Discovery::new(
+                &network,
+                &params,
+                host(100),
+                &stop,
+                StdRng::seed_from_u64(seed),
+            );
+            let trace = discovery.run(Some(host(200))).await.expect("fake network");
+            assert!(trace.reached());
+            if trace.hops()[2].vertices.len() < 2 {
+                // None of the first 11 flows took C: the miss the MDA
+                // allows for an uneven split ((3/4)^11 ≈ 4 %).
+                continue;
+            }
+            both += 1;
+            let probes = network.probes();
+            // n(2) = 6 flows of each branch at TTL 3, each sent at TTL 2 before.
+            assert_eq!(network.sent_at(3), 12, "seed {seed}");
+            for (index, probe) in probes.iter().enumerate().filter(|(_, p)| p.ttl == 3) {
+                assert!(
+                    probes[..index]
+                        .iter()
+                        .any(|earlier| earlier.ttl == 2 && earlier.flow == probe.flow),
+                    "seed {seed}: flow {} sent at TTL 3 before TTL 2",
+                    probe.flow
+                );
+            }
+            // TTL 2: n(3) = 11 flows for A, then new ones only until the
+            // rarer branch C has its 6.
+            let at_2: Vec<u16> = probes
+                .iter()
+                .filter(|p| p.ttl == 2)
+                .map(|p| p.flow)
+                .collect();
+            let mut on_c = 0;
+            let mut on_b = 0;
+            let prefix = at_2
+                .iter()
+                .position(|flow| {
+                    if flow.is_multiple_of(4) {
+                        on_c += 1
+                    } else {
+                        on_b += 1
+                    }
+                    on_b >= 6 && on_c >= 6
+                })
+                .map_or(at_2.len(), |last| last + 1);
+            assert_eq!(at_2.len(), prefix.max(11), "seed {seed}");
+        }
+        assert!(both >= 15, "both branches found in only {both} of 20");
     }
 }

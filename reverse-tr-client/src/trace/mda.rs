@@ -23,11 +23,11 @@ use rand::{SeedableRng, rngs::StdRng};
 
 use crate::{
     Result,
-    trace::discovery::Discovery,
     trace::flows::{FLOW_RANGE, FlowStream},
     trace::graph::{Trace, Vertex},
     trace::probe::{ProbeSpec, Prober},
     trace::reprobe::looks_rate_limited,
+    trace::session::Session,
 };
 
 /// `n(k)` of §11.10.1: flows that must cross a vertex so that, if it
@@ -143,9 +143,11 @@ fn flows_to_locate(trace: &Trace, hop: usize, confidence: f64) -> usize {
         .map_or(0, |needed| needed.saturating_sub(total))
 }
 
-/// The settings of [`Mode::MultiPath`](crate::trace::discovery::Mode::MultiPath).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Settings {
+/// The settings of multipath discovery (`Mode::MultiPath`)
+/// (§11.10): the ε of the stopping points, retries of unanswered flows,
+/// the burst sizes, and whether a hop of one vertex is never re-probed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MultipathSettings {
     pub confidence: f64,
     pub retry: u32,
     pub min_burst: usize,
@@ -153,34 +155,56 @@ pub(crate) struct Settings {
     pub single_vertex_opt: bool,
 }
 
-impl<P: Prober> Discovery<'_, P> {
-    /// One hop step of §11.10.5: probe `next` with the flows of each vertex
-    /// of `hop` until every vertex has its stopping point or a batch adds no
-    /// link.
-    pub(crate) async fn multipath_step(
-        &mut self,
-        hop: usize,
-        next: usize,
-        settings: Settings,
-    ) -> Result<()> {
+/// The defaults of `multipath` (the reference's).
+impl Default for MultipathSettings {
+    fn default() -> Self {
+        Self {
+            confidence: 0.05,
+            retry: 3,
+            min_burst: 20,
+            max_burst: 500,
+            single_vertex_opt: false,
+        }
+    }
+}
+
+/// One hop step of §11.10.5 in `session`: probe `next` with the flows of
+/// each vertex of `hop` until every vertex has its stopping point or a
+/// batch adds no link.
+pub(crate) async fn multipath_step<P: Prober>(
+    session: &mut Session<'_, P>,
+    hop: usize,
+    next: usize,
+    settings: MultipathSettings,
+) -> Result<()> {
+    Multipath { session }.step(hop, next, settings).await
+}
+
+/// Multipath steps over a discovery's probing session.
+struct Multipath<'s, 'a, P> {
+    session: &'s mut Session<'a, P>,
+}
+
+impl<P: Prober> Multipath<'_, '_, P> {
+    async fn step(&mut self, hop: usize, next: usize, settings: MultipathSettings) -> Result<()> {
         let mut fresh = FlowStream::new(
-            &self.trace.hop_flows(hop),
+            &self.session.trace.hop_flows(hop),
             FLOW_RANGE,
-            StdRng::from_rng(&mut self.rng),
+            StdRng::from_rng(&mut self.session.rng),
         );
         let mut probed = BTreeSet::new();
         loop {
             let batch = self.next_batch(hop, &probed, &mut fresh, settings).await?;
-            if batch.is_empty() || self.trace.interrupted() {
+            if batch.is_empty() || self.session.trace.interrupted() {
                 break;
             }
             probed.extend(batch.iter().copied());
             self.send_flows(next, batch, settings).await?;
-            if !self.trace.interrupted() {
+            if !self.session.trace.interrupted() {
                 self.locate_missing(hop, next, settings).await?;
             }
-            let links = self.trace.connect(hop, next);
-            if self.trace.interrupted() {
+            let links = self.session.trace.connect(hop, next);
+            if self.session.trace.interrupted() {
                 break;
             }
             if links == 0 {
@@ -188,8 +212,8 @@ impl<P: Prober> Discovery<'_, P> {
                 // step, against rate-limited routers skewing the split.
                 // Usually the batch met the stopping points anyway; only
                 // an early stop is worth a warning.
-                let ttl = self.trace.hop(next).ttl;
-                if stopping_points_met(&self.trace, hop, &probed, settings.confidence) {
+                let ttl = self.session.trace.hop(next).ttl;
+                if stopping_points_met(&self.session.trace, hop, &probed, settings.confidence) {
                     debug!("TTL {ttl} complete");
                 } else {
                     warn!("no new link towards TTL {ttl}: stopping before the stopping points");
@@ -215,41 +239,46 @@ impl<P: Prober> Discovery<'_, P> {
         hop: usize,
         probed: &BTreeSet<u16>,
         fresh: &mut FlowStream<StdRng>,
-        settings: Settings,
+        settings: MultipathSettings,
     ) -> Result<Vec<u16>> {
         let mut batch = Vec::new();
         let mut allowance = None;
         loop {
-            let short =
-                take_vertex_flows(&self.trace, hop, probed, &mut batch, settings.confidence);
-            let single = self.trace.hop(hop).vertices.len() <= 1;
+            let short = take_vertex_flows(
+                &self.session.trace,
+                hop,
+                probed,
+                &mut batch,
+                settings.confidence,
+            );
+            let single = self.session.trace.hop(hop).vertices.len() <= 1;
             let wanted = if single {
                 short.responsive + short.silent
             } else {
                 let allowance = allowance.get_or_insert_with(|| {
-                    2 * flows_to_locate(&self.trace, hop, settings.confidence)
+                    2 * flows_to_locate(&self.session.trace, hop, settings.confidence)
                 });
                 let wanted = short.responsive.min(*allowance);
                 *allowance -= wanted;
                 wanted
             };
-            if wanted == 0 || self.trace.interrupted() {
+            if wanted == 0 || self.session.trace.interrupted() {
                 return Ok(batch);
             }
             let new: Vec<u16> = fresh.by_ref().take(wanted).collect();
             if new.len() < wanted {
                 warn!(
                     "no more flows to probe past TTL {}",
-                    self.trace.hop(hop).ttl
+                    self.session.trace.hop(hop).ttl
                 );
             }
             if single || new.is_empty() {
                 batch.extend(new);
                 return Ok(batch);
             }
-            let known = self.trace.hop_flows(hop).len();
+            let known = self.session.trace.hop_flows(hop).len();
             self.send_flows(hop, new, settings).await?;
-            if self.trace.hop_flows(hop).len() == known {
+            if self.session.trace.hop_flows(hop).len() == known {
                 return Ok(batch);
             }
         }
@@ -258,9 +287,15 @@ impl<P: Prober> Discovery<'_, P> {
     /// Flows that reached `next` but were never seen at `hop` crossed some
     /// vertex of `hop`: find out which, or attribute them when there is
     /// only one candidate.
-    async fn locate_missing(&mut self, hop: usize, next: usize, settings: Settings) -> Result<()> {
-        let known = self.trace.hop_flows(hop);
+    async fn locate_missing(
+        &mut self,
+        hop: usize,
+        next: usize,
+        settings: MultipathSettings,
+    ) -> Result<()> {
+        let known = self.session.trace.hop_flows(hop);
         let missing: Vec<u16> = self
+            .session
             .trace
             .hop_flows(next)
             .difference(&known)
@@ -269,26 +304,31 @@ impl<P: Prober> Discovery<'_, P> {
         if missing.is_empty() {
             return Ok(());
         }
-        let Some(first) = self.trace.first(hop) else {
+        let Some(first) = self.session.trace.first(hop) else {
             return Ok(());
         };
-        if self.trace.hop(hop).vertices.len() > 1 {
+        if self.session.trace.hop(hop).vertices.len() > 1 {
             return self.send_flows(hop, missing, settings).await;
         }
-        if self.trace.hop(hop).ttl == 0 {
+        if self.session.trace.hop(hop).ttl == 0 {
             // The root sent them itself.
-            self.trace.vertex_mut(first).flows.extend(missing);
+            self.session.trace.vertex_mut(first).flows.extend(missing);
         } else if settings.single_vertex_opt
-            || self.trace[first].is_black_hole()
-            || hop_confirmed(&self.trace, hop, settings.confidence)
+            || self.session.trace[first].is_black_hole()
+            || hop_confirmed(&self.session.trace, hop, settings.confidence)
         {
             // A silent hop's one black hole carries them: asking it would
             // only cost another timeout.
-            self.trace.vertex_mut(first).shadow_flows.extend(missing);
+            self.session
+                .trace
+                .vertex_mut(first)
+                .shadow_flows
+                .extend(missing);
         } else {
             self.send_flows(hop, missing.clone(), settings).await?;
-            let known = self.trace.hop_flows(hop);
-            self.trace
+            let known = self.session.trace.hop_flows(hop);
+            self.session
+                .trace
                 .vertex_mut(first)
                 .shadow_flows
                 .extend(missing.into_iter().filter(|flow| !known.contains(flow)));
@@ -304,13 +344,13 @@ impl<P: Prober> Discovery<'_, P> {
     /// answered in the run: a silent hop costs its one timeout, never one
     /// per retry. Losses that look like a rate limit are retried after the
     /// pause of [`reprobe`](crate::reprobe), and the hop is flagged.
-    pub(crate) async fn send_flows(
+    async fn send_flows(
         &mut self,
         hop: usize,
         flows: Vec<u16>,
-        settings: Settings,
+        settings: MultipathSettings,
     ) -> Result<()> {
-        let ttl = self.trace.hop(hop).ttl;
+        let ttl = self.session.trace.hop(hop).ttl;
         let mut chunk = settings.min_burst;
         let mut pending = flows;
         for round in 0..=settings.retry {
@@ -320,19 +360,19 @@ impl<P: Prober> Discovery<'_, P> {
                     return Ok(());
                 }
                 if looks_rate_limited(pending.len()) {
-                    self.trace.set_rate_limited(hop);
-                    self.last_sent.pause(ttl).await;
+                    self.session.trace.set_rate_limited(hop);
+                    self.session.last_sent.pause(ttl).await;
                 }
             }
             let mut answered = BTreeSet::new();
             let mut start = 0;
-            while start < pending.len() && !self.trace.interrupted() {
+            while start < pending.len() && !self.session.trace.interrupted() {
                 let end = pending.len().min(start + chunk);
                 let probes: Vec<ProbeSpec> = pending[start..end]
                     .iter()
                     .map(|&flow| ProbeSpec { ttl, flow })
                     .collect();
-                let got = self.send(hop, &probes).await?;
+                let got = self.session.send(hop, &probes).await?;
                 chunk = if got.len() == chunk {
                     chunk.saturating_mul(2).min(settings.max_burst)
                 } else {
@@ -342,7 +382,7 @@ impl<P: Prober> Discovery<'_, P> {
                 start = end;
             }
             pending.retain(|flow| !answered.contains(flow));
-            if pending.is_empty() || self.trace.interrupted() {
+            if pending.is_empty() || self.session.trace.interrupted() {
                 return Ok(());
             }
         }
@@ -358,11 +398,12 @@ impl<P: Prober> Discovery<'_, P> {
 
     /// Whether some vertex of `hop` ever answered in this run.
     fn answered_ever(&self, hop: usize) -> bool {
-        self.trace
+        self.session
+            .trace
             .hop(hop)
             .vertices
             .iter()
-            .any(|&id| !self.trace[id].is_black_hole())
+            .any(|&id| !self.session.trace[id].is_black_hole())
     }
 }
 
@@ -374,7 +415,6 @@ mod tests {
 
     use super::*;
     use crate::{
-        trace::discovery::{Discovery, Mode, Params},
         trace::fake_network::{FakeNetwork, answer, host},
         trace::graph::VertexId,
         trace::probe::ProbeOutcome,
@@ -544,89 +584,8 @@ mod tests {
         assert_eq!(flows_to_locate(&trace, silent, 0.01), 0);
     }
 
-    /// A at TTL 1; B for three flows in four and C for the rest at TTL 2; D
-    /// at TTL 3, then the destination.
-    fn skewed_diamond(probe: ProbeSpec, _: usize) -> ProbeOutcome {
-        match probe.ttl {
-            1 => answer(1, probe),
-            2 => answer(if probe.flow.is_multiple_of(4) { 3 } else { 2 }, probe),
-            3 => answer(4, probe),
-            _ => answer(200, probe),
-        }
-    }
-
-    #[tokio::test]
-    async fn after_a_diamond_each_branch_gets_n_flows_located_first() {
-        let mut both = 0;
-        for seed in 0..20 {
-            let network = FakeNetwork::new(skewed_diamond);
-            let stop = AtomicBool::new(false);
-            let params = Params {
-                min_ttl: 1,
-                max_ttl: 10,
-                abort: 3,
-                mode: Mode::MultiPath {
-                    confidence: 0.05,
-                    retry: 3,
-                    min_burst: 20,
-                    max_burst: 500,
-                    single_vertex_opt: false,
-                },
-            };
-            let discovery = Discovery::new(
-                &network,
-                &params,
-                host(100),
-                &stop,
-                StdRng::seed_from_u64(seed),
-            );
-            let trace = discovery.run(Some(host(200))).await.expect("fake network");
-            assert!(trace.reached());
-            if trace.hops()[2].vertices.len() < 2 {
-                // None of the first 11 flows took C: the miss the MDA
-                // allows for an uneven split ((3/4)^11 ≈ 4 %).
-                continue;
-            }
-            both += 1;
-            let probes = network.probes();
-            // n(2) = 6 flows of each branch at TTL 3, each sent at TTL 2 before.
-            assert_eq!(network.sent_at(3), 12, "seed {seed}");
-            for (index, probe) in probes.iter().enumerate().filter(|(_, p)| p.ttl == 3) {
-                assert!(
-                    probes[..index]
-                        .iter()
-                        .any(|earlier| earlier.ttl == 2 && earlier.flow == probe.flow),
-                    "seed {seed}: flow {} sent at TTL 3 before TTL 2",
-                    probe.flow
-                );
-            }
-            // TTL 2: n(3) = 11 flows for A, then new ones only until the
-            // rarer branch C has its 6.
-            let at_2: Vec<u16> = probes
-                .iter()
-                .filter(|p| p.ttl == 2)
-                .map(|p| p.flow)
-                .collect();
-            let mut on_c = 0;
-            let mut on_b = 0;
-            let prefix = at_2
-                .iter()
-                .position(|flow| {
-                    if flow.is_multiple_of(4) {
-                        on_c += 1
-                    } else {
-                        on_b += 1
-                    }
-                    on_b >= 6 && on_c >= 6
-                })
-                .map_or(at_2.len(), |last| last + 1);
-            assert_eq!(at_2.len(), prefix.max(11), "seed {seed}");
-        }
-        assert!(both >= 15, "both branches found in only {both} of 20");
-    }
-
-    fn settings(retry: u32, min_burst: usize, max_burst: usize) -> Settings {
-        Settings {
+    fn settings(retry: u32, min_burst: usize, max_burst: usize) -> MultipathSettings {
+        MultipathSettings {
             confidence: 0.05,
             retry,
             min_burst,
@@ -638,31 +597,21 @@ mod tests {
     /// Runs `send_flows` for `flows` at TTL 1 and returns the batch sizes.
     async fn burst_sizes<F>(
         network: &FakeNetwork<F>,
-        settings: Settings,
+        settings: MultipathSettings,
         flows: Vec<u16>,
     ) -> Vec<usize>
     where
         F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
     {
         let stop = AtomicBool::new(false);
-        // Only `run` reads the parameters; `send_flows` takes the settings.
-        let params = Params {
-            min_ttl: 1,
-            max_ttl: 1,
-            abort: 3,
-            mode: Mode::SinglePath {
-                flow: 1,
-                probes: 1,
-                retry: 0,
-            },
-        };
-        let mut discovery =
-            Discovery::new(network, &params, host(100), &stop, StdRng::seed_from_u64(1));
-        let hop = discovery.trace.push_hop(1);
-        discovery
-            .send_flows(hop, flows, settings)
-            .await
-            .expect("fake network");
+        let mut session = Session::new(network, host(100), &stop, StdRng::seed_from_u64(1));
+        let hop = session.trace.push_hop(1);
+        Multipath {
+            session: &mut session,
+        }
+        .send_flows(hop, flows, settings)
+        .await
+        .expect("fake network");
         network.batches().iter().map(Vec::len).collect()
     }
 

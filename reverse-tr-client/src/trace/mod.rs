@@ -20,3 +20,4 @@ pub mod paths;
 pub mod probe;
 mod reprobe;
 pub mod reverse;
+mod session;

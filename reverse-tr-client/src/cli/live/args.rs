@@ -7,6 +7,7 @@ use clap::Args;
 use crate::{
     trace::discovery::Mode,
     trace::live::{LiveSettings, MIN_INTERVAL},
+    trace::mda::MultipathSettings,
 };
 
 /// Cycles of a report when `--cycles` is not given (as mtr's 10).
@@ -86,13 +87,7 @@ impl LiveArgs {
                 retry: 3,
             },
             // The defaults of `multipath`.
-            None => Mode::MultiPath {
-                confidence: 0.05,
-                retry: 3,
-                min_burst: 20,
-                max_burst: 500,
-                single_vertex_opt: false,
-            },
+            None => Mode::MultiPath(MultipathSettings::default()),
         };
         let settings = LiveSettings {
             interval: self.interval,
