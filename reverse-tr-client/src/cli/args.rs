@@ -12,7 +12,7 @@ use reverse_tr_common::{Family, ProbeProtocol, duration::parse_duration};
 use crate::{
     cli::live::{LiveArgs, LiveJob},
     cli::resolve::host_of,
-    output::Layout,
+    output::{GraphFormat, Layout, View},
     trace::discovery::{Mode, Params},
     trace::fault::{FaultSurvey, Rounds},
     trace::mda::MultipathSettings,
@@ -131,7 +131,7 @@ pub struct Options {
     pub log_level: LogLevel,
     /// Graph file format; the graph is drawn to <output>.<F> whenever -f or
     /// -o is given (pdf if only -o); all but dot and html need Graphviz's
-    /// `dot`; classic changes the report on stdout instead
+    /// `dot`; classic and csv change the report on stdout instead
     #[arg(short = 'f', long, value_enum, value_name = "F")]
     pub format: Option<Format>,
     /// Write the measurement to <output>.json in the reference's schema
@@ -181,6 +181,8 @@ pub enum Format {
     Vert,
     /// The hops as traceroute(8) prints them, instead of the text report
     Classic,
+    /// The hop table as CSV (one row per TTL and vertex), instead of the text report
+    Csv,
     /// <output>.html: the graph as an interactive page (no Graphviz needed)
     Html,
 }
@@ -374,6 +376,30 @@ pub struct Multipath {
     pub target: String,
 }
 
+impl Format {
+    /// The graph file format `-f` asks for; `None` for the views and the
+    /// layouts of `paths`, which write no graph.
+    fn graph(self) -> Option<GraphFormat> {
+        match self {
+            Self::Dot => Some(GraphFormat::Dot),
+            Self::Gif => Some(GraphFormat::Gif),
+            Self::Jpg => Some(GraphFormat::Jpg),
+            Self::Pdf => Some(GraphFormat::Pdf),
+            Self::Png => Some(GraphFormat::Png),
+            Self::Ps => Some(GraphFormat::Ps),
+            Self::Svg => Some(GraphFormat::Svg),
+            Self::Html => Some(GraphFormat::Html),
+            Self::Horiz | Self::Vert | Self::Classic | Self::Csv => None,
+        }
+    }
+
+    /// The value as typed after `-f`.
+    fn name(self) -> String {
+        self.to_possible_value()
+            .map_or_else(String::new, |value| value.get_name().to_owned())
+    }
+}
+
 /// Which directions a run traces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Directions {
@@ -416,15 +442,14 @@ pub struct Config {
     /// Base name of output files (`-o`).
     pub output: String,
     /// The graph file's format, when one is to be written (`-f`, `-o`).
-    pub graph: Option<Format>,
+    pub graph: Option<GraphFormat>,
     /// `-s`: write `<output>.json`.
     pub store_json: bool,
     /// Merge equal vertices before rendering (not `--no-merge`).
     pub merge: bool,
-    /// `--json`: print our JSON instead of the text report.
-    pub json: bool,
-    /// `-f classic`: print the traceroute(8)-like view instead of the text report.
-    pub classic: bool,
+    /// What to print on stdout: the text report, or with `-f classic`,
+    /// `-f csv` or `--json` instead of it another view.
+    pub view: View,
 }
 
 impl Cli {
@@ -477,12 +502,18 @@ impl Cli {
                 ));
             }
         }
-        let classic = o.format == Some(Format::Classic);
-        if classic && o.json {
-            return Err(
-                "-f classic and --json both replace the text report; choose one".to_owned(),
-            );
-        }
+        let view = match (o.format, o.json) {
+            (Some(format @ (Format::Classic | Format::Csv)), true) => {
+                return Err(format!(
+                    "-f {} and --json both replace the text report; choose one",
+                    format.name()
+                ));
+            }
+            (Some(Format::Classic), false) => View::Classic,
+            (Some(Format::Csv), false) => View::Csv,
+            (_, true) => View::Json,
+            (_, false) => View::Text,
+        };
         let port = |port: Option<u16>| match (port, protocol, directions) {
             (Some(_), ProbeProtocol::Icmp, _) => {
                 Err("--port applies to UDP and TCP probes".to_owned())
@@ -589,8 +620,8 @@ impl Cli {
         };
         let gap = o.inter.unwrap_or_else(|| Duration::from_secs(1) / o.rate);
         let graph = match o.format {
-            Some(format) => format.graph_extension().is_some().then_some(format),
-            None => o.output.is_some().then_some(Format::Pdf),
+            Some(format) => format.graph(),
+            None => o.output.is_some().then_some(GraphFormat::Pdf),
         };
         let output = o.output.unwrap_or_else(|| "trace".to_owned());
         Ok(Config {
@@ -620,8 +651,7 @@ impl Cli {
             graph,
             store_json: o.store_json,
             merge: !o.no_merge,
-            json: o.json,
-            classic,
+            view,
         })
     }
 }
@@ -700,5 +730,40 @@ mod tests {
         assert_eq!(transmit.timeout, Duration::from_secs(60));
         let defaults = config("forward udp singlepath --flow 1 192.0.2.1").expect("valid");
         assert_eq!(defaults.timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn f_splits_into_a_graph_format_a_view_and_a_layout() {
+        let trace = "forward udp singlepath --flow 1 192.0.2.1";
+        let run = |options: &str| config(&format!("{options} {trace}"));
+        let csv = run("-f csv").expect("valid");
+        assert_eq!((csv.view, csv.graph), (View::Csv, None));
+        let classic = run("-f classic").expect("valid");
+        assert_eq!((classic.view, classic.graph), (View::Classic, None));
+        let svg = run("-f svg").expect("valid");
+        assert_eq!((svg.view, svg.graph), (View::Text, Some(GraphFormat::Svg)));
+        let json = run("--json -o out").expect("valid");
+        assert_eq!(
+            (json.view, json.graph),
+            (View::Json, Some(GraphFormat::Pdf))
+        );
+        assert_eq!(
+            run("-f csv --json").expect_err("two views"),
+            "-f csv and --json both replace the text report; choose one"
+        );
+        assert_eq!(
+            run("-f classic --json").expect_err("two views"),
+            "-f classic and --json both replace the text report; choose one"
+        );
+        let paths = config("-f vert forward udp paths 192.0.2.1").expect("valid");
+        assert_eq!(paths.graph, None);
+        assert!(matches!(
+            paths.job,
+            Job::Paths {
+                layout: Layout::Vertical,
+                ..
+            }
+        ));
+        assert!(config("-f csv forward udp paths 192.0.2.1").is_err());
     }
 }

@@ -8,14 +8,12 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::{Error, Result, cli::Format};
+use crate::{Error, Result, output::GraphFormat};
 
 /// Writes the graph of `dot` (DOT source) to `<output>.<format>` and
-/// returns the file's path; `None` if `format` is no graph file format.
-pub fn write_graph(dot: &str, format: Format, output: &str) -> Result<Option<PathBuf>> {
-    let Some(extension) = format.graph_extension() else {
-        return Ok(None);
-    };
+/// returns the file's path.
+pub fn write_graph(dot: &str, format: GraphFormat, output: &str) -> Result<PathBuf> {
+    let extension = format.extension();
     let path = PathBuf::from(format!("{output}.{extension}"));
     if format.needs_graphviz() {
         lay_out(dot, extension, &path)?;
@@ -25,7 +23,7 @@ pub fn write_graph(dot: &str, format: Format, output: &str) -> Result<Option<Pat
             source,
         })?;
     }
-    Ok(Some(path))
+    Ok(path)
 }
 
 /// Runs `dot -T<format> -o <path>` on the source.

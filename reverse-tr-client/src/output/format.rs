@@ -1,22 +1,34 @@
-//! What each `-f` format means for the graph file (§11.14): its file name
-//! extension, and whether Graphviz's `dot` has to lay it out.
+//! The outputs' own choices: the graph file's format (§11.14), with its
+//! file name extension and whether Graphviz's `dot` has to lay it out, and
+//! the view a trace run prints on stdout.
 
-use crate::cli::Format;
+/// The format of the graph file `<output>.<extension>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GraphFormat {
+    Dot,
+    Gif,
+    Jpg,
+    Pdf,
+    Png,
+    Ps,
+    Svg,
+    /// The graph as an interactive page (no Graphviz needed).
+    Html,
+}
 
-impl Format {
+impl GraphFormat {
     /// The extension of the graph file `<output>.<extension>` (also
-    /// Graphviz's `-T` name); `None` for formats that are not a graph file.
-    pub fn graph_extension(self) -> Option<&'static str> {
+    /// Graphviz's `-T` name).
+    pub fn extension(self) -> &'static str {
         match self {
-            Self::Dot => Some("dot"),
-            Self::Gif => Some("gif"),
-            Self::Jpg => Some("jpg"),
-            Self::Pdf => Some("pdf"),
-            Self::Png => Some("png"),
-            Self::Ps => Some("ps"),
-            Self::Svg => Some("svg"),
-            Self::Html => Some("html"),
-            Self::Horiz | Self::Vert | Self::Classic => None,
+            Self::Dot => "dot",
+            Self::Gif => "gif",
+            Self::Jpg => "jpg",
+            Self::Pdf => "pdf",
+            Self::Png => "png",
+            Self::Ps => "ps",
+            Self::Svg => "svg",
+            Self::Html => "html",
         }
     }
 
@@ -25,4 +37,17 @@ impl Format {
     pub fn needs_graphviz(self) -> bool {
         !matches!(self, Self::Dot | Self::Html)
     }
+}
+
+/// What a trace run prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The text report.
+    Text,
+    /// The hops as traceroute(8) prints them.
+    Classic,
+    /// The hop table as CSV.
+    Csv,
+    /// Our JSON report.
+    Json,
 }

@@ -25,6 +25,7 @@ pub use csv::render_csv;
 pub use dot::{Drawn, render_dot};
 pub use fault::{fault_json, render_fault};
 pub use file::write_graph;
+pub use format::{GraphFormat, View};
 pub use html::render_html;
 pub use paths::{Layout, render_paths};
 pub use stdout::write_stdout;

@@ -7,11 +7,14 @@ use std::{collections::HashMap, net::IpAddr, path::PathBuf, time::SystemTime};
 
 use crate::{
     Error, Result,
+    cli::Config,
     cli::run::Traces,
-    cli::{Config, Format},
     output::measurement::Measurement,
     output::report::Report,
-    output::{Drawn, Route, render_classic, render_dot, render_html, render_text, write_graph},
+    output::{
+        Drawn, GraphFormat, Route, View, render_classic, render_csv, render_dot, render_html,
+        render_text, write_graph,
+    },
     trace::discovery::Mode,
     trace::graph::{Direction, Trace},
     trace::merge::merge,
@@ -19,30 +22,43 @@ use crate::{
 };
 
 /// Prints the report of `traces` to stdout: the text report, with
-/// `-f classic` the traceroute(8)-like view, or with `--json` the
-/// [`Report`] of a run that started at `started`.
+/// `-f classic` the traceroute(8)-like view, with `-f csv` the hop table
+/// as CSV, or with `--json` the [`Report`] of a run that started at
+/// `started`.
 pub fn print_report(
     config: &Config,
     traces: &Traces,
     names: &HashMap<IpAddr, Vec<String>>,
     started: SystemTime,
 ) -> Result<()> {
-    let text = if config.json {
-        let report = Report::new(config, traces, names, started, SystemTime::now());
-        report.to_json()? + "\n"
-    } else if config.classic {
-        let route = Route {
-            target_name: &config.target,
-            target: traces.target,
-            local: traces.local,
-            max_ttl: config.params.max_ttl,
-            multipath: matches!(config.params.mode, Mode::MultiPath(_)),
-        };
-        render_classic(&traces.labelled(), &route, names)
-    } else {
-        render_text(&traces.labelled(), names)
-    };
-    write_stdout(&text)
+    write_stdout(&report_text(config, traces, names, started)?)
+}
+
+/// The report [`print_report`] prints.
+fn report_text(
+    config: &Config,
+    traces: &Traces,
+    names: &HashMap<IpAddr, Vec<String>>,
+    started: SystemTime,
+) -> Result<String> {
+    Ok(match config.view {
+        View::Json => {
+            let report = Report::new(config, traces, names, started, SystemTime::now());
+            report.to_json()? + "\n"
+        }
+        View::Classic => {
+            let route = Route {
+                target_name: &config.target,
+                target: traces.target,
+                local: traces.local,
+                max_ttl: config.params.max_ttl,
+                multipath: matches!(config.params.mode, Mode::MultiPath(_)),
+            };
+            render_classic(&traces.labelled(), &route, names)
+        }
+        View::Csv => render_csv(&traces.labelled(), names)?,
+        View::Text => render_text(&traces.labelled(), names),
+    })
 }
 
 /// With `-s`, writes the statistics file `<output>.json` from the unmerged
@@ -88,7 +104,7 @@ pub fn draw(config: &Config, traces: &Traces, names: &HashMap<IpAddr, Vec<String
             },
         })
         .collect();
-    let path = if format == Format::Html {
+    let path = if format == GraphFormat::Html {
         let path = PathBuf::from(format!("{}.html", config.output));
         let page = render_html(&format!("reverse-tr: {}", config.target), &drawn, names);
         std::fs::write(&path, page).map_err(|source| Error::Write {
@@ -97,11 +113,55 @@ pub fn draw(config: &Config, traces: &Traces, names: &HashMap<IpAddr, Vec<String
         })?;
         path
     } else {
-        let Some(path) = write_graph(&render_dot(&drawn, names), format, &config.output)? else {
-            return Ok(());
-        };
-        path
+        write_graph(&render_dot(&drawn, names), format, &config.output)?
     };
     eprintln!("reverse-tr: graph written to {}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::{
+        cli::Cli,
+        trace::fake_network::{host, trace},
+    };
+
+    /// The report a trace run of `args` prints for a two-hop forward trace.
+    fn printed(args: &str) -> String {
+        let words = std::iter::once("reverse-tr").chain(args.split_whitespace());
+        let config = Cli::try_parse_from(words)
+            .expect("command line")
+            .config()
+            .expect("config");
+        let traces = Traces {
+            target: host(2),
+            local: host(100),
+            forward: Some(trace(&[(&[(1, 1, 1)], 1), (&[(2, 1, 2)], 1)], true)),
+            reverse: None,
+        };
+        report_text(&config, &traces, &HashMap::new(), SystemTime::now()).expect("rendered")
+    }
+
+    #[test]
+    fn csv_view_prints_the_hop_table_instead_of_the_text_report() {
+        let csv = printed("-f csv forward udp singlepath --flow 1 192.0.2.1");
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some(
+                "direction,ttl,address,names,answers,rtt_min_ms,rtt_avg_ms,rtt_max_ms,\
+                 flows,hop_sent,hop_answered,destination"
+            )
+        );
+        let rows: Vec<&str> = lines.collect();
+        assert_eq!(rows.len(), 2, "{csv}");
+        assert!(rows[0].starts_with("forward,1,10.0.0.1,"), "{csv}");
+        assert!(rows[1].starts_with("forward,2,10.0.0.2,"), "{csv}");
+        assert!(rows[1].ends_with(",true"), "{csv}");
+        let text = printed("forward udp singlepath --flow 1 192.0.2.1");
+        assert!(!text.starts_with("direction,"), "{text}");
+    }
 }
