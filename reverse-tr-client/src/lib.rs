@@ -9,5 +9,6 @@ mod error;
 pub mod output;
 pub mod trace;
 
+pub use cli::main;
 pub use error::{Error, Result};
 pub use output::write_stdout;

@@ -12,11 +12,12 @@ use reverse_tr_common::{Family, ProbeProtocol, duration::parse_duration};
 use crate::{
     cli::live::{LiveArgs, LiveJob},
     cli::resolve::host_of,
-    output::{GraphFormat, Layout, View},
+    output::{GraphFormat, Layout, OutputConfig, Transmit, View},
     trace::discovery::{Mode, Params},
     trace::fault::{FaultSurvey, Rounds},
     trace::mda::MultipathSettings,
     trace::paths::{Survey, path_flow},
+    trace::run::{Directions, TraceConfig},
 };
 
 /// Destination port of forward `paths` and `fault` probes without `--port`:
@@ -315,7 +316,7 @@ pub struct FaultArgs {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Job {
     /// `singlepath`, `multipath`: discover each direction's graph with
-    /// [`Config::params`].
+    /// the parameters of [`TraceConfig::params`].
     Trace,
     /// `paths`: a table of each direction's paths; forward UDP/TCP probes go
     /// to `port`.
@@ -330,7 +331,7 @@ pub enum Job {
         port: u16,
         json: bool,
     },
-    /// `live`: discover each direction with [`Config::params`], then
+    /// `live`: discover each direction with [`TraceConfig::params`], then
     /// monitor it.
     Live(LiveJob),
 }
@@ -400,56 +401,25 @@ impl Format {
     }
 }
 
-/// Which directions a run traces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Directions {
-    Forward,
-    Reverse,
-    TwoWay,
-}
-
-/// How to submit the measurement (§11.16).
-#[derive(Debug, Clone)]
-pub struct Transmit {
-    /// `--collector`, if given.
-    pub collector: Option<String>,
-    pub timeout: Duration,
-    /// `-y`: do not ask.
-    pub assume_yes: bool,
-}
-
-/// A validated command line.
+/// A validated command line: the engine's configuration, the outputs',
+/// and what the app itself does (resolving TARGET, names, logging,
+/// submission).
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub directions: Directions,
-    pub protocol: ProbeProtocol,
     pub target: String,
-    /// The TTL range and abort apply to every job, the mode to `Job::Trace`.
-    pub params: Params,
+    /// How the run probes.
+    pub trace: TraceConfig,
     pub job: Job,
+    /// What a trace run prints and writes.
+    pub output: OutputConfig,
     /// `-4`/`-6`: resolve TARGET in this family only.
     pub family: Option<Family>,
-    pub timeout: Duration,
-    /// Gap between two probes sent.
-    pub gap: Duration,
-    pub padding: u16,
     pub no_resolve: bool,
     pub log_level: LogLevel,
     /// `--transmit`: where to and how.
     pub transmit: Option<Transmit>,
     /// `--resolve-aliases`: the file to write the alias sets to.
     pub aliases_file: Option<String>,
-    /// Base name of output files (`-o`).
-    pub output: String,
-    /// The graph file's format, when one is to be written (`-f`, `-o`).
-    pub graph: Option<GraphFormat>,
-    /// `-s`: write `<output>.json`.
-    pub store_json: bool,
-    /// Merge equal vertices before rendering (not `--no-merge`).
-    pub merge: bool,
-    /// What to print on stdout: the text report, or with `-f classic`,
-    /// `-f csv` or `--json` instead of it another view.
-    pub view: View,
 }
 
 impl Cli {
@@ -625,20 +595,29 @@ impl Cli {
         };
         let output = o.output.unwrap_or_else(|| "trace".to_owned());
         Ok(Config {
-            directions,
-            protocol,
             target,
-            params: Params {
-                min_ttl: o.min_ttl,
-                max_ttl: o.max_ttl,
-                abort: o.abort,
-                mode,
+            trace: TraceConfig {
+                directions,
+                protocol,
+                padding: o.padding,
+                timeout: o.timeout,
+                gap,
+                params: Params {
+                    min_ttl: o.min_ttl,
+                    max_ttl: o.max_ttl,
+                    abort: o.abort,
+                    mode,
+                },
             },
             job,
+            output: OutputConfig {
+                base: output.clone(),
+                graph,
+                store_json: o.store_json,
+                merge: !o.no_merge,
+                view,
+            },
             family,
-            timeout: o.timeout,
-            gap,
-            padding: o.padding,
             no_resolve: o.no_resolve,
             log_level: o.log_level,
             transmit: o.transmit.then_some(Transmit {
@@ -647,11 +626,6 @@ impl Cli {
                 assume_yes: o.assume_yes,
             }),
             aliases_file: o.resolve_aliases.then(|| format!("{output}.aliases")),
-            output,
-            graph,
-            store_json: o.store_json,
-            merge: !o.no_merge,
-            view,
         })
     }
 }
@@ -710,8 +684,8 @@ mod tests {
              forward udp fault --duration 1.5s 192.0.2.1",
         )
         .expect("valid");
-        assert_eq!(run.timeout, Duration::from_millis(500));
-        assert_eq!(run.gap, Duration::from_millis(20));
+        assert_eq!(run.trace.timeout, Duration::from_millis(500));
+        assert_eq!(run.trace.gap, Duration::from_millis(20));
         let Job::Fault { survey, .. } = run.job else {
             panic!("a fault job");
         };
@@ -723,13 +697,13 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(
-            (plain.timeout, plain.gap),
+            (plain.trace.timeout, plain.trace.gap),
             (Duration::from_secs(3), Duration::from_millis(250))
         );
         let transmit = plain.transmit.expect("--transmit");
         assert_eq!(transmit.timeout, Duration::from_secs(60));
         let defaults = config("forward udp singlepath --flow 1 192.0.2.1").expect("valid");
-        assert_eq!(defaults.timeout, Duration::from_secs(2));
+        assert_eq!(defaults.trace.timeout, Duration::from_secs(2));
     }
 
     #[test]
@@ -737,14 +711,20 @@ mod tests {
         let trace = "forward udp singlepath --flow 1 192.0.2.1";
         let run = |options: &str| config(&format!("{options} {trace}"));
         let csv = run("-f csv").expect("valid");
-        assert_eq!((csv.view, csv.graph), (View::Csv, None));
+        assert_eq!((csv.output.view, csv.output.graph), (View::Csv, None));
         let classic = run("-f classic").expect("valid");
-        assert_eq!((classic.view, classic.graph), (View::Classic, None));
+        assert_eq!(
+            (classic.output.view, classic.output.graph),
+            (View::Classic, None)
+        );
         let svg = run("-f svg").expect("valid");
-        assert_eq!((svg.view, svg.graph), (View::Text, Some(GraphFormat::Svg)));
+        assert_eq!(
+            (svg.output.view, svg.output.graph),
+            (View::Text, Some(GraphFormat::Svg))
+        );
         let json = run("--json -o out").expect("valid");
         assert_eq!(
-            (json.view, json.graph),
+            (json.output.view, json.output.graph),
             (View::Json, Some(GraphFormat::Pdf))
         );
         assert_eq!(
@@ -756,7 +736,7 @@ mod tests {
             "-f classic and --json both replace the text report; choose one"
         );
         let paths = config("-f vert forward udp paths 192.0.2.1").expect("valid");
-        assert_eq!(paths.graph, None);
+        assert_eq!(paths.output.graph, None);
         assert!(matches!(
             paths.job,
             Job::Paths {

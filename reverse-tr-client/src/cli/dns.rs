@@ -4,7 +4,7 @@
 //! address unnamed.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::BTreeSet,
     net::{IpAddr, SocketAddr},
     time::Duration,
 };
@@ -25,8 +25,7 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long all lookups together may take.
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Names by address: the primary name first, then the others.
-pub type Names = HashMap<IpAddr, Vec<String>>;
+use crate::output::Names;
 
 /// A PTR resolver.
 #[derive(Clone)]

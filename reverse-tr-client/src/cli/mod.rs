@@ -2,6 +2,7 @@
 //! resolution and reverse DNS, privileges, the progress line, and the runs
 //! of a trace, of a survey and of live monitoring.
 
+mod app;
 mod args;
 pub mod dns;
 pub mod endpoints;
@@ -10,10 +11,9 @@ pub mod privileges;
 pub mod progress;
 pub mod resolve;
 pub mod run;
-pub mod survey;
 
+pub use app::main;
 pub use args::{
-    Cli, Config, DEFAULT_RATE, DirectionCommand, Directions, FaultArgs, Format, Job, LogLevel,
-    ModeChoice, ModeCommand, Multipath, Options, PathsArgs, Protocol, ProtocolChoice, Singlepath,
-    Transmit, command,
+    Cli, Config, DEFAULT_RATE, DirectionCommand, FaultArgs, Format, Job, LogLevel, ModeChoice,
+    ModeCommand, Multipath, Options, PathsArgs, Protocol, ProtocolChoice, Singlepath, command,
 };

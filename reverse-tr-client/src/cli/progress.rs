@@ -1,8 +1,7 @@
 //! Progress of a running trace on a terminal: one self-updating line on
 //! stderr per run, telling for each direction the TTL being probed, probes
-//! sent and answered and the addresses found. Every probe passes the
-//! [`Prober`] seam, so a counting wrapper sees all of it without discovery
-//! knowing. Log lines erase the progress line and redraw it below them.
+//! sent and answered and the addresses found. The engine reports every
+//! batch to the [`Observer`] a run is given, which [`Progress`] is. Log lines erase the progress line and redraw it below them.
 //! The line is cut to the terminal's width at every draw, and erased over
 //! as many rows as it may wrap to since the terminal shrank.
 
@@ -14,9 +13,9 @@ use std::{
 };
 
 use crate::{
-    Result,
     trace::graph::Direction,
-    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec},
+    trace::run::Observer,
 };
 
 /// The progress line now on the terminal, if any; log lines consult it.
@@ -52,15 +51,6 @@ impl Progress {
             show,
             counts: Mutex::new(BTreeMap::new()),
         })
-    }
-
-    /// `prober`, counting what it sends and gets back for `direction`.
-    pub fn counting<P: Prober>(self: &Arc<Self>, direction: Direction, prober: P) -> Counting<P> {
-        Counting {
-            prober,
-            progress: Arc::clone(self),
-            direction,
-        }
     }
 
     /// The counts of `direction` so far.
@@ -123,6 +113,25 @@ impl Progress {
         }
     }
 
+    fn draw(&self) {
+        if self.show {
+            let line = self.line_within(terminal_width().saturating_sub(1));
+            let mut shown = shown();
+            if let Some(old) = shown.as_deref() {
+                erase(old);
+            }
+            put(&line);
+            *shown = Some(line);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Counts>> {
+        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Counts what each direction sends and gets back.
+impl Observer for Progress {
     fn sending(&self, direction: Direction, probes: &[ProbeSpec]) {
         {
             let mut counts = self.lock();
@@ -150,22 +159,6 @@ impl Progress {
             }
         }
         self.draw();
-    }
-
-    fn draw(&self) {
-        if self.show {
-            let line = self.line_within(terminal_width().saturating_sub(1));
-            let mut shown = shown();
-            if let Some(old) = shown.as_deref() {
-                erase(old);
-            }
-            put(&line);
-            *shown = Some(line);
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Counts>> {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -212,22 +205,6 @@ fn put(text: &str) {
     let _ = stderr.flush();
 }
 
-/// A prober that reports to a [`Progress`].
-pub struct Counting<P> {
-    prober: P,
-    progress: Arc<Progress>,
-    direction: Direction,
-}
-
-impl<P: Prober> Prober for Counting<P> {
-    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
-        self.progress.sending(self.direction, probes);
-        let outcomes = self.prober.send_batch(probes).await?;
-        self.progress.outcomes(self.direction, &outcomes);
-        Ok(outcomes)
-    }
-}
-
 /// A logger that erases the progress line before each record and redraws
 /// it after, so log lines and the line never mix.
 pub struct Logger<L>(pub L);
@@ -261,6 +238,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::{
+        Result,
+        trace::{probe::Prober, run::Observed},
+    };
 
     /// Answers odd flows only, from `10.0.<ttl>.<flow % 4>`.
     struct OddFlows;
@@ -291,8 +272,8 @@ mod tests {
     #[tokio::test]
     async fn counts_probes_answers_and_addresses_per_direction() {
         let progress = Progress::new(false);
-        let forward = progress.counting(Direction::Forward, OddFlows);
-        let reverse = progress.counting(Direction::Reverse, OddFlows);
+        let forward = Observed::new(OddFlows, progress.as_ref(), Direction::Forward);
+        let reverse = Observed::new(OddFlows, progress.as_ref(), Direction::Reverse);
         let outcomes = forward.send_batch(&batch(1, 1..7)).await.expect("batch");
         assert_eq!(outcomes.len(), 6, "the wrapper passes outcomes on");
         forward.send_batch(&batch(2, 1..5)).await.expect("batch");
@@ -312,8 +293,8 @@ mod tests {
     #[tokio::test]
     async fn the_line_never_exceeds_the_width() {
         let progress = Progress::new(false);
-        let forward = progress.counting(Direction::Forward, OddFlows);
-        let reverse = progress.counting(Direction::Reverse, OddFlows);
+        let forward = Observed::new(OddFlows, progress.as_ref(), Direction::Forward);
+        let reverse = Observed::new(OddFlows, progress.as_ref(), Direction::Reverse);
         forward.send_batch(&batch(12, 1..300)).await.expect("batch");
         reverse.send_batch(&batch(9, 1..40)).await.expect("batch");
         let full = progress.line();
@@ -343,7 +324,7 @@ mod tests {
     #[tokio::test]
     async fn a_retry_at_a_lower_ttl_keeps_the_highest() {
         let progress = Progress::new(false);
-        let forward = progress.counting(Direction::Forward, OddFlows);
+        let forward = Observed::new(OddFlows, progress.as_ref(), Direction::Forward);
         forward.send_batch(&batch(3, 1..2)).await.expect("batch");
         forward.send_batch(&batch(2, 1..2)).await.expect("batch");
         assert_eq!(progress.counts(Direction::Forward).ttl, 3);

@@ -14,8 +14,8 @@ use log::{info, warn};
 
 use crate::{
     Error, Result,
-    cli::run::Traces,
     trace::graph::{Trace, VertexId},
+    trace::run::Traces,
 };
 
 /// Interfaces of one router.

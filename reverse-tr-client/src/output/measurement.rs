@@ -10,11 +10,11 @@ use serde::{Serialize, Serializer, ser::SerializeMap};
 
 use crate::{
     Error, Result,
-    cli::Config,
     trace::discovery::Mode,
     trace::graph::{Direction, Trace, VertexId},
     trace::mda::MultipathSettings,
     trace::merge::VertexClass,
+    trace::run::TraceConfig,
 };
 
 /// One measurement: the parameters of the run and its raw traces. Field
@@ -123,10 +123,12 @@ impl Serialize for Hostnames {
 }
 
 impl Measurement {
-    /// The record of a run of `config` that found `traces` (forward first);
+    /// The record of a run to `target` probing as `config` says that found
+    /// `traces` (forward first);
     /// `names` from reverse DNS (empty with `-n`).
     pub fn new(
-        config: &Config,
+        target: &str,
+        config: &TraceConfig,
         traces: &[(Direction, &Trace)],
         names: &HashMap<IpAddr, Vec<String>>,
     ) -> Self {
@@ -162,7 +164,7 @@ impl Measurement {
             }
         }
         Self {
-            target: config.target.clone(),
+            target: target.to_owned(),
             protocol: protocol_name(config.protocol),
             min_ttl: params.min_ttl,
             max_ttl: params.max_ttl,
@@ -266,7 +268,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::cli::Cli;
+    use crate::cli::{Cli, Config};
 
     /// `shared/vectors` beside the repository, or `REVERSE_TR_VECTORS`.
     fn vectors() -> PathBuf {
@@ -370,7 +372,8 @@ mod tests {
                 let reverse = lab_path(server, V4_BACK, client, false);
                 let config = config("--inter 0.1 two-way udp singlepath --flow 1234 10.0.7.200");
                 Measurement::new(
-                    &config,
+                    &config.target,
+                    &config.trace,
                     &[
                         (Direction::Forward, &forward),
                         (Direction::Reverse, &reverse),
@@ -383,7 +386,8 @@ mod tests {
                 let reverse = lab_path(server, V4_BACK, client, true);
                 let config = config("--inter 0.1 two-way udp multipath 10.0.7.200");
                 Measurement::new(
-                    &config,
+                    &config.target,
+                    &config.trace,
                     &[
                         (Direction::Forward, &forward),
                         (Direction::Reverse, &reverse),
@@ -394,7 +398,12 @@ mod tests {
             "reference-v6-reverse-tcp-multipath.json" => {
                 let reverse = lab_path("fd00:0:7::200", V6_BACK, "fd00:0:1::100", true);
                 let config = config("--inter 0.1 reverse tcp multipath fd00:0:7::200");
-                Measurement::new(&config, &[(Direction::Reverse, &reverse)], &HashMap::new())
+                Measurement::new(
+                    &config.target,
+                    &config.trace,
+                    &[(Direction::Reverse, &reverse)],
+                    &HashMap::new(),
+                )
             }
             other => panic!("no comparable trace for {other}"),
         };
@@ -523,7 +532,7 @@ mod tests {
             (Direction::Reverse, &reverse),
         ];
         let json: Value = serde_json::from_str(
-            &Measurement::new(&config, &traces, &HashMap::new())
+            &Measurement::new(&config.target, &config.trace, &traces, &HashMap::new())
                 .to_json()
                 .expect("json"),
         )
@@ -586,9 +595,14 @@ mod tests {
         );
         let config = config("forward udp multipath 10.0.0.3");
         let json: Value = serde_json::from_str(
-            &Measurement::new(&config, &[(Direction::Forward, &holes)], &HashMap::new())
-                .to_json()
-                .expect("json"),
+            &Measurement::new(
+                &config.target,
+                &config.trace,
+                &[(Direction::Forward, &holes)],
+                &HashMap::new(),
+            )
+            .to_json()
+            .expect("json"),
         )
         .expect("parses");
         let list = json["traces"]["forward"].as_array().cloned().expect("list");
@@ -603,9 +617,14 @@ mod tests {
             &[&[("10.0.0.1", &[5])], &[], &[("10.0.0.9", &[5])]],
         );
         let json_again: Value = serde_json::from_str(
-            &Measurement::new(&config, &[(Direction::Forward, &another)], &HashMap::new())
-                .to_json()
-                .expect("json"),
+            &Measurement::new(
+                &config.target,
+                &config.trace,
+                &[(Direction::Forward, &another)],
+                &HashMap::new(),
+            )
+            .to_json()
+            .expect("json"),
         )
         .expect("parses");
         let again = json_again["traces"]["forward"]
@@ -634,7 +653,12 @@ mod tests {
             ),
         ]);
         let config = config("forward icmp singlepath --flow 7 example.net");
-        let measurement = Measurement::new(&config, &[(Direction::Forward, &forward)], &names);
+        let measurement = Measurement::new(
+            &config.target,
+            &config.trace,
+            &[(Direction::Forward, &forward)],
+            &names,
+        );
         let compact = measurement.to_json().expect("json");
         assert!(!compact.contains('\n') && !compact.contains(": "));
         assert!(compact.starts_with(r#"{"target":"example.net","protocol":"icmp","#));

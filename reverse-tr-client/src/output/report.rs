@@ -39,12 +39,11 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    cli::Config,
-    cli::run::Traces,
     output::measurement::protocol_name,
     trace::discovery::Mode,
     trace::graph::{Direction, Trace},
     trace::mda::MultipathSettings,
+    trace::run::{TraceConfig, Traces},
 };
 
 /// The version of this schema; changes that break readers raise it.
@@ -129,10 +128,12 @@ pub struct VertexReport {
 }
 
 impl Report {
-    /// The report of a run of `config` that found `traces` between
+    /// The report of a run to `target` probing as `config` says that found
+    /// `traces` between
     /// `started` and `finished`, with host names from `names`.
     pub fn new(
-        config: &Config,
+        target: &str,
+        config: &TraceConfig,
         traces: &Traces,
         names: &HashMap<IpAddr, Vec<String>>,
         started: SystemTime,
@@ -145,7 +146,7 @@ impl Report {
         };
         Self {
             version: REPORT_VERSION,
-            target: config.target.clone(),
+            target: target.to_owned(),
             address: traces.target,
             local: traces.local,
             protocol: protocol_name(config.protocol).to_owned(),
@@ -255,7 +256,8 @@ mod tests {
         };
         let started = UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
         Report::new(
-            &config,
+            &config.target,
+            &config.trace,
             &traces,
             names,
             started,

@@ -1,54 +1,78 @@
 //! What a trace run shows and leaves behind (§11.17 steps 7–8): the report
-//! on stdout (text, or our JSON with `--json`), the statistics file
-//! `<output>.json` with `-s`, and the graph `<output>.<format>` with `-f`/`-o`.
-//! Notes naming written files go to stderr, so stdout stays the report.
+//! on stdout (text, classic, CSV, or our JSON with `--json`), the
+//! statistics file `<output>.json` with `-s`, and the graph
+//! `<output>.<format>` with `-f`/`-o`. Notes naming written files go to
+//! stderr, so stdout stays the report.
 
-use std::{collections::HashMap, net::IpAddr, path::PathBuf, time::SystemTime};
+use std::{path::PathBuf, time::SystemTime};
 
 use crate::{
     Error, Result,
-    cli::Config,
-    cli::run::Traces,
     output::measurement::Measurement,
     output::report::Report,
     output::{
-        Drawn, GraphFormat, Route, View, render_classic, render_csv, render_dot, render_html,
-        render_text, write_graph,
+        Drawn, GraphFormat, Names, Route, View, render_classic, render_csv, render_dot,
+        render_html, render_text, write_graph,
     },
     trace::discovery::Mode,
     trace::graph::{Direction, Trace},
     trace::merge::merge,
+    trace::run::{TraceConfig, Traces},
     write_stdout,
 };
 
-/// Prints the report of `traces` to stdout: the text report, with
+/// What a trace run prints and writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputConfig {
+    /// Base name of output files (`-o`).
+    pub base: String,
+    /// The graph file's format, when one is to be written (`-f`, `-o`).
+    pub graph: Option<GraphFormat>,
+    /// `-s`: write `<output>.json`.
+    pub store_json: bool,
+    /// Merge equal vertices before rendering (not `--no-merge`).
+    pub merge: bool,
+    /// What to print on stdout: the text report, or with `-f classic`,
+    /// `-f csv` or `--json` instead of it another view.
+    pub view: View,
+}
+
+/// A finished trace run as the outputs show it.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    /// TARGET as given.
+    pub target: &'a str,
+    /// How it was probed.
+    pub config: &'a TraceConfig,
+    pub traces: &'a Traces,
+    /// Host names of the addresses found (empty with `-n`).
+    pub names: &'a Names,
+}
+
+/// Prints the report of `run` to stdout: the text report, with
 /// `-f classic` the traceroute(8)-like view, with `-f csv` the hop table
 /// as CSV, or with `--json` the [`Report`] of a run that started at
 /// `started`.
-pub fn print_report(
-    config: &Config,
-    traces: &Traces,
-    names: &HashMap<IpAddr, Vec<String>>,
-    started: SystemTime,
-) -> Result<()> {
-    write_stdout(&report_text(config, traces, names, started)?)
+pub fn print_report(output: &OutputConfig, run: Run<'_>, started: SystemTime) -> Result<()> {
+    write_stdout(&report_text(output.view, run, started)?)
 }
 
 /// The report [`print_report`] prints.
-fn report_text(
-    config: &Config,
-    traces: &Traces,
-    names: &HashMap<IpAddr, Vec<String>>,
-    started: SystemTime,
-) -> Result<String> {
-    Ok(match config.view {
+fn report_text(view: View, run: Run<'_>, started: SystemTime) -> Result<String> {
+    let Run {
+        target,
+        config,
+        traces,
+        names,
+    } = run;
+    Ok(match view {
         View::Json => {
-            let report = Report::new(config, traces, names, started, SystemTime::now());
+            let report = Report::new(target, config, traces, names, started, SystemTime::now());
             report.to_json()? + "\n"
         }
         View::Classic => {
             let route = Route {
-                target_name: &config.target,
+                target_name: target,
                 target: traces.target,
                 local: traces.local,
                 max_ttl: config.params.max_ttl,
@@ -63,13 +87,11 @@ fn report_text(
 
 /// With `-s`, writes the statistics file `<output>.json` from the unmerged
 /// traces (§11.15).
-pub fn store_json(
-    config: &Config,
-    traces: &Traces,
-    names: &HashMap<IpAddr, Vec<String>>,
-) -> Result<()> {
-    if config.store_json {
-        let path = Measurement::new(config, &traces.labelled(), names).store(&config.output)?;
+pub fn store_json(output: &OutputConfig, run: Run<'_>) -> Result<()> {
+    if output.store_json {
+        let measurement =
+            Measurement::new(run.target, run.config, &run.traces.labelled(), run.names);
+        let path = measurement.store(&output.base)?;
         eprintln!("reverse-tr: statistics written to {path}");
     }
     Ok(())
@@ -77,15 +99,16 @@ pub fn store_json(
 
 /// With `-f`/`-o`, merges equal vertices (unless `--no-merge`) and draws
 /// the graph to `<output>.<format>` (§11.13, §11.14).
-pub fn draw(config: &Config, traces: &Traces, names: &HashMap<IpAddr, Vec<String>>) -> Result<()> {
-    let Some(format) = config.graph else {
+pub fn draw(output: &OutputConfig, run: Run<'_>) -> Result<()> {
+    let Some(format) = output.graph else {
         return Ok(());
     };
+    let (traces, names) = (run.traces, run.names);
     let labelled = traces.labelled();
     let merged: Vec<(Direction, Trace)> = labelled
         .iter()
         .map(|&(direction, trace)| {
-            let trace = if config.merge {
+            let trace = if output.merge {
                 merge(trace)
             } else {
                 trace.clone()
@@ -105,15 +128,15 @@ pub fn draw(config: &Config, traces: &Traces, names: &HashMap<IpAddr, Vec<String
         })
         .collect();
     let path = if format == GraphFormat::Html {
-        let path = PathBuf::from(format!("{}.html", config.output));
-        let page = render_html(&format!("reverse-tr: {}", config.target), &drawn, names);
+        let path = PathBuf::from(format!("{}.html", output.base));
+        let page = render_html(&format!("reverse-tr: {}", run.target), &drawn, names);
         std::fs::write(&path, page).map_err(|source| Error::Write {
             path: path.display().to_string(),
             source,
         })?;
         path
     } else {
-        write_graph(&render_dot(&drawn, names), format, &config.output)?
+        write_graph(&render_dot(&drawn, names), format, &output.base)?
     };
     eprintln!("reverse-tr: graph written to {}", path.display());
     Ok(())
@@ -142,7 +165,13 @@ mod tests {
             forward: Some(trace(&[(&[(1, 1, 1)], 1), (&[(2, 1, 2)], 1)], true)),
             reverse: None,
         };
-        report_text(&config, &traces, &HashMap::new(), SystemTime::now()).expect("rendered")
+        let run = Run {
+            target: &config.target,
+            config: &config.trace,
+            traces: &traces,
+            names: &Names::new(),
+        };
+        report_text(config.output.view, run, SystemTime::now()).expect("rendered")
     }
 
     #[test]

@@ -15,7 +15,17 @@ use std::{
 use base64::Engine as _;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
-use crate::{Error, Result, cli::Transmit};
+use crate::{Error, Result};
+
+/// How to submit the measurement (§11.16).
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// `--collector`, if given.
+    pub collector: Option<String>,
+    pub timeout: Duration,
+    /// `-y`: do not ask.
+    pub assume_yes: bool,
+}
 
 /// Environment variable naming the collector's URL.
 pub const COLLECTOR_VARIABLE: &str = "REVERSE_TR_COLLECTOR";

@@ -20,4 +20,6 @@ pub mod paths;
 pub mod probe;
 mod reprobe;
 pub mod reverse;
+pub mod run;
 mod session;
+pub mod survey;

@@ -22,15 +22,17 @@ use super::{
 };
 use crate::{
     Error, Result,
-    cli::dns::{Names, ReverseDns, TOTAL_TIMEOUT},
+    cli::Config,
+    cli::dns::{ReverseDns, TOTAL_TIMEOUT},
     cli::run::{addresses, probers},
-    cli::{Config, Directions},
+    output::Names,
     output::live::{ViewOptions, render_csv, render_report, snapshot_json, snapshot_line},
     trace::discovery::discover,
     trace::graph::Trace,
     trace::live::{Control, LivePath, Snapshot, Watched, monitor},
     trace::net::Pacer,
     trace::probe::Prober,
+    trace::run::{Directions, Probers},
 };
 
 /// Runs `job`; Ctrl-C ends discovery or monitoring early (a report is
@@ -42,7 +44,7 @@ pub async fn run_live(config: &Config, job: &LiveJob) -> Result<()> {
         )));
     }
     let (target, local) = addresses(config).await?;
-    let pacer = Arc::new(Pacer::new(config.gap));
+    let pacer = Arc::new(Pacer::new(config.trace.gap));
     let stop = Arc::new(AtomicBool::new(false));
     let control = Arc::new(Control::default());
     let interrupt = tokio::spawn({
@@ -72,8 +74,14 @@ async fn watch(
     stop: &AtomicBool,
     control: &Arc<Control>,
 ) -> Result<()> {
-    let (forward, reverse) =
-        probers(config, local, target, FlowPlacement::DestinationPort, pacer).await?;
+    let Probers { forward, reverse } = probers(
+        &config.trace,
+        local,
+        target,
+        FlowPlacement::DestinationPort,
+        pacer,
+    )
+    .await?;
     info!("discovering the path(s) to monitor");
     let (forward_trace, reverse_trace) = tokio::try_join!(
         find(forward.as_ref(), config, local, target, stop),
@@ -82,7 +90,7 @@ async fn watch(
     if stop.load(Ordering::Relaxed) {
         return Ok(());
     }
-    let max_ttl = config.params.max_ttl;
+    let max_ttl = config.trace.params.max_ttl;
     let forward = forward
         .as_ref()
         .zip(forward_trace)
@@ -157,7 +165,7 @@ async fn watch_in_terminal<F: Prober, R: Prober>(
     let view = ViewOptions {
         title: format!(
             "{} {} {}",
-            directions(config.directions),
+            directions(config.trace.directions),
             protocol(config),
             config.target
         ),
@@ -199,7 +207,7 @@ fn directions(directions: Directions) -> &'static str {
 }
 
 fn protocol(config: &Config) -> &'static str {
-    match config.protocol {
+    match config.trace.protocol {
         reverse_tr_common::ProbeProtocol::Udp => "udp",
         reverse_tr_common::ProbeProtocol::Tcp => "tcp",
         reverse_tr_common::ProbeProtocol::Icmp => "icmp",
@@ -215,7 +223,7 @@ async fn find<P: Prober>(
     stop: &AtomicBool,
 ) -> Result<Option<Trace>> {
     match prober {
-        Some(prober) => discover(prober, &config.params, root, Some(destination), stop)
+        Some(prober) => discover(prober, &config.trace.params, root, Some(destination), stop)
             .await
             .map(Some),
         None => Ok(None),

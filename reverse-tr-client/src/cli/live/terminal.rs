@@ -16,7 +16,7 @@ use ratatui::{
 use tokio::sync::watch;
 
 use crate::{
-    cli::dns::Names,
+    output::Names,
     output::live::{ViewOptions, draw},
     trace::live::{Control, Snapshot},
 };

@@ -2,7 +2,7 @@
 //! a header; RTTs in milliseconds, empty when there is none.
 
 use super::rows::rows;
-use crate::{cli::dns::Names, trace::live::Snapshot, trace::live::VertexState};
+use crate::{output::Names, trace::live::Snapshot, trace::live::VertexState};
 
 const HEADER: &str = "direction,ttl,address,name,flow,state,sent,received,loss_percent,last_ms,avg_ms,best_ms,worst_ms,stdev_ms\n";
 

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::rows::{change_text, host, millis, rows};
-use crate::{cli::dns::Names, output::table::aligned, trace::live::Snapshot};
+use crate::{output::Names, output::table::aligned, trace::live::Snapshot};
 
 const HEADER: [&str; 9] = [
     "TTL", "Host", "Loss%", "Snt", "Last", "Avg", "Best", "Wrst", "StDev",

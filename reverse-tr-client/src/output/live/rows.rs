@@ -4,7 +4,7 @@
 use std::{net::IpAddr, time::Duration};
 
 use crate::{
-    cli::dns::Names,
+    output::Names,
     trace::live::{Change, LivePath, LiveVertex, PathChange, VertexState},
 };
 

@@ -14,7 +14,7 @@ use ratatui::{
 
 use super::rows::{change_text, clock, host, millis, rows};
 use crate::{
-    cli::dns::Names,
+    output::Names,
     trace::graph::Direction,
     trace::live::{LivePath, LiveVertex, Snapshot, VertexState},
 };
