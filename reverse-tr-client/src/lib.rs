@@ -5,10 +5,9 @@
 //! outputs ([`output`]), which use the engine ([`trace`]).
 
 pub mod cli;
-mod error;
 pub mod output;
 pub mod trace;
 
 pub use cli::main;
-pub use error::{Error, Result};
+pub use cli::{Error, Result};
 pub use output::write_stdout;

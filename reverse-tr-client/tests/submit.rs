@@ -12,7 +12,7 @@ use std::{
 };
 
 use reverse_tr_client::{
-    Error,
+    output::OutputError as Error,
     output::submit::{CA_VARIABLE, Collector},
 };
 

@@ -116,7 +116,7 @@ async fn trace(config: &Config, collector: Option<&submit::Collector>) -> Result
     // The first refusal stands for all: one state is the usual cause.
     if let Some((state, count)) = traces.refusals().next() {
         log::warn!("the server refused {count} request(s): {state}");
-        return Err(Error::Refused { state });
+        return Err(Error::refused(state));
     }
     Ok(())
 }
@@ -172,7 +172,10 @@ impl Interruptions {
 }
 
 fn list_endpoints() -> ExitCode {
-    match endpoints::shipped().and_then(|list| write_stdout(&endpoints::table(&list))) {
+    let listed = endpoints::shipped()
+        .map_err(Error::from)
+        .and_then(|list| Ok(write_stdout(&endpoints::table(&list))?));
+    match listed {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("reverse-tr: {error}");

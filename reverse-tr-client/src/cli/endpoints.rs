@@ -6,8 +6,6 @@
 
 use std::fmt::Write as _;
 
-use crate::{Error, Result};
-
 /// The shipped list, in the reference's format.
 const ENDPOINTS: &str = include_str!("../../ENDPOINTS");
 
@@ -44,15 +42,23 @@ pub enum EndpointProblem {
     BadAsNumber(String),
 }
 
+/// A line of an ENDPOINTS file that is not a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ENDPOINTS line {line}: {problem}")]
+pub struct EndpointError {
+    pub line: usize,
+    pub problem: EndpointProblem,
+}
+
 /// Parses an ENDPOINTS file: a header line, then one `;`-separated record per
 /// line. Blank lines are ignored and fields after the third tolerated.
-pub fn parse(text: &str) -> Result<Vec<Endpoint>> {
+pub fn parse(text: &str) -> Result<Vec<Endpoint>, EndpointError> {
     text.lines()
         .enumerate()
         .skip(1)
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
-            parse_line(line).map_err(|problem| Error::Endpoint {
+            parse_line(line).map_err(|problem| EndpointError {
                 line: index + 1,
                 problem,
             })
@@ -81,7 +87,7 @@ fn parse_line(line: &str) -> Result<Endpoint, EndpointProblem> {
 }
 
 /// The shipped endpoints.
-pub fn shipped() -> Result<Vec<Endpoint>> {
+pub fn shipped() -> Result<Vec<Endpoint>, EndpointError> {
     parse(ENDPOINTS)
 }
 
@@ -182,7 +188,7 @@ mod tests {
         ];
         for (body, line, problem) in cases {
             match parse(&format!("{HEADER}{body}")) {
-                Err(Error::Endpoint {
+                Err(EndpointError {
                     line: l,
                     problem: p,
                 }) => {

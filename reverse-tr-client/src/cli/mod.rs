@@ -6,6 +6,7 @@ mod app;
 mod args;
 pub mod dns;
 pub mod endpoints;
+mod error;
 pub mod live;
 pub mod privileges;
 pub mod progress;
@@ -17,3 +18,4 @@ pub use args::{
     Cli, Config, DEFAULT_RATE, DirectionCommand, FaultArgs, Format, Job, LogLevel, ModeChoice,
     ModeCommand, Multipath, Options, PathsArgs, Protocol, ProtocolChoice, Singlepath, command,
 };
+pub use error::{Error, Result};

@@ -238,10 +238,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{
-        Result,
-        trace::{probe::Prober, run::Observed},
-    };
+    use crate::trace::{Result, probe::Prober, run::Observed};
 
     /// Answers odd flows only, from `10.0.<ttl>.<flow % 4>`.
     struct OddFlows;

@@ -37,7 +37,7 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
     )
     .await;
     progress.finish();
-    traces
+    Ok(traces?)
 }
 
 /// Runs the `paths` or `fault` job of `config` (nothing for a trace).
@@ -54,7 +54,7 @@ pub async fn run_survey(config: &Config, stop: &AtomicBool) -> Result<Surveys> {
         destination_port: port,
     };
     let probers = probers(&config.trace, local, target, placement, &pacer).await?;
-    run_surveys(&config.trace, task, probers, (local, target), stop).await
+    Ok(run_surveys(&config.trace, task, probers, (local, target), stop).await?)
 }
 
 /// TARGET's address and this host's address towards it.

@@ -13,7 +13,8 @@ use std::{
 use log::{info, warn};
 
 use crate::{
-    Error, Result,
+    output::OutputError,
+    output::Result,
     trace::graph::{Trace, VertexId},
     trace::run::Traces,
 };
@@ -62,7 +63,7 @@ pub fn write_aliases(traces: &Traces, path: &str) -> Result<()> {
         return Ok(());
     };
     let aliases = resolve_aliases(forward, reverse);
-    std::fs::write(path, aliases_file(&aliases)).map_err(|source| Error::Write {
+    std::fs::write(path, aliases_file(&aliases)).map_err(|source| OutputError::Write {
         path: path.to_owned(),
         source,
     })?;

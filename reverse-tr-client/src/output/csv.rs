@@ -17,7 +17,8 @@
 use std::{collections::HashMap, net::IpAddr, time::Duration};
 
 use crate::{
-    Error, Result,
+    output::OutputError,
+    output::Result,
     trace::graph::{Direction, Trace},
 };
 
@@ -43,7 +44,7 @@ pub fn render_csv(
     names: &HashMap<IpAddr, Vec<String>>,
 ) -> Result<String> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let failed = |error: csv::Error| Error::Io(std::io::Error::other(error));
+    let failed = |error: csv::Error| OutputError::Io(std::io::Error::other(error));
     writer.write_record(HEADER).map_err(failed)?;
     for &(direction, trace) in traces {
         let last = trace.hops().len().saturating_sub(1);
@@ -91,8 +92,8 @@ pub fn render_csv(
     }
     let bytes = writer
         .into_inner()
-        .map_err(|error| Error::Io(std::io::Error::other(error.to_string())))?;
-    String::from_utf8(bytes).map_err(|error| Error::Io(std::io::Error::other(error)))
+        .map_err(|error| OutputError::Io(std::io::Error::other(error.to_string())))?;
+    String::from_utf8(bytes).map_err(|error| OutputError::Io(std::io::Error::other(error)))
 }
 
 #[cfg(test)]

@@ -285,7 +285,7 @@ mod tests {
         if !graphviz {
             assert!(matches!(
                 written,
-                Err(crate::Error::NoGraphviz { format: "svg" })
+                Err(crate::output::OutputError::NoGraphviz { format: "svg" })
             ));
             return;
         }

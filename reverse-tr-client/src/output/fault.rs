@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use crate::{Result, output::table::aligned, trace::fault::FaultReport, trace::graph::Direction};
+use crate::{
+    output::Result, output::table::aligned, trace::fault::FaultReport, trace::graph::Direction,
+};
 
 /// The report of `direction` as text.
 pub fn render_fault(direction: Direction, report: &FaultReport) -> String {
@@ -92,9 +94,9 @@ pub fn fault_json(reports: &[(Direction, &FaultReport)]) -> Result<String> {
             serde_json::to_value(report).map(|value| (name, value))
         })
         .collect::<std::result::Result<_, _>>()
-        .map_err(|error| crate::Error::Io(std::io::Error::other(error)))?;
+        .map_err(|error| crate::output::OutputError::Io(std::io::Error::other(error)))?;
     let mut text = serde_json::to_string_pretty(&object)
-        .map_err(|error| crate::Error::Io(std::io::Error::other(error)))?;
+        .map_err(|error| crate::output::OutputError::Io(std::io::Error::other(error)))?;
     text.push('\n');
     Ok(text)
 }

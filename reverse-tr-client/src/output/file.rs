@@ -8,7 +8,7 @@ use std::{
     process::{Command, Stdio},
 };
 
-use crate::{Error, Result, output::GraphFormat};
+use crate::{output::GraphFormat, output::OutputError, output::Result};
 
 /// Writes the graph of `dot` (DOT source) to `<output>.<format>` and
 /// returns the file's path.
@@ -18,7 +18,7 @@ pub fn write_graph(dot: &str, format: GraphFormat, output: &str) -> Result<PathB
     if format.needs_graphviz() {
         lay_out(dot, extension, &path)?;
     } else {
-        std::fs::write(&path, dot).map_err(|source| Error::Write {
+        std::fs::write(&path, dot).map_err(|source| OutputError::Write {
             path: path.display().to_string(),
             source,
         })?;
@@ -37,22 +37,25 @@ fn lay_out(dot: &str, format: &'static str, path: &Path) -> Result<()> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => Error::NoGraphviz { format },
-            _ => Error::Graphviz(error.to_string()),
+            std::io::ErrorKind::NotFound => OutputError::NoGraphviz { format },
+            _ => OutputError::Graphviz(error.to_string()),
         })?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin
             .write_all(dot.as_bytes())
-            .map_err(|error| Error::Graphviz(error.to_string()))?;
+            .map_err(|error| OutputError::Graphviz(error.to_string()))?;
     }
     let output = child
         .wait_with_output()
-        .map_err(|error| Error::Graphviz(error.to_string()))?;
+        .map_err(|error| OutputError::Graphviz(error.to_string()))?;
     if output.status.success() {
         Ok(())
     } else {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let reason = stderr.lines().next().unwrap_or("no message").trim();
-        Err(Error::Graphviz(format!("{} ({reason})", output.status)))
+        Err(OutputError::Graphviz(format!(
+            "{} ({reason})",
+            output.status
+        )))
     }
 }

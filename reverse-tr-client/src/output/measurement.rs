@@ -9,7 +9,8 @@ use reverse_tr_common::ProbeProtocol;
 use serde::{Serialize, Serializer, ser::SerializeMap};
 
 use crate::{
-    Error, Result,
+    output::OutputError,
+    output::Result,
     trace::discovery::Mode,
     trace::graph::{Direction, Trace, VertexId},
     trace::mda::MultipathSettings,
@@ -179,7 +180,7 @@ impl Measurement {
 
     /// Compact JSON, the body of a submission (§11.16).
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|error| Error::Io(error.into()))
+        serde_json::to_string(self).map_err(|error| OutputError::Io(error.into()))
     }
 
     /// JSON indented by four spaces, as the reference's statistics file.
@@ -188,14 +189,14 @@ impl Measurement {
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
         self.serialize(&mut serializer)
-            .map_err(|error| Error::Io(error.into()))?;
-        String::from_utf8(out).map_err(|error| Error::Io(std::io::Error::other(error)))
+            .map_err(|error| OutputError::Io(error.into()))?;
+        String::from_utf8(out).map_err(|error| OutputError::Io(std::io::Error::other(error)))
     }
 
     /// Writes the statistics file `<output>.json` and returns its path.
     pub fn store(&self, output: &str) -> Result<String> {
         let path = format!("{output}.json");
-        std::fs::write(&path, self.to_json_pretty()?).map_err(|source| Error::Write {
+        std::fs::write(&path, self.to_json_pretty()?).map_err(|source| OutputError::Write {
             path: path.clone(),
             source,
         })?;

@@ -167,8 +167,9 @@ impl Report {
     }
 
     /// The report as indented JSON.
-    pub fn to_json(&self) -> crate::Result<String> {
-        serde_json::to_string_pretty(self).map_err(|error| crate::Error::Io(error.into()))
+    pub fn to_json(&self) -> crate::output::Result<String> {
+        serde_json::to_string_pretty(self)
+            .map_err(|error| crate::output::OutputError::Io(error.into()))
     }
 }
 

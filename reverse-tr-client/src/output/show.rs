@@ -7,7 +7,8 @@
 use std::{path::PathBuf, time::SystemTime};
 
 use crate::{
-    Error, Result,
+    output::OutputError,
+    output::Result,
     output::measurement::Measurement,
     output::report::Report,
     output::{
@@ -130,7 +131,7 @@ pub fn draw(output: &OutputConfig, run: Run<'_>) -> Result<()> {
     let path = if format == GraphFormat::Html {
         let path = PathBuf::from(format!("{}.html", output.base));
         let page = render_html(&format!("reverse-tr: {}", run.target), &drawn, names);
-        std::fs::write(&path, page).map_err(|source| Error::Write {
+        std::fs::write(&path, page).map_err(|source| OutputError::Write {
             path: path.display().to_string(),
             source,
         })?;

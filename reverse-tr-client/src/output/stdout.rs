@@ -1,10 +1,10 @@
 //! Standard output, where reports and listings go. A closed pipe or a full
 //! disk there is the reader's doing, not a bug: it ends the run with its own
-//! error ([`Error::Stdout`]) instead of the panic of `print!`.
+//! error ([`OutputError::Stdout`]) instead of the panic of `print!`.
 
 use std::io::Write;
 
-use crate::{Error, Result};
+use crate::{output::OutputError, output::Result};
 
 /// Writes `text` to stdout and flushes it.
 pub fn write_stdout(text: &str) -> Result<()> {
@@ -12,5 +12,5 @@ pub fn write_stdout(text: &str) -> Result<()> {
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(Error::Stdout)
+        .map_err(OutputError::Stdout)
 }

@@ -15,7 +15,7 @@ use std::{
 use base64::Engine as _;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
-use crate::{Error, Result};
+use crate::{output::OutputError, output::Result};
 
 /// How to submit the measurement (§11.16).
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ impl Collector {
     /// 443 and path `/post_trace` when left out; IPv6 hosts in brackets).
     /// Credentials in the environment win over those in the URL.
     pub fn from_url(url: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let bad = |reason: &str| Error::Transmit(format!("collector URL `{url}`: {reason}"));
+        let bad = |reason: &str| OutputError::Transmit(format!("collector URL `{url}`: {reason}"));
         let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
             (Scheme::Https, rest)
         } else if let Some(rest) = url.strip_prefix("http://") {
@@ -124,7 +124,7 @@ impl Collector {
                 .transpose()?
                 .flatten()
                 .ok_or_else(|| {
-                    Error::Transmit(format!(
+                    OutputError::Transmit(format!(
                         "no collector configured (--collector URL, {COLLECTOR_VARIABLE} or `collector` in {})",
                         config_file(&env).map_or_else(
                             || "~/.config/reverse-tr/config.toml".to_owned(),
@@ -157,8 +157,9 @@ impl Collector {
         let Some(file) = &self.ca_file else {
             return Ok(RootCerts::WebPki);
         };
-        let bad =
-            |reason: String| Error::Transmit(format!("{CA_VARIABLE} {}: {reason}", file.display()));
+        let bad = |reason: String| {
+            OutputError::Transmit(format!("{CA_VARIABLE} {}: {reason}", file.display()))
+        };
         let pem = std::fs::read(file).map_err(|error| bad(error.to_string()))?;
         let certificates = ureq::tls::parse_pem(&pem)
             .filter_map(|item| match item {
@@ -180,7 +181,7 @@ impl Collector {
         let (collector, body) = (self.clone(), body.to_vec());
         tokio::task::spawn_blocking(move || collector.post(&body, timeout))
             .await
-            .map_err(|error| Error::Transmit(error.to_string()))?
+            .map_err(|error| OutputError::Transmit(error.to_string()))?
     }
 
     /// [`Self::submit`], blocking.
@@ -205,7 +206,7 @@ impl Collector {
         if status.is_success() {
             Ok(status.as_u16())
         } else {
-            Err(Error::Transmit(format!(
+            Err(OutputError::Transmit(format!(
                 "the collector answered {} {}",
                 status.as_u16(),
                 status.canonical_reason().unwrap_or_default()
@@ -214,9 +215,9 @@ impl Collector {
     }
 
     /// One line for what went wrong talking to the collector.
-    fn failure(&self, error: ureq::Error, timeout: Duration) -> Error {
+    fn failure(&self, error: ureq::Error, timeout: Duration) -> OutputError {
         let authority = self.authority();
-        Error::Transmit(match error {
+        OutputError::Transmit(match error {
             ureq::Error::Timeout(_) => format!(
                 "{authority} did not answer within {} s",
                 timeout.as_secs_f64()
@@ -291,8 +292,8 @@ fn collector_in_config(path: &std::path::Path) -> Result<Option<String>> {
     }
 }
 
-fn config_error(path: &std::path::Path, reason: String) -> Error {
-    Error::Config {
+fn config_error(path: &std::path::Path, reason: String) -> OutputError {
+    OutputError::Config {
         path: path.display().to_string(),
         reason,
     }
@@ -317,7 +318,7 @@ async fn confirmed_submit(
 ) -> Result<Option<u16>> {
     if !options.assume_yes {
         if !std::io::stdin().is_terminal() {
-            return Err(Error::Transmit(
+            return Err(OutputError::Transmit(
                 "no terminal to ask for confirmation on; pass -y to transmit without asking"
                     .to_owned(),
             ));
@@ -442,7 +443,7 @@ mod tests {
             assert!(
                 matches!(
                     Collector::from_url(url, env_of(&[])),
-                    Err(Error::Transmit(_))
+                    Err(OutputError::Transmit(_))
                 ),
                 "{url}"
             );
@@ -482,17 +483,17 @@ mod tests {
         std::fs::write(&file, "collector = 3\n").expect("config");
         assert!(matches!(
             Collector::configured(None, &file_only),
-            Err(Error::Config { .. })
+            Err(OutputError::Config { .. })
         ));
         std::fs::write(&file, "collector = \n").expect("config");
         assert!(matches!(
             Collector::configured(None, &file_only),
-            Err(Error::Config { .. })
+            Err(OutputError::Config { .. })
         ));
         std::fs::remove_dir_all(&dir).expect("cleanup");
         let nothing = Collector::configured(None, &file_only);
         assert!(
-            matches!(&nothing, Err(Error::Transmit(m)) if m.contains("no collector configured")),
+            matches!(&nothing, Err(OutputError::Transmit(m)) if m.contains("no collector configured")),
             "{nothing:?}"
         );
     }

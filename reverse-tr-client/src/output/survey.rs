@@ -2,7 +2,7 @@
 //! their layout, fault reports as text or as one JSON object.
 
 use crate::{
-    Result,
+    output::Result,
     output::{Layout, fault_json, render_fault, render_paths},
     trace::fault::FaultReport,
     trace::graph::Direction,

@@ -9,7 +9,8 @@ use log::info;
 use rand::{SeedableRng, rngs::StdRng};
 
 use crate::{
-    Error, Result,
+    trace::Result,
+    trace::TraceError,
     trace::graph::{Trace, VertexId},
     trace::mda::{MultipathSettings, multipath_step},
     trace::probe::{ProbeSpec, Prober},
@@ -45,7 +46,7 @@ impl Params {
             if ok {
                 Ok(())
             } else {
-                Err(Error::InvalidParameter { name, constraint })
+                Err(TraceError::InvalidParameter { name, constraint })
             }
         };
         check(self.min_ttl >= 1, "min-ttl", "at least 1")?;
@@ -756,7 +757,7 @@ mod tests {
             let result =
                 discover(&network, &params, host(100), None, &AtomicBool::new(false)).await;
             assert!(
-                matches!(result, Err(Error::InvalidParameter { name: refused, .. }) if refused == name),
+                matches!(result, Err(TraceError::InvalidParameter { name: refused, .. }) if refused == name),
                 "{params:?} gave {result:?}"
             );
             assert!(network.probes().is_empty());

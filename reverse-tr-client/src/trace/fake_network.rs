@@ -13,7 +13,7 @@ use std::{
 use tokio::time::Instant;
 
 use crate::{
-    Result,
+    trace::Result,
     trace::graph::Trace,
     trace::net::Wait,
     trace::probe::{ProbeOutcome, ProbeSpec, Prober},

@@ -28,7 +28,7 @@ use std::{
 use serde::Serialize;
 
 use crate::{
-    Result,
+    trace::Result,
     trace::paths::{Survey, path_flow, survey_paths},
     trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };

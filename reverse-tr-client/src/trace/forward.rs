@@ -22,7 +22,7 @@ use reverse_tr_common::{
 };
 
 use crate::{
-    Result,
+    trace::Result,
     trace::net::{Engine, Pacer, RawSocket, Received, Reply, Wire, ip_header},
     trace::probe::ProbeSpec,
 };

@@ -22,7 +22,7 @@ use log::{debug, warn};
 use rand::{SeedableRng, rngs::StdRng};
 
 use crate::{
-    Result,
+    trace::Result,
     trace::flows::{FLOW_RANGE, FlowStream},
     trace::graph::{Trace, Vertex},
     trace::probe::{ProbeSpec, Prober},

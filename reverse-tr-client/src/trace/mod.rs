@@ -6,6 +6,7 @@
 #[cfg(test)]
 mod conditions_tests;
 pub mod discovery;
+mod error;
 #[cfg(test)]
 pub(crate) mod fake_network;
 pub mod fault;
@@ -23,3 +24,5 @@ pub mod reverse;
 pub mod run;
 mod session;
 pub mod survey;
+
+pub use error::{Result, TraceError};

@@ -12,7 +12,7 @@ use std::{
 };
 
 use crate::{
-    Result,
+    trace::Result,
     trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };
 

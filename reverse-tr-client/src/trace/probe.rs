@@ -7,7 +7,7 @@ use std::{cmp::Ordering, fmt, future::Future, net::IpAddr, time::Duration};
 
 use reverse_tr_common::response::State;
 
-use crate::Result;
+use crate::trace::Result;
 
 /// One probe to send: the TTL it is sent with and the flow it travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -13,7 +13,7 @@ use std::{
 use reverse_tr_common::{Family, ProbeProtocol, forward::FlowPlacement, policy::request_padding};
 
 use crate::{
-    Result,
+    trace::Result,
     trace::discovery::{Params, discover},
     trace::forward::{self, ForwardProber},
     trace::graph::{Direction, Trace},

@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use tokio::time::Instant;
 
 use crate::{
-    Result,
+    trace::Result,
     trace::graph::Trace,
     trace::probe::{ProbeOutcome, ProbeSpec, Prober},
     trace::reprobe::LastSent,

@@ -6,7 +6,7 @@
 use std::{net::IpAddr, sync::atomic::AtomicBool};
 
 use crate::{
-    Result,
+    trace::Result,
     trace::fault::{FaultReport, FaultSurvey, survey_faults},
     trace::graph::Direction,
     trace::paths::{PathTable, Survey, survey_paths},

@@ -223,9 +223,9 @@ async fn find<P: Prober>(
     stop: &AtomicBool,
 ) -> Result<Option<Trace>> {
     match prober {
-        Some(prober) => discover(prober, &config.trace.params, root, Some(destination), stop)
-            .await
-            .map(Some),
+        Some(prober) => Ok(Some(
+            discover(prober, &config.trace.params, root, Some(destination), stop).await?,
+        )),
         None => Ok(None),
     }
 }

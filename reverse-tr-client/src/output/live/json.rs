@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use crate::{
-    Result,
+    output::Result,
     trace::graph::Direction,
     trace::live::{Change, LivePath, LiveVertex, Snapshot, VertexState},
 };

@@ -15,7 +15,7 @@ use tokio::{sync::Notify, time::Instant};
 
 use super::path::LivePath;
 use crate::{
-    Result,
+    trace::Result,
     trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };
 

@@ -22,7 +22,7 @@ use super::{
     socket::{RawSocket, Received},
 };
 use crate::{
-    Result,
+    trace::Result,
     trace::probe::{ErrorState, ProbeOutcome, ProbeSpec, Prober},
 };
 

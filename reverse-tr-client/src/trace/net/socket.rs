@@ -15,7 +15,7 @@ use reverse_tr_common::{Family, constants::IPV4_HEADER_LEN};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::UdpSocket;
 
-use crate::{Error, Result};
+use crate::{trace::Result, trace::TraceError};
 
 /// IANA protocol number of the IPv4 "raw" protocol: we write the IP header.
 const IPPROTO_RAW: u8 = 255;
@@ -58,7 +58,7 @@ impl RawSocket {
         let socket = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(protocol))))
             .map_err(|error| {
                 if matches!(error.kind(), ErrorKind::PermissionDenied) {
-                    Error::NoPrivilege
+                    TraceError::NoPrivilege
                 } else {
                     error.into()
                 }
@@ -94,7 +94,7 @@ impl RawSocket {
             .socket
             .send_to(packet, SocketAddr::new(destination, 0))
             .await;
-        sent.map(drop).map_err(|source| Error::Send {
+        sent.map(drop).map_err(|source| TraceError::Send {
             destination,
             source,
         })

@@ -21,7 +21,8 @@ use reverse_tr_common::{
 
 pub use self::identifier::{Identifiers, SERVER_TIMEOUT};
 use crate::{
-    Error, Result,
+    trace::Result,
+    trace::TraceError,
     trace::net::{Engine, Pacer, RawSocket, Received, Reply, Wire, ip_header},
     trace::probe::{ErrorState, ProbeSpec},
 };
@@ -255,7 +256,7 @@ pub async fn check_presence(prober: &ReverseProber) -> Result<()> {
             return presence(reply, target);
         }
     }
-    Err(Error::NoAnswer { target })
+    Err(TraceError::NoAnswer { target })
 }
 
 /// What the reply to the presence check says about `target`.
@@ -265,9 +266,9 @@ pub fn presence(reply: Reply, target: IpAddr) -> Result<()> {
             state: ErrorState::Known(State::InvalidTtl),
         }
         | Reply::Hop { .. } => Ok(()),
-        Reply::Refused { state } => Err(Error::Refused { state }),
-        Reply::NotServer => Err(Error::NoServer { target }),
-        Reply::Unreachable { from } => Err(Error::Unreachable { target, from }),
+        Reply::Refused { state } => Err(TraceError::Refused { state }),
+        Reply::NotServer => Err(TraceError::NoServer { target }),
+        Reply::Unreachable { from } => Err(TraceError::Unreachable { target, from }),
     }
 }
 
@@ -328,7 +329,17 @@ mod tests {
         message[..len].to_vec()
     }
 
-    type Verdict = Result<(), u8>;
+    /// What the presence check concluded: Ok, or the kind of its error.
+    type Verdict = Result<(), &'static str>;
+
+    fn kind(error: TraceError) -> &'static str {
+        match error {
+            TraceError::Refused { .. } => "refused",
+            TraceError::NoServer { .. } => "no server",
+            TraceError::Unreachable { .. } => "unreachable",
+            _ => "other",
+        }
+    }
 
     #[test]
     fn presence_check_outcomes() {
@@ -338,7 +349,7 @@ mod tests {
                 state,
                 reserved: [0; 2],
             };
-            // (message, what it says, the presence verdict: Ok or an exit status)
+            // (message, what it says, the presence verdict)
             let cases: [(Vec<u8>, Option<Reply>, Verdict); 5] = [
                 (
                     response(family, 9, refused(State::InvalidTtl)),
@@ -368,17 +379,17 @@ mod tests {
                     Some(Reply::Refused {
                         state: ErrorState::Known(State::InvalidProtocol),
                     }),
-                    Err(6),
+                    Err("refused"),
                 ),
                 (
                     echo_of_request(family, 9, 1),
                     Some(Reply::NotServer),
-                    Err(5),
+                    Err("no server"),
                 ),
                 (
                     echo_of_request(family, 9, 0),
                     Some(Reply::NotServer),
-                    Err(5),
+                    Err("no server"),
                 ),
             ];
             for (message, reply, verdict) in cases {
@@ -388,8 +399,7 @@ mod tests {
                     reply.map(|reply| (9, reply)),
                     "{family:?} {message:02x?}"
                 );
-                let outcome =
-                    reply.map(|reply| presence(reply, server).map_err(|error| error.exit_code()));
+                let outcome = reply.map(|reply| presence(reply, server).map_err(kind));
                 assert_eq!(outcome, Some(verdict), "{family:?} {message:02x?}");
             }
         }
@@ -522,9 +532,8 @@ mod tests {
                 None,
                 "{family:?}: not an error"
             );
-            let verdict = presence(Reply::Unreachable { from: router }, server)
-                .map_err(|error| error.exit_code());
-            assert_eq!(verdict, Err(5));
+            let verdict = presence(Reply::Unreachable { from: router }, server).map_err(kind);
+            assert_eq!(verdict, Err("unreachable"));
         }
     }
 }
