@@ -1,13 +1,33 @@
 //! reverse-tr client library: forward, reverse and two-way traceroute over
 //! UDP, TCP and ICMP, single-path and multipath (PROTOCOL.md §11).
 //!
-//! Three parts, dependencies pointing one way: the app ([`cli`]) uses the
-//! outputs ([`output`]), which use the engine ([`trace`]).
+//! Three parts, dependencies pointing one way: the app (`cli`: the
+//! command line, endpoints, DNS, progress, exit statuses) uses the outputs
+//! (`output`: text, classic, DOT, HTML, CSV, JSON report, statistics file,
+//! submission, alias files), which use the engine (`trace`: probing,
+//! discovery, the graph, path tables, fault analysis, the network layer).
+//! The modules are private; what follows is the API.
 
-pub mod cli;
-pub mod output;
-pub mod trace;
+#![warn(unreachable_pub)]
 
-pub use cli::main;
-pub use cli::{Error, Result};
-pub use output::write_stdout;
+mod cli;
+mod output;
+mod trace;
+
+/// The app: the `reverse-tr` command, its grammar (for man pages and
+/// completions), its errors and its reverse DNS.
+pub use cli::{Error, Result, ReverseDns, command, main};
+/// The outputs: the JSON report (`--json`), the statistics file (`-s`),
+/// submission to a collector (`--transmit`), and their errors.
+pub use output::{
+    CA_VARIABLE, COLLECTOR_VARIABLE, Collector, HopReport, Measurement, ModeReport,
+    MultipathReport, OutputError, PASSWORD_VARIABLE, REPORT_VERSION, Report, TraceReport, Transmit,
+    USER_VARIABLE, VertexReport,
+};
+/// The engine: a trace run configured by a [`TraceConfig`], its batches
+/// reported to an [`Observer`], and what it finds.
+pub use trace::{
+    Direction, Directions, ErrorState, Hop, Mode, MultipathSettings, Observed, Observer, Pacer,
+    Params, ProbeOutcome, ProbeSpec, Prober, Probers, RttSummary, Trace, TraceConfig, TraceError,
+    Traces, Vertex, VertexId, VertexKind, discover, run_with,
+};

@@ -25,9 +25,9 @@ use crate::{
     output::measurement::Measurement,
     output::show,
     output::submit,
+    output::write_stdout,
     output::{Layout, Names, Run, SurveyView, render_surveys},
     trace::survey::Surveys,
-    write_stdout,
 };
 
 /// The `reverse-tr` command: parses the command line, runs it, and ends

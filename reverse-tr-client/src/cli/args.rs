@@ -32,7 +32,7 @@ const SURVEY_PORTS: [(ProbeProtocol, u16); 2] =
 /// routers of one or two TTLs, so a router is asked at most a few hundred
 /// times per second, and only for a fraction of a second per hop (the
 /// reference sends 10 per second, taking 11–16 s for the same trace).
-pub const DEFAULT_RATE: u32 = 400;
+pub(super) const DEFAULT_RATE: u32 = 400;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -66,7 +66,7 @@ Exit status:
     subcommand_help_heading = "Directions",
     disable_help_subcommand = true
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub options: Options,
     /// `None` only with `--list-endpoints`.
@@ -76,7 +76,7 @@ pub struct Cli {
 
 /// Options before DIRECTION (§11.1 global options).
 #[derive(Debug, Args)]
-pub struct Options {
+pub(crate) struct Options {
     /// Resolve TARGET to an IPv4 address only
     #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
     pub ipv4: bool,
@@ -161,14 +161,14 @@ pub struct Options {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
+pub(crate) enum LogLevel {
     Debug,
     Info,
     Warning,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     Dot,
     Gif,
     Jpg,
@@ -190,7 +190,7 @@ pub enum Format {
 
 /// DIRECTION (§11.3).
 #[derive(Debug, Subcommand)]
-pub enum DirectionCommand {
+pub(crate) enum DirectionCommand {
     /// Trace from here towards TARGET (any host)
     #[command(
         after_help = "Example:\n  reverse-tr forward udp singlepath --flow 33435 example.net"
@@ -209,14 +209,14 @@ pub enum DirectionCommand {
     subcommand_value_name = "PROTOCOL",
     subcommand_help_heading = "Protocols"
 )]
-pub struct ProtocolChoice {
+pub(crate) struct ProtocolChoice {
     #[command(subcommand)]
     pub protocol: Protocol,
 }
 
 /// PROTOCOL of the probes, in both directions.
 #[derive(Debug, Subcommand)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// UDP probes; the flow is the destination port
     #[command(after_help = "Example:\n  reverse-tr reverse udp singlepath --flow 1234 example.net")]
     Udp(ModeChoice),
@@ -230,14 +230,14 @@ pub enum Protocol {
 
 #[derive(Debug, Args)]
 #[command(subcommand_value_name = "MODE", subcommand_help_heading = "Modes")]
-pub struct ModeChoice {
+pub(crate) struct ModeChoice {
     #[command(subcommand)]
     pub mode: ModeCommand,
 }
 
 /// MODE: one flow, or every branch.
 #[derive(Debug, Subcommand)]
-pub enum ModeCommand {
+pub(crate) enum ModeCommand {
     /// Follow one flow: every probe takes the same path through load balancers
     #[command(
         after_help = "Example:\n  reverse-tr reverse udp singlepath --flow 1234 --probes 5 example.net"
@@ -276,7 +276,7 @@ pub enum ModeCommand {
 
 /// Mode options of `paths`.
 #[derive(Debug, Args)]
-pub struct PathsArgs {
+pub(crate) struct PathsArgs {
     /// Path IDs to probe, each on its own flow
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub paths: u16,
@@ -292,7 +292,7 @@ pub struct PathsArgs {
 
 /// Mode options of `fault`.
 #[derive(Debug, Args)]
-pub struct FaultArgs {
+pub(crate) struct FaultArgs {
     /// Flows probed, each at every TTL up to the target
     #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub flows: u16,
@@ -314,7 +314,7 @@ pub struct FaultArgs {
 
 /// What a run does with its probes.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Job {
+pub(crate) enum Job {
     /// `singlepath`, `multipath`: discover each direction's graph with
     /// the parameters of [`TraceConfig::params`].
     Trace,
@@ -338,7 +338,7 @@ pub enum Job {
 
 /// Mode options of `singlepath` (§11.9).
 #[derive(Debug, Args)]
-pub struct Singlepath {
+pub(crate) struct Singlepath {
     /// The flow: 1–65535 (0, "the server's default", is refused as by the
     /// reference, since it would mean different flows per protocol and direction)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -356,7 +356,7 @@ pub struct Singlepath {
 
 /// Mode options of `multipath` (§11.10).
 #[derive(Debug, Args)]
-pub struct Multipath {
+pub(crate) struct Multipath {
     /// ε: probability of missing a successor of a vertex, 0 < ε < 1
     #[arg(long, value_name = "E", default_value_t = 0.05, value_parser = probability)]
     pub confidence: f64,
@@ -405,7 +405,7 @@ impl Format {
 /// and what the app itself does (resolving TARGET, names, logging,
 /// submission).
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     pub target: String,
     /// How the run probes.
     pub trace: TraceConfig,
@@ -425,7 +425,7 @@ pub struct Config {
 impl Cli {
     /// The run this command line asks for, or the one-line reason it makes
     /// no sense (checks that span several options).
-    pub fn config(self) -> Result<Config, String> {
+    pub(crate) fn config(self) -> Result<Config, String> {
         let o = self.options;
         if o.max_ttl < o.min_ttl {
             return Err(format!(

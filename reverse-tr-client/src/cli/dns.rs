@@ -23,7 +23,7 @@ use crate::trace::graph::Trace;
 /// How long one lookup may take.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long all lookups together may take.
-pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const TOTAL_TIMEOUT: Duration = Duration::from_secs(2);
 
 use crate::output::Names;
 
@@ -126,7 +126,7 @@ async fn ptr_names(resolver: &TokioResolver, address: IpAddr) -> Vec<String> {
 
 /// §11.11 for a run: the names of every responsive vertex of `traces`;
 /// none if the system resolver cannot be set up.
-pub async fn lookup<'a>(traces: impl IntoIterator<Item = &'a Trace>) -> Names {
+pub(crate) async fn lookup<'a>(traces: impl IntoIterator<Item = &'a Trace>) -> Names {
     match ReverseDns::system() {
         Some(dns) => dns.names(responsive_addresses(traces), TOTAL_TIMEOUT).await,
         None => Names::new(),
@@ -134,7 +134,9 @@ pub async fn lookup<'a>(traces: impl IntoIterator<Item = &'a Trace>) -> Names {
 }
 
 /// Every responsive address of `traces`, each once.
-pub fn responsive_addresses<'a>(traces: impl IntoIterator<Item = &'a Trace>) -> BTreeSet<IpAddr> {
+pub(crate) fn responsive_addresses<'a>(
+    traces: impl IntoIterator<Item = &'a Trace>,
+) -> BTreeSet<IpAddr> {
     traces
         .into_iter()
         .flat_map(|trace| {

@@ -11,7 +11,7 @@ const ENDPOINTS: &str = include_str!("../../ENDPOINTS");
 
 /// One public server.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// Host name (or address) of the server.
     pub address: String,
     /// The autonomous system it sits in.
@@ -23,7 +23,7 @@ pub struct Endpoint {
 impl Endpoint {
     /// The short name a TARGET may use instead of the host name: the first
     /// label of the host name that is not `www` (`bcix` for `www.bcix.de`).
-    pub fn short_name(&self) -> &str {
+    pub(crate) fn short_name(&self) -> &str {
         self.address
             .split('.')
             .find(|label| *label != "www")
@@ -52,7 +52,7 @@ pub struct EndpointError {
 
 /// Parses an ENDPOINTS file: a header line, then one `;`-separated record per
 /// line. Blank lines are ignored and fields after the third tolerated.
-pub fn parse(text: &str) -> Result<Vec<Endpoint>, EndpointError> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Endpoint>, EndpointError> {
     text.lines()
         .enumerate()
         .skip(1)
@@ -87,16 +87,16 @@ fn parse_line(line: &str) -> Result<Endpoint, EndpointProblem> {
 }
 
 /// The shipped endpoints.
-pub fn shipped() -> Result<Vec<Endpoint>, EndpointError> {
+pub(crate) fn shipped() -> Result<Vec<Endpoint>, EndpointError> {
     parse(ENDPOINTS)
 }
 
 /// What marks a TARGET as an endpoint's short name: `@bcix`.
-pub const MARKER: char = '@';
+pub(crate) const MARKER: char = '@';
 
 /// The host name of the endpoint `name` (its short name or host name, any
 /// case), or `None` if no endpoint has it.
-pub fn host_named(name: &str) -> Option<String> {
+pub(crate) fn host_named(name: &str) -> Option<String> {
     shipped()
         .unwrap_or_default()
         .into_iter()
@@ -108,7 +108,7 @@ pub fn host_named(name: &str) -> Option<String> {
 }
 
 /// The endpoints as a table for `--list-endpoints`.
-pub fn table(endpoints: &[Endpoint]) -> String {
+pub(crate) fn table(endpoints: &[Endpoint]) -> String {
     let width = |column: &dyn Fn(&Endpoint) -> usize, title: &str| {
         endpoints.iter().map(column).chain([title.len()]).max()
     };

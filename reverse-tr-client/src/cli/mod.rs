@@ -4,18 +4,17 @@
 
 mod app;
 mod args;
-pub mod dns;
-pub mod endpoints;
+pub(crate) mod dns;
+pub(crate) mod endpoints;
 mod error;
-pub mod live;
-pub mod privileges;
-pub mod progress;
-pub mod resolve;
-pub mod run;
+pub(crate) mod live;
+pub(crate) mod privileges;
+pub(crate) mod progress;
+pub(crate) mod resolve;
+pub(crate) mod run;
 
 pub use app::main;
-pub use args::{
-    Cli, Config, DEFAULT_RATE, DirectionCommand, FaultArgs, Format, Job, LogLevel, ModeChoice,
-    ModeCommand, Multipath, Options, PathsArgs, Protocol, ProtocolChoice, Singlepath, command,
-};
+pub use args::command;
+pub(crate) use args::{Cli, Config, Job, LogLevel};
+pub use dns::ReverseDns;
 pub use error::{Error, Result};

@@ -18,7 +18,7 @@ use crate::{Error, Result};
 
 /// Who to be once the sockets are open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Switch to this user and group, leaving root.
     Become { uid: u32, gid: u32 },
     /// Keep the user; clear the capabilities that opened the sockets.
@@ -30,7 +30,7 @@ pub enum Plan {
 /// The plan for a process of real user `real_uid` (group `real_gid`) and
 /// effective user `effective_uid`, started with `SUDO_UID`/`SUDO_GID`
 /// (`sudo`) as given.
-pub fn plan(
+pub(crate) fn plan(
     (real_uid, real_gid, effective_uid): (u32, u32, u32),
     sudo_uid: Option<&str>,
     sudo_gid: Option<&str>,
@@ -56,7 +56,7 @@ pub fn plan(
 
 /// Drops the privileges of this process as [`plan`] says for it and its
 /// environment. Called once, after the last raw socket is open.
-pub fn drop_privileges() -> Result<()> {
+pub(crate) fn drop_privileges() -> Result<()> {
     let failed = |what: &str, error: nix::Error| Error::Privileges(format!("{what}: {error}"));
     let uids = getresuid().map_err(|e| failed("reading the user IDs", e))?;
     let gids = getresgid().map_err(|e| failed("reading the group IDs", e))?;

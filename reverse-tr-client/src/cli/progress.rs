@@ -27,7 +27,7 @@ fn shown() -> MutexGuard<'static, Option<String>> {
 
 /// What one direction has done so far.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// The highest TTL probed.
     pub ttl: u8,
     pub sent: u32,
@@ -38,7 +38,7 @@ pub struct Counts {
 
 /// The progress of one run, shown on stderr or only counted.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     show: bool,
     counts: Mutex<BTreeMap<String, Counts>>,
 }
@@ -46,7 +46,7 @@ pub struct Progress {
 impl Progress {
     /// `show`: draw the line (stderr is a terminal and nothing else, such
     /// as debug logging, fills it).
-    pub fn new(show: bool) -> Arc<Self> {
+    pub(crate) fn new(show: bool) -> Arc<Self> {
         Arc::new(Self {
             show,
             counts: Mutex::new(BTreeMap::new()),
@@ -54,7 +54,8 @@ impl Progress {
     }
 
     /// The counts of `direction` so far.
-    pub fn counts(&self, direction: Direction) -> Counts {
+    #[cfg(test)]
+    pub(crate) fn counts(&self, direction: Direction) -> Counts {
         self.lock()
             .get(&direction.to_string())
             .cloned()
@@ -62,7 +63,7 @@ impl Progress {
     }
 
     /// The progress line.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         self.lock()
             .iter()
             .map(|(direction, c)| {
@@ -81,7 +82,7 @@ impl Progress {
     /// The progress line in at most `width` columns: the full line, else
     /// one word per count (`forward 7: 120/97/9`: TTL, sent/answered/found),
     /// else that cut with `…`.
-    pub fn line_within(&self, width: usize) -> String {
+    pub(crate) fn line_within(&self, width: usize) -> String {
         let full = self.line();
         if full.chars().count() <= width {
             return full;
@@ -104,7 +105,7 @@ impl Progress {
     }
 
     /// Removes the line from the terminal (at the end of the run).
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if self.show {
             let mut shown = shown();
             if let Some(line) = shown.take() {
@@ -207,7 +208,7 @@ fn put(text: &str) {
 
 /// A logger that erases the progress line before each record and redraws
 /// it after, so log lines and the line never mix.
-pub struct Logger<L>(pub L);
+pub(crate) struct Logger<L>(pub L);
 
 impl<L: log::Log> log::Log for Logger<L> {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {

@@ -11,7 +11,7 @@ use crate::{Error, Result, cli::endpoints};
 
 /// What a TARGET names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
+pub(crate) enum Host {
     Address(IpAddr),
     Name(String),
 }
@@ -20,7 +20,7 @@ pub enum Host {
 /// digits and dots, or containing `:`, is never taken for a host name, so
 /// `300.1.1.1` is refused rather than looked up); `@NAME`, the public
 /// endpoint of that short name; else a host name.
-pub fn host_of(target: &str) -> Result<Host> {
+pub(crate) fn host_of(target: &str) -> Result<Host> {
     let bad = |reason: String| Error::Target {
         target: target.to_owned(),
         reason,
@@ -49,7 +49,7 @@ pub fn host_of(target: &str) -> Result<Host> {
 
 /// The address of `target` (as [`host_of`] reads it) in `family`, or
 /// IPv4 first and IPv6 if there is no IPv4 address. Blocks on the resolver.
-pub fn resolve_target(target: &str, family: Option<Family>) -> Result<IpAddr> {
+pub(crate) fn resolve_target(target: &str, family: Option<Family>) -> Result<IpAddr> {
     let failed = |reason: String| Error::Resolve {
         target: target.to_owned(),
         reason,
@@ -87,7 +87,7 @@ fn choose(candidates: &[IpAddr], family: Option<Family>) -> Option<IpAddr> {
 
 /// The source address the kernel selects for packets to `target`: a
 /// connected UDP socket sends nothing but learns its route's source.
-pub fn local_address(target: IpAddr) -> Result<IpAddr> {
+pub(crate) fn local_address(target: IpAddr) -> Result<IpAddr> {
     let unspecified: IpAddr = match target {
         IpAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
         IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),

@@ -21,7 +21,7 @@ use crate::{
 /// Runs the traces `config` asks for, their progress on the terminal.
 /// Setting `stop` ends them after the batches in flight; what was found is
 /// returned, flagged as interrupted.
-pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
+pub(crate) async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
     let (target, local) = addresses(config).await?;
     let pacer = Arc::new(Pacer::new(config.trace.gap));
     let progress =
@@ -42,7 +42,7 @@ pub async fn run(config: &Config, stop: &AtomicBool) -> Result<Traces> {
 
 /// Runs the `paths` or `fault` job of `config` (nothing for a trace).
 /// Setting `stop` ends it after the batches in flight.
-pub async fn run_survey(config: &Config, stop: &AtomicBool) -> Result<Surveys> {
+pub(crate) async fn run_survey(config: &Config, stop: &AtomicBool) -> Result<Surveys> {
     let (task, port) = match &config.job {
         Job::Trace | Job::Live(_) => return Ok(Surveys(Vec::new())),
         Job::Paths { survey, port, .. } => (SurveyTask::Paths(survey), *port),
@@ -58,7 +58,7 @@ pub async fn run_survey(config: &Config, stop: &AtomicBool) -> Result<Surveys> {
 }
 
 /// TARGET's address and this host's address towards it.
-pub async fn addresses(config: &Config) -> Result<(IpAddr, IpAddr)> {
+pub(crate) async fn addresses(config: &Config) -> Result<(IpAddr, IpAddr)> {
     let (name, family) = (config.target.clone(), config.family);
     let target = tokio::task::spawn_blocking(move || resolve_target(&name, family))
         .await
@@ -72,7 +72,7 @@ pub async fn addresses(config: &Config) -> Result<(IpAddr, IpAddr)> {
 /// `placement` says. Once their raw sockets are open the process drops its
 /// privileges ([`drop_privileges`]); then the server on TARGET is checked
 /// for (§11.5.3).
-pub async fn probers(
+pub(crate) async fn probers(
     config: &TraceConfig,
     local: IpAddr,
     target: IpAddr,

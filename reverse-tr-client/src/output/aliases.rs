@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// Interfaces of one router.
-pub type AliasSet = BTreeSet<Ipv4Addr>;
+pub(crate) type AliasSet = BTreeSet<Ipv4Addr>;
 
 /// One position of a path: an address, or `None` for a black hole (which
 /// never joins an alias set and equals nothing here).
@@ -37,7 +37,7 @@ struct Subnet {
 
 /// The alias sets of a two-way trace, each with at least two addresses,
 /// sorted.
-pub fn resolve_aliases(forward: &Trace, reverse: &Trace) -> Vec<AliasSet> {
+pub(crate) fn resolve_aliases(forward: &Trace, reverse: &Trace) -> Vec<AliasSet> {
     let paths: Vec<Path> = paths(forward).into_iter().chain(paths(reverse)).collect();
     let reversed: Vec<Path> = paths
         .iter()
@@ -55,7 +55,7 @@ pub fn resolve_aliases(forward: &Trace, reverse: &Trace) -> Vec<AliasSet> {
 
 /// §11.12 for a run: writes the alias sets of a two-way IPv4 trace to
 /// `path`; any other run only gets a warning.
-pub fn write_aliases(traces: &Traces, path: &str) -> Result<()> {
+pub(crate) fn write_aliases(traces: &Traces, path: &str) -> Result<()> {
     let (Some(forward), Some(reverse), IpAddr::V4(_)) =
         (&traces.forward, &traces.reverse, traces.target)
     else {
@@ -73,7 +73,7 @@ pub fn write_aliases(traces: &Traces, path: &str) -> Result<()> {
 
 /// The `<output>.aliases` file: one set per line, addresses joined by
 /// commas, no trailing newline.
-pub fn aliases_file(aliases: &[AliasSet]) -> String {
+pub(crate) fn aliases_file(aliases: &[AliasSet]) -> String {
     aliases
         .iter()
         .map(|set| {

@@ -14,7 +14,7 @@ const MULTIPATH_SHOWN: usize = 3;
 
 /// What the header lines name: the run's two ends and its TTL limit.
 #[derive(Debug, Clone, Copy)]
-pub struct Route<'a> {
+pub(crate) struct Route<'a> {
     /// TARGET as given on the command line.
     pub target_name: &'a str,
     pub target: IpAddr,
@@ -26,7 +26,7 @@ pub struct Route<'a> {
 
 /// Renders `traces` (forward first) the way traceroute(8) does, a blank
 /// line between two directions.
-pub fn render_classic(
+pub(crate) fn render_classic(
     traces: &[(Direction, &Trace)],
     route: &Route<'_>,
     names: &HashMap<IpAddr, Vec<String>>,

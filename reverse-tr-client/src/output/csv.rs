@@ -39,7 +39,7 @@ const HEADER: [&str; 12] = [
 
 /// Renders `traces` as CSV; the root of each trace (TTL 0, the prober
 /// itself) is left out.
-pub fn render_csv(
+pub(crate) fn render_csv(
     traces: &[(Direction, &Trace)],
     names: &HashMap<IpAddr, Vec<String>>,
 ) -> Result<String> {

@@ -25,7 +25,7 @@ const LEGEND: &str = "house: start   double border: destination   dashed ***: no
 
 /// One trace to draw and the address it was heading for.
 #[derive(Debug, Clone, Copy)]
-pub struct Drawn<'a> {
+pub(crate) struct Drawn<'a> {
     pub direction: Direction,
     pub trace: &'a Trace,
     pub destination: IpAddr,
@@ -54,7 +54,7 @@ fn palette(direction: Direction) -> Palette {
 }
 
 /// The DOT source of `traces` (forward first), host names from `names`.
-pub fn render_dot(traces: &[Drawn<'_>], names: &HashMap<IpAddr, Vec<String>>) -> String {
+pub(crate) fn render_dot(traces: &[Drawn<'_>], names: &HashMap<IpAddr, Vec<String>>) -> String {
     let mut stmts = vec![
         graph_attributes(&[
             ("fontname", "Helvetica"),

@@ -3,7 +3,7 @@
 
 use thiserror::Error;
 
-pub type Result<T, E = OutputError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = OutputError> = std::result::Result<T, E>;
 
 #[derive(Debug, Error)]
 pub enum OutputError {

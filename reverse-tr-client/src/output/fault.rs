@@ -11,7 +11,7 @@ use crate::{
 };
 
 /// The report of `direction` as text.
-pub fn render_fault(direction: Direction, report: &FaultReport) -> String {
+pub(crate) fn render_fault(direction: Direction, report: &FaultReport) -> String {
     let probes: u32 = report
         .flows
         .iter()
@@ -86,7 +86,7 @@ pub fn render_fault(direction: Direction, report: &FaultReport) -> String {
 
 /// The reports as one JSON object: `{"forward": report, "reverse": report}`
 /// with the directions traced.
-pub fn fault_json(reports: &[(Direction, &FaultReport)]) -> Result<String> {
+pub(crate) fn fault_json(reports: &[(Direction, &FaultReport)]) -> Result<String> {
     let object: serde_json::Map<String, serde_json::Value> = reports
         .iter()
         .map(|(direction, report)| {

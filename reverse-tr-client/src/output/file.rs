@@ -12,7 +12,7 @@ use crate::{output::GraphFormat, output::OutputError, output::Result};
 
 /// Writes the graph of `dot` (DOT source) to `<output>.<format>` and
 /// returns the file's path.
-pub fn write_graph(dot: &str, format: GraphFormat, output: &str) -> Result<PathBuf> {
+pub(crate) fn write_graph(dot: &str, format: GraphFormat, output: &str) -> Result<PathBuf> {
     let extension = format.extension();
     let path = PathBuf::from(format!("{output}.{extension}"));
     if format.needs_graphviz() {

@@ -4,7 +4,7 @@
 
 /// The format of the graph file `<output>.<extension>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GraphFormat {
+pub(crate) enum GraphFormat {
     Dot,
     Gif,
     Jpg,
@@ -19,7 +19,7 @@ pub enum GraphFormat {
 impl GraphFormat {
     /// The extension of the graph file `<output>.<extension>` (also
     /// Graphviz's `-T` name).
-    pub fn extension(self) -> &'static str {
+    pub(crate) fn extension(self) -> &'static str {
         match self {
             Self::Dot => "dot",
             Self::Gif => "gif",
@@ -34,14 +34,14 @@ impl GraphFormat {
 
     /// Whether Graphviz's `dot` lays the graph out into this format (the
     /// DOT source itself and the HTML page are written without Graphviz).
-    pub fn needs_graphviz(self) -> bool {
+    pub(crate) fn needs_graphviz(self) -> bool {
         !matches!(self, Self::Dot | Self::Html)
     }
 }
 
 /// What a trace run prints on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum View {
+pub(crate) enum View {
     /// The text report.
     Text,
     /// The hops as traceroute(8) prints them.

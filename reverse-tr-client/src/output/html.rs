@@ -36,7 +36,7 @@ const TITLE_CHARACTER: f64 = 10.0;
 const TITLE_INDENT: f64 = 14.0;
 
 /// The page for `traces` (one panel each, in order), titled `title`.
-pub fn render_html(
+pub(crate) fn render_html(
     title: &str,
     traces: &[Drawn<'_>],
     names: &HashMap<IpAddr, Vec<String>>,

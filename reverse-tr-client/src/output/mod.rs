@@ -2,7 +2,7 @@
 //! views, the JSON report, the reference's statistics file, submission to
 //! a collector, alias files and the live views.
 
-pub mod aliases;
+pub(crate) mod aliases;
 mod classic;
 mod csv;
 mod dot;
@@ -11,13 +11,13 @@ mod fault;
 mod file;
 mod format;
 mod html;
-pub mod live;
-pub mod measurement;
+pub(crate) mod live;
+pub(crate) mod measurement;
 mod paths;
-pub mod report;
-pub mod show;
+pub(crate) mod report;
+pub(crate) mod show;
 mod stdout;
-pub mod submit;
+pub(crate) mod submit;
 mod survey;
 pub(crate) mod table;
 mod text;
@@ -26,19 +26,26 @@ use std::{collections::HashMap, net::IpAddr};
 
 /// Host names by address, from reverse DNS: the primary name first, then
 /// the others.
-pub type Names = HashMap<IpAddr, Vec<String>>;
+pub(crate) type Names = HashMap<IpAddr, Vec<String>>;
 
-pub use classic::{Route, render_classic};
-pub use csv::render_csv;
-pub use dot::{Drawn, render_dot};
-pub use error::{OutputError, Result};
-pub use fault::{fault_json, render_fault};
-pub use file::write_graph;
-pub use format::{GraphFormat, View};
-pub use html::render_html;
-pub use paths::{Layout, render_paths};
-pub use show::{OutputConfig, Run};
-pub use stdout::write_stdout;
-pub use submit::Transmit;
-pub use survey::{SurveyView, render_surveys};
-pub use text::{render_text, render_text_within};
+pub(crate) use classic::{Route, render_classic};
+pub(crate) use csv::render_csv;
+pub(crate) use dot::{Drawn, render_dot};
+pub use error::OutputError;
+pub(crate) use error::Result;
+pub(crate) use fault::{fault_json, render_fault};
+pub(crate) use file::write_graph;
+pub(crate) use format::{GraphFormat, View};
+pub(crate) use html::render_html;
+pub use measurement::Measurement;
+pub(crate) use paths::{Layout, render_paths};
+pub use report::{
+    HopReport, ModeReport, MultipathReport, REPORT_VERSION, Report, TraceReport, VertexReport,
+};
+pub(crate) use show::{OutputConfig, Run};
+pub(crate) use stdout::write_stdout;
+pub use submit::{
+    CA_VARIABLE, COLLECTOR_VARIABLE, Collector, PASSWORD_VARIABLE, Transmit, USER_VARIABLE,
+};
+pub(crate) use survey::{SurveyView, render_surveys};
+pub(crate) use text::render_text;

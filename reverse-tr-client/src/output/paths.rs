@@ -14,7 +14,7 @@ use crate::{
 
 /// How a path table is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+pub(crate) enum Layout {
     /// One row per path ID, one column per TTL.
     Horizontal,
     /// One column per path ID, one row per TTL.
@@ -22,7 +22,7 @@ pub enum Layout {
 }
 
 /// The table of `direction` in `layout`, with its heading and summary.
-pub fn render_paths(direction: Direction, table: &PathTable, layout: Layout) -> String {
+pub(crate) fn render_paths(direction: Direction, table: &PathTable, layout: Layout) -> String {
     let mut out = format!(
         "{} paths, {} path IDs\n",
         direction.to_string().to_uppercase(),

@@ -11,6 +11,7 @@ use crate::{
     output::Result,
     output::measurement::Measurement,
     output::report::Report,
+    output::write_stdout,
     output::{
         Drawn, GraphFormat, Names, Route, View, render_classic, render_csv, render_dot,
         render_html, render_text, write_graph,
@@ -19,12 +20,11 @@ use crate::{
     trace::graph::{Direction, Trace},
     trace::merge::merge,
     trace::run::{TraceConfig, Traces},
-    write_stdout,
 };
 
 /// What a trace run prints and writes.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OutputConfig {
+pub(crate) struct OutputConfig {
     /// Base name of output files (`-o`).
     pub base: String,
     /// The graph file's format, when one is to be written (`-f`, `-o`).
@@ -40,7 +40,7 @@ pub struct OutputConfig {
 
 /// A finished trace run as the outputs show it.
 #[derive(Debug, Clone, Copy)]
-pub struct Run<'a> {
+pub(crate) struct Run<'a> {
     /// TARGET as given.
     pub target: &'a str,
     /// How it was probed.
@@ -54,7 +54,7 @@ pub struct Run<'a> {
 /// `-f classic` the traceroute(8)-like view, with `-f csv` the hop table
 /// as CSV, or with `--json` the [`Report`] of a run that started at
 /// `started`.
-pub fn print_report(output: &OutputConfig, run: Run<'_>, started: SystemTime) -> Result<()> {
+pub(crate) fn print_report(output: &OutputConfig, run: Run<'_>, started: SystemTime) -> Result<()> {
     write_stdout(&report_text(output.view, run, started)?)
 }
 
@@ -88,7 +88,7 @@ fn report_text(view: View, run: Run<'_>, started: SystemTime) -> Result<String> 
 
 /// With `-s`, writes the statistics file `<output>.json` from the unmerged
 /// traces (§11.15).
-pub fn store_json(output: &OutputConfig, run: Run<'_>) -> Result<()> {
+pub(crate) fn store_json(output: &OutputConfig, run: Run<'_>) -> Result<()> {
     if output.store_json {
         let measurement =
             Measurement::new(run.target, run.config, &run.traces.labelled(), run.names);
@@ -100,7 +100,7 @@ pub fn store_json(output: &OutputConfig, run: Run<'_>) -> Result<()> {
 
 /// With `-f`/`-o`, merges equal vertices (unless `--no-merge`) and draws
 /// the graph to `<output>.<format>` (§11.13, §11.14).
-pub fn draw(output: &OutputConfig, run: Run<'_>) -> Result<()> {
+pub(crate) fn draw(output: &OutputConfig, run: Run<'_>) -> Result<()> {
     let Some(format) = output.graph else {
         return Ok(());
     };

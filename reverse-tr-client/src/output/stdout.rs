@@ -7,7 +7,7 @@ use std::io::Write;
 use crate::{output::OutputError, output::Result};
 
 /// Writes `text` to stdout and flushes it.
-pub fn write_stdout(text: &str) -> Result<()> {
+pub(crate) fn write_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())

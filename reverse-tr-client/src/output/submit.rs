@@ -302,7 +302,7 @@ fn config_error(path: &std::path::Path, reason: String) -> OutputError {
 /// §11.16 for a run: asks on the terminal unless `-y`, submits `body` to
 /// `collector` (checked before the trace: [`Collector::configured`]) and
 /// says on stderr how it went. The outcome never changes the exit status.
-pub async fn transmit(collector: &Collector, options: &Transmit, body: &[u8]) {
+pub(crate) async fn transmit(collector: &Collector, options: &Transmit, body: &[u8]) {
     match confirmed_submit(collector, options, body).await {
         Ok(Some(_)) => eprintln!("reverse-tr: successfully transmitted, thank you"),
         Ok(None) => eprintln!("reverse-tr: transmission aborted"),
@@ -339,7 +339,7 @@ async fn confirmed_submit(
 
 /// Asks on the terminal whether to upload (§11.16); only `y` or `yes`
 /// (any case) agrees.
-pub fn confirm(
+pub(crate) fn confirm(
     input: &mut impl BufRead,
     output: &mut impl Write,
     host: &str,

@@ -11,7 +11,7 @@ use crate::{
 
 /// How the reports of a job are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SurveyView {
+pub(crate) enum SurveyView {
     /// Path tables in `layout`, fault reports as text.
     Text(Layout),
     /// Fault reports as one JSON object (`fault --json`).
@@ -19,7 +19,7 @@ pub enum SurveyView {
 }
 
 /// The reports of `surveys` as `view` shows them.
-pub fn render_surveys(surveys: &Surveys, view: SurveyView) -> Result<String> {
+pub(crate) fn render_surveys(surveys: &Surveys, view: SurveyView) -> Result<String> {
     let layout = match view {
         SurveyView::FaultJson => {
             let reports: Vec<(Direction, &FaultReport)> = surveys

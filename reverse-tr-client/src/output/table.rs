@@ -2,7 +2,7 @@
 
 /// `rows` as lines, each column left-aligned and two spaces apart,
 /// trailing spaces trimmed.
-pub fn aligned(rows: &[Vec<String>]) -> String {
+pub(crate) fn aligned(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
         .map(|i| {

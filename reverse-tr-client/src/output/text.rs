@@ -11,14 +11,17 @@ use crate::trace::graph::{Direction, Trace, Vertex};
 const GAP: usize = 4;
 
 /// Renders `traces` for the terminal on standard output (if any).
-pub fn render_text(traces: &[(Direction, &Trace)], names: &HashMap<IpAddr, Vec<String>>) -> String {
+pub(crate) fn render_text(
+    traces: &[(Direction, &Trace)],
+    names: &HashMap<IpAddr, Vec<String>>,
+) -> String {
     let width = terminal_size::terminal_size().map(|(width, _)| usize::from(width.0));
     render_text_within(traces, names, width)
 }
 
 /// Renders `traces` for `width` columns; `None` (not a terminal) puts them
 /// one after the other.
-pub fn render_text_within(
+pub(super) fn render_text_within(
     traces: &[(Direction, &Trace)],
     names: &HashMap<IpAddr, Vec<String>>,
     width: Option<usize>,

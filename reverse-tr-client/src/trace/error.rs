@@ -7,7 +7,7 @@ use thiserror::Error;
 
 use crate::trace::probe::ErrorState;
 
-pub type Result<T, E = TraceError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = TraceError> = std::result::Result<T, E>;
 
 #[derive(Debug, Error)]
 pub enum TraceError {

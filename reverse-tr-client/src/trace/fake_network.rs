@@ -23,12 +23,12 @@ use crate::{
 const ANSWER_TIME: Duration = Duration::from_millis(1);
 
 /// `10.0.0.n`.
-pub fn host(n: u8) -> IpAddr {
+pub(crate) fn host(n: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
 }
 
 /// An answer from `host(n)`, with an RTT that tells the TTL apart.
-pub fn answer(n: u8, probe: ProbeSpec) -> ProbeOutcome {
+pub(crate) fn answer(n: u8, probe: ProbeSpec) -> ProbeOutcome {
     ProbeOutcome::Answered {
         hop: host(n),
         rtt: Duration::from_millis(u64::from(probe.ttl)),
@@ -36,11 +36,11 @@ pub fn answer(n: u8, probe: ProbeSpec) -> ProbeOutcome {
 }
 
 /// An answer: the last octet of the address, the flow and the RTT in ms.
-pub type Answer = (u8, u16, u64);
+pub(crate) type Answer = (u8, u16, u64);
 
 /// Builds a trace from `host(100)` hop by hop (TTL 1, 2, …) from each
 /// hop's answers and probes sent, as discovery would link it.
-pub fn trace(hops: &[(&[Answer], u32)], reached: bool) -> Trace {
+pub(crate) fn trace(hops: &[(&[Answer], u32)], reached: bool) -> Trace {
     let mut trace = Trace::new(host(100));
     let root = trace.root();
     trace.vertex_mut(root).flows.extend(
@@ -68,7 +68,7 @@ pub fn trace(hops: &[(&[Answer], u32)], reached: bool) -> Trace {
 
 /// The outcome of a probe is `route(probe, sequence)`, where `sequence`
 /// counts every probe sent before it (for per-packet balancing).
-pub struct FakeNetwork<F> {
+pub(crate) struct FakeNetwork<F> {
     route: F,
     log: Mutex<Vec<Vec<ProbeSpec>>>,
     /// Set once this many batches were sent, to simulate Ctrl-C.
@@ -80,7 +80,7 @@ pub struct FakeNetwork<F> {
 }
 
 impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
-    pub fn new(route: F) -> Self {
+    pub(crate) fn new(route: F) -> Self {
         Self {
             route,
             log: Mutex::new(Vec::new()),
@@ -90,14 +90,14 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
     }
 
     /// A network whose batches take time, for tests in paused time.
-    pub fn timed(route: F, timeout: Duration) -> Self {
+    pub(crate) fn timed(route: F, timeout: Duration) -> Self {
         Self {
             timeout: Some(timeout),
             ..Self::new(route)
         }
     }
 
-    pub fn stopping(route: F, batches: usize, stop: Arc<AtomicBool>) -> Self {
+    pub(crate) fn stopping(route: F, batches: usize, stop: Arc<AtomicBool>) -> Self {
         Self {
             route,
             log: Mutex::new(Vec::new()),
@@ -107,17 +107,17 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
     }
 
     /// Every batch sent so far, in order.
-    pub fn batches(&self) -> Vec<Vec<ProbeSpec>> {
+    pub(crate) fn batches(&self) -> Vec<Vec<ProbeSpec>> {
         self.log.lock().expect("log lock").clone()
     }
 
     /// Every probe sent so far, in order.
-    pub fn probes(&self) -> Vec<ProbeSpec> {
+    pub(crate) fn probes(&self) -> Vec<ProbeSpec> {
         self.batches().concat()
     }
 
     /// Probes sent with `ttl`.
-    pub fn sent_at(&self, ttl: u8) -> usize {
+    pub(crate) fn sent_at(&self, ttl: u8) -> usize {
         self.probes()
             .iter()
             .filter(|probe| probe.ttl == ttl)

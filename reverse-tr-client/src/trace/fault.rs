@@ -46,14 +46,14 @@ const BATCH_SPAN: Duration = Duration::from_secs(1);
 
 /// How long a fault survey probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rounds {
+pub(crate) enum Rounds {
     Count(u32),
     For(Duration),
 }
 
 /// What a fault survey probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FaultSurvey {
+pub(crate) struct FaultSurvey {
     pub min_ttl: u8,
     pub max_ttl: u8,
     /// Successive silent TTLs that end the first pass (finding the distance).
@@ -65,7 +65,7 @@ pub struct FaultSurvey {
 
 /// Probes of one flow at one TTL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HopCount {
+pub(crate) struct HopCount {
     pub ttl: u8,
     pub sent: u32,
     pub received: u32,
@@ -75,14 +75,14 @@ pub struct HopCount {
 
 /// One flow's counts, TTL by TTL up to its destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FlowCounts {
+pub(crate) struct FlowCounts {
     pub flow: u16,
     pub hops: Vec<HopCount>,
 }
 
 /// A flow answered up to `last_good_ttl` and lost after it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Suspect {
+pub(crate) struct Suspect {
     pub flow: u16,
     pub last_good_ttl: u8,
     /// The address answering at the last good TTL, if any did.
@@ -97,7 +97,7 @@ pub struct Suspect {
 
 /// Suspect flows that share their last good and first bad hop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SuspectLink {
+pub(crate) struct SuspectLink {
     pub last_good_hop: Option<IpAddr>,
     pub first_bad_hop: Option<IpAddr>,
     pub flows: Vec<u16>,
@@ -105,7 +105,7 @@ pub struct SuspectLink {
 
 /// The outcome of a fault survey.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaultReport {
+pub(crate) struct FaultReport {
     pub rounds: u32,
     pub flows: Vec<FlowCounts>,
     pub suspects: Vec<Suspect>,
@@ -115,7 +115,7 @@ pub struct FaultReport {
 
 impl FaultReport {
     /// Builds the report of `flows`, finding their suspects.
-    pub fn new(rounds: u32, flows: Vec<FlowCounts>, interrupted: bool) -> Self {
+    pub(crate) fn new(rounds: u32, flows: Vec<FlowCounts>, interrupted: bool) -> Self {
         let suspects = flows.iter().filter_map(suspect_split).collect();
         Self {
             rounds,
@@ -126,7 +126,7 @@ impl FaultReport {
     }
 
     /// Suspects grouped by their (last good hop, first bad hop).
-    pub fn links(&self) -> Vec<SuspectLink> {
+    pub(crate) fn links(&self) -> Vec<SuspectLink> {
         let mut links: BTreeMap<(Option<IpAddr>, Option<IpAddr>), Vec<u16>> = BTreeMap::new();
         for suspect in &self.suspects {
             links
@@ -161,7 +161,7 @@ fn share(received: u32, sent: u32) -> f64 {
 }
 
 /// The suspect split of a flow by the rule of the module documentation.
-pub fn suspect_split(flow: &FlowCounts) -> Option<Suspect> {
+pub(crate) fn suspect_split(flow: &FlowCounts) -> Option<Suspect> {
     (1..flow.hops.len())
         .filter_map(|split| {
             let (before_hops, after_hops) = flow.hops.split_at(split);
@@ -204,7 +204,7 @@ pub fn suspect_split(flow: &FlowCounts) -> Option<Suspect> {
 /// flow's distance, then rounds of every (flow, TTL ≤ distance) probe
 /// follow, several rounds per batch so that about [`BATCH_SPAN`] of sending
 /// (at `gap` between probes) shares one wait for late answers.
-pub async fn survey_faults<P: Prober>(
+pub(crate) async fn survey_faults<P: Prober>(
     prober: &P,
     survey: &FaultSurvey,
     gap: Duration,

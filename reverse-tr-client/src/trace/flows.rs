@@ -11,11 +11,11 @@ use std::{
 use rand::Rng;
 
 /// Flows multipath discovery draws from (§11.10.3, §12.1 item 16).
-pub const FLOW_RANGE: RangeInclusive<u16> = 10_000..=u16::MAX;
+pub(crate) const FLOW_RANGE: RangeInclusive<u16> = 10_000..=u16::MAX;
 
 /// Yields each flow of the range not in `known`, never one twice, until the
 /// range is exhausted.
-pub struct FlowStream<R> {
+pub(crate) struct FlowStream<R> {
     skip: BTreeSet<u16>,
     first: u16,
     /// A Fisher–Yates shuffle of offsets into the range, done one draw at a
@@ -28,7 +28,7 @@ pub struct FlowStream<R> {
 }
 
 impl<R: Rng> FlowStream<R> {
-    pub fn new(known: &BTreeSet<u16>, range: RangeInclusive<u16>, rng: R) -> Self {
+    pub(crate) fn new(known: &BTreeSet<u16>, range: RangeInclusive<u16>, rng: R) -> Self {
         let remaining = if range.is_empty() {
             0
         } else {

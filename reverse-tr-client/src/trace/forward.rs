@@ -30,7 +30,7 @@ use crate::{
 /// Forward probes of one trace: who, to whom, how, and the constant echo
 /// identifier. Builds probes and recognises their answers.
 #[derive(Debug, Clone, Copy)]
-pub struct ForwardProbes {
+pub(crate) struct ForwardProbes {
     local: IpAddr,
     target: IpAddr,
     protocol: ProbeProtocol,
@@ -40,7 +40,7 @@ pub struct ForwardProbes {
 }
 
 impl ForwardProbes {
-    pub fn new(
+    pub(crate) fn new(
         local: IpAddr,
         target: IpAddr,
         protocol: ProbeProtocol,
@@ -70,7 +70,7 @@ impl ForwardProbes {
     /// What goes to the socket for `probe` with probe id `id`: for IPv4 the
     /// whole packet (its header carries the TTL), for IPv6 the transport
     /// part (the kernel writes the header; the TTL is a socket option).
-    pub fn packet(&self, probe: ProbeSpec, id: u16) -> Vec<u8> {
+    pub(crate) fn packet(&self, probe: ProbeSpec, id: u16) -> Vec<u8> {
         let probe = self.probe(probe, id);
         let ip = ip_header(self.local, self.target);
         match ip {
@@ -90,7 +90,7 @@ impl ForwardProbes {
     /// The probe id and meaning of a received packet, if it answers one of
     /// this trace's probes: an ICMP error quoting it, an Echo Reply with our
     /// identifier, or a TCP segment from the target acknowledging it.
-    pub fn recognise(&self, packet: &Received<'_>) -> Option<(u16, Reply)> {
+    pub(crate) fn recognise(&self, packet: &Received<'_>) -> Option<(u16, Reply)> {
         // Raw sockets hand over the IP payload; the shared matcher reads
         // whole packets, so the header the answer came with is put back.
         let header = ip_header(packet.source, self.local);
@@ -150,11 +150,11 @@ impl Wire for ForwardWire {
 }
 
 /// The forward prober.
-pub type ForwardProber = Engine<ForwardWire>;
+pub(crate) type ForwardProber = Engine<ForwardWire>;
 
 /// A prober tracing from `local` towards `target` with `protocol` probes
 /// carrying their flow as `placement` says.
-pub fn prober(
+pub(crate) fn prober(
     local: IpAddr,
     target: IpAddr,
     protocol: ProbeProtocol,

@@ -33,7 +33,7 @@ use crate::{
 /// `n(k)` of §11.10.1: flows that must cross a vertex so that, if it
 /// balances over `k` equally likely successors, all `k` are seen with
 /// probability at least `1 − confidence`.
-pub fn stopping_point(successors: usize, confidence: f64) -> usize {
+pub(crate) fn stopping_point(successors: usize, confidence: f64) -> usize {
     if successors <= 1 {
         return 0;
     }

@@ -33,7 +33,7 @@ impl VertexClass {
 /// The trace with each class of equal vertices folded into its first member
 /// in depth-first order: successors, flows and shadow flows united, RTTs
 /// concatenated, self loops dropped.
-pub fn merge(trace: &Trace) -> Trace {
+pub(crate) fn merge(trace: &Trace) -> Trace {
     let mut merged = trace.clone();
     let order = trace.preorder();
     let mut representative: HashMap<VertexClass, VertexId> = HashMap::new();

@@ -5,24 +5,31 @@
 
 #[cfg(test)]
 mod conditions_tests;
-pub mod discovery;
+pub(crate) mod discovery;
 mod error;
 #[cfg(test)]
 pub(crate) mod fake_network;
-pub mod fault;
+pub(crate) mod fault;
 pub(crate) mod flows;
-pub mod forward;
-pub mod graph;
-pub mod live;
-pub mod mda;
-pub mod merge;
-pub mod net;
-pub mod paths;
-pub mod probe;
+pub(crate) mod forward;
+pub(crate) mod graph;
+pub(crate) mod live;
+pub(crate) mod mda;
+pub(crate) mod merge;
+pub(crate) mod net;
+pub(crate) mod paths;
+pub(crate) mod probe;
 mod reprobe;
-pub mod reverse;
-pub mod run;
+pub(crate) mod reverse;
+pub(crate) mod run;
 mod session;
-pub mod survey;
+pub(crate) mod survey;
 
-pub use error::{Result, TraceError};
+pub use discovery::{Mode, Params, discover};
+pub(crate) use error::Result;
+pub use error::TraceError;
+pub use graph::{Direction, Hop, RttSummary, Trace, Vertex, VertexId, VertexKind};
+pub use mda::MultipathSettings;
+pub use net::Pacer;
+pub use probe::{ErrorState, ProbeOutcome, ProbeSpec, Prober};
+pub use run::{Directions, Observed, Observer, Probers, TraceConfig, Traces, run_with};

@@ -18,16 +18,16 @@ use crate::{
 
 /// Flow of path ID 1 minus one; path n uses `PATH_FLOW_BASE + n`. Above the
 /// well-known and registered ports a service might listen on.
-pub const PATH_FLOW_BASE: u16 = 50_000;
+pub(crate) const PATH_FLOW_BASE: u16 = 50_000;
 
 /// The flow path ID `id` travels on.
-pub fn path_flow(id: u16) -> u16 {
+pub(crate) fn path_flow(id: u16) -> u16 {
     PATH_FLOW_BASE.saturating_add(id)
 }
 
 /// What a path survey probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Survey {
+pub(crate) struct Survey {
     pub min_ttl: u8,
     pub max_ttl: u8,
     /// Successive TTLs without any answer after which the survey stops.
@@ -39,11 +39,11 @@ pub struct Survey {
 }
 
 /// The addresses that answered one path at one TTL; empty if none did.
-pub type Cell = BTreeSet<IpAddr>;
+pub(crate) type Cell = BTreeSet<IpAddr>;
 
 /// One path ID's hops.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path {
+pub(crate) struct Path {
     pub id: u16,
     pub flow: u16,
     /// Cell of TTL `min_ttl + i` at index i, up to the destination or the
@@ -55,14 +55,14 @@ pub struct Path {
 
 impl Path {
     /// Hops to the destination, if it answered.
-    pub fn length(&self) -> Option<usize> {
+    pub(crate) fn length(&self) -> Option<usize> {
         self.reached.then_some(self.hops.len())
     }
 }
 
 /// The result of a survey: every path ID's hops.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathTable {
+pub(crate) struct PathTable {
     pub min_ttl: u8,
     pub paths: Vec<Path>,
     /// Ctrl-C ended the survey early.
@@ -71,7 +71,7 @@ pub struct PathTable {
 
 impl PathTable {
     /// For each path, the ID of the first earlier path with the same hops.
-    pub fn duplicates(&self) -> Vec<Option<u16>> {
+    pub(crate) fn duplicates(&self) -> Vec<Option<u16>> {
         let mut first: BTreeMap<&[Cell], u16> = BTreeMap::new();
         self.paths
             .iter()
@@ -84,13 +84,13 @@ impl PathTable {
     }
 
     /// How many different paths the flows took.
-    pub fn unique(&self) -> usize {
+    pub(crate) fn unique(&self) -> usize {
         self.duplicates().iter().filter(|d| d.is_none()).count()
     }
 
     /// Path IDs by their length in hops, for the paths that reached the
     /// destination; more than one entry means paths of unequal length.
-    pub fn lengths(&self) -> BTreeMap<usize, Vec<u16>> {
+    pub(crate) fn lengths(&self) -> BTreeMap<usize, Vec<u16>> {
         let mut lengths: BTreeMap<usize, Vec<u16>> = BTreeMap::new();
         for path in &self.paths {
             if let Some(length) = path.length() {
@@ -105,7 +105,7 @@ impl PathTable {
 /// batch, until every path reached `destination`, `survey.abort` TTLs in a
 /// row went unanswered, or `survey.max_ttl`. Setting `stop` ends it after
 /// the batch in flight.
-pub async fn survey_paths<P: Prober>(
+pub(crate) async fn survey_paths<P: Prober>(
     prober: &P,
     survey: &Survey,
     destination: IpAddr,

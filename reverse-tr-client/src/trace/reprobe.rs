@@ -17,34 +17,34 @@ use crate::trace::probe::ProbeSpec;
 
 /// How long after a hop's last probe a rate-limited router is asked again:
 /// Linux refills one error per second.
-pub const PAUSE: Duration = Duration::from_secs(1);
+pub(super) const PAUSE: Duration = Duration::from_secs(1);
 
 /// Whether the losses of a batch at a hop that answered look like a rate
 /// limit (more than one missing) rather than one lost packet.
-pub fn looks_rate_limited(lost: usize) -> bool {
+pub(super) fn looks_rate_limited(lost: usize) -> bool {
     lost > 1
 }
 
 /// When each hop (by TTL) was last probed.
 #[derive(Debug, Default)]
-pub struct LastSent(HashMap<u8, Instant>);
+pub(crate) struct LastSent(HashMap<u8, Instant>);
 
 impl LastSent {
-    pub fn note(&mut self, probes: &[ProbeSpec], at: Instant) {
+    pub(crate) fn note(&mut self, probes: &[ProbeSpec], at: Instant) {
         for probe in probes {
             self.0.insert(probe.ttl, at);
         }
     }
 
     /// Waits until `PAUSE` has passed since `ttl` was last probed.
-    pub async fn pause(&self, ttl: u8) {
+    pub(crate) async fn pause(&self, ttl: u8) {
         if let Some(&last) = self.0.get(&ttl) {
             sleep_until(last + PAUSE).await;
         }
     }
 
     /// Whether `PAUSE` has passed since `ttl` was last probed.
-    pub fn rested(&self, ttl: u8) -> bool {
+    pub(crate) fn rested(&self, ttl: u8) -> bool {
         self.0
             .get(&ttl)
             .is_none_or(|&last| last + PAUSE <= Instant::now())
@@ -57,13 +57,13 @@ impl LastSent {
 /// hop costs no wait of its own beyond its first timeout), it is skipped
 /// while the hop is not rested.
 #[derive(Debug, Default)]
-pub struct Pending {
+pub(super) struct Pending {
     hops: Vec<(u8, u32)>,
 }
 
 impl Pending {
     /// The hop at `ttl` was all lost: ask again up to `retry` times.
-    pub fn add(&mut self, ttl: u8, retry: u32) {
+    pub(super) fn add(&mut self, ttl: u8, retry: u32) {
         if retry > 0 && !self.hops.iter().any(|&(known, _)| known == ttl) {
             self.hops.push((ttl, retry));
         }
@@ -71,7 +71,7 @@ impl Pending {
 
     /// The TTLs to re-probe with the next batch (those `rested`), each
     /// try counted.
-    pub fn take(&mut self, rested: impl Fn(u8) -> bool) -> Vec<u8> {
+    pub(super) fn take(&mut self, rested: impl Fn(u8) -> bool) -> Vec<u8> {
         let mut ttls = Vec::new();
         for (ttl, left) in &mut self.hops {
             if rested(*ttl) {
@@ -84,7 +84,7 @@ impl Pending {
     }
 
     /// The hop at `ttl` answered: no more re-probes.
-    pub fn answered(&mut self, ttl: u8) {
+    pub(super) fn answered(&mut self, ttl: u8) {
         self.hops.retain(|&(known, _)| known != ttl);
     }
 }

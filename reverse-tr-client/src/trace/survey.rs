@@ -16,7 +16,7 @@ use crate::{
 
 /// What a job found in one direction.
 #[derive(Debug, Clone, PartialEq)]
-pub enum SurveyReport {
+pub(crate) enum SurveyReport {
     Paths(PathTable),
     Fault(FaultReport),
 }
@@ -32,18 +32,18 @@ impl SurveyReport {
 
 /// The reports of a run, forward first.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Surveys(pub Vec<(Direction, SurveyReport)>);
+pub(crate) struct Surveys(pub Vec<(Direction, SurveyReport)>);
 
 impl Surveys {
     /// True if Ctrl-C cut a survey short.
-    pub fn interrupted(&self) -> bool {
+    pub(crate) fn interrupted(&self) -> bool {
         self.0.iter().any(|(_, report)| report.interrupted())
     }
 }
 
 /// The survey of a job.
 #[derive(Debug, Clone, Copy)]
-pub enum SurveyTask<'a> {
+pub(crate) enum SurveyTask<'a> {
     Paths(&'a Survey),
     Fault(&'a FaultSurvey),
 }
@@ -51,7 +51,7 @@ pub enum SurveyTask<'a> {
 /// Runs `task` in each direction `probers` has, between `local` and
 /// `target`, at the pace of `config`. Setting `stop` ends it after the
 /// batches in flight.
-pub async fn run_surveys(
+pub(crate) async fn run_surveys(
     config: &TraceConfig,
     task: SurveyTask<'_>,
     probers: Probers,

@@ -15,7 +15,7 @@ const REPORT_CYCLES: u64 = 10;
 
 /// Mode options of `live`.
 #[derive(Debug, Args)]
-pub struct LiveArgs {
+pub(crate) struct LiveArgs {
     /// Monitor the path of this flow only (found single-path); by default
     /// every load-balanced branch (found multipath), each on one flow
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -48,7 +48,7 @@ pub struct LiveArgs {
 
 /// Where the live state goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LiveOutput {
+pub(crate) enum LiveOutput {
     /// The terminal view, refreshed as cycles end.
     Terminal,
     /// The final tables as text.
@@ -61,14 +61,14 @@ pub enum LiveOutput {
 
 /// A validated `live` command line.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LiveJob {
+pub(crate) struct LiveJob {
     pub output: LiveOutput,
     pub settings: LiveSettings,
 }
 
 impl LiveArgs {
     /// The job, and how discovery finds the path(s) to monitor.
-    pub fn job(&self) -> (LiveJob, Mode) {
+    pub(crate) fn job(&self) -> (LiveJob, Mode) {
         let output = match (self.json, self.csv, self.jsonl, self.report) {
             (true, ..) => LiveOutput::Json,
             (_, true, ..) => LiveOutput::Csv,

@@ -5,5 +5,5 @@ mod args;
 mod run;
 mod terminal;
 
-pub use args::{LiveArgs, LiveJob, LiveOutput};
-pub use run::run_live;
+pub(crate) use args::{LiveArgs, LiveJob};
+pub(crate) use run::run_live;

@@ -37,7 +37,7 @@ use crate::{
 
 /// Runs `job`; Ctrl-C ends discovery or monitoring early (a report is
 /// still printed, and the exit status says interrupted).
-pub async fn run_live(config: &Config, job: &LiveJob) -> Result<()> {
+pub(crate) async fn run_live(config: &Config, job: &LiveJob) -> Result<()> {
     if job.output == LiveOutput::Terminal && !std::io::stdout().is_terminal() {
         return Err(Error::Io(std::io::Error::other(
             "the live view needs a terminal; use --report (or --json, --csv, --jsonl)",

@@ -26,7 +26,7 @@ const REFRESH: Duration = Duration::from_millis(200);
 
 /// Shows the snapshots `receiver` gets until the user quits or `control`
 /// is stopped; stops `control` when it ends.
-pub fn show(
+pub(super) fn show(
     receiver: &watch::Receiver<Snapshot>,
     control: &Control,
     names: &Mutex<Names>,
@@ -80,7 +80,7 @@ fn interact(
 }
 
 /// Keeps `names` up to date with the addresses of the latest snapshot.
-pub async fn resolve(mut receiver: watch::Receiver<Snapshot>, names: Arc<Mutex<Names>>) {
+pub(super) async fn resolve(mut receiver: watch::Receiver<Snapshot>, names: Arc<Mutex<Names>>) {
     let Some(dns) = crate::cli::dns::ReverseDns::system() else {
         return;
     };

@@ -7,7 +7,7 @@ use crate::{output::Names, trace::live::Snapshot, trace::live::VertexState};
 const HEADER: &str = "direction,ttl,address,name,flow,state,sent,received,loss_percent,last_ms,avg_ms,best_ms,worst_ms,stdev_ms\n";
 
 /// Every vertex of `snapshot`, with its name from `names` when known.
-pub fn render_csv(snapshot: &Snapshot, names: Option<&Names>) -> String {
+pub(crate) fn render_csv(snapshot: &Snapshot, names: Option<&Names>) -> String {
     let ms = |duration: Option<std::time::Duration>| {
         duration.map_or_else(String::new, |duration| {
             format!("{:.3}", duration.as_secs_f64() * 1000.0)

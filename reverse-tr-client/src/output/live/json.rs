@@ -138,14 +138,14 @@ fn record(snapshot: &Snapshot) -> SnapshotRecord {
 }
 
 /// The state as a JSON document (pretty, with a final newline).
-pub fn snapshot_json(snapshot: &Snapshot) -> Result<String> {
+pub(crate) fn snapshot_json(snapshot: &Snapshot) -> Result<String> {
     let mut text = serde_json::to_string_pretty(&record(snapshot)).map_err(std::io::Error::from)?;
     text.push('\n');
     Ok(text)
 }
 
 /// The state as one line of JSON (with its newline).
-pub fn snapshot_line(snapshot: &Snapshot) -> Result<String> {
+pub(crate) fn snapshot_line(snapshot: &Snapshot) -> Result<String> {
     let mut text = serde_json::to_string(&record(snapshot)).map_err(std::io::Error::from)?;
     text.push('\n');
     Ok(text)

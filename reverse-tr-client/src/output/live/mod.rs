@@ -7,8 +7,7 @@ mod report;
 mod rows;
 mod tui;
 
-pub use csv::render_csv;
-pub use json::{snapshot_json, snapshot_line};
-pub use report::render_report;
-pub use rows::{Row, change_text, clock, host, millis, rows};
-pub use tui::{Shown, ViewOptions, draw};
+pub(crate) use csv::render_csv;
+pub(crate) use json::{snapshot_json, snapshot_line};
+pub(crate) use report::render_report;
+pub(crate) use tui::{ViewOptions, draw};

@@ -11,7 +11,7 @@ const HEADER: [&str; 9] = [
 ];
 
 /// Every direction of `snapshot` as text tables.
-pub fn render_report(snapshot: &Snapshot, names: Option<&Names>) -> String {
+pub(crate) fn render_report(snapshot: &Snapshot, names: Option<&Names>) -> String {
     let mut out = String::new();
     for (direction, path) in snapshot.paths() {
         if !out.is_empty() {

@@ -10,13 +10,13 @@ use crate::{
 
 /// One vertex in the table; `ttl` only on the first vertex of its hop.
 #[derive(Debug, Clone, Copy)]
-pub struct Row<'a> {
+pub(super) struct Row<'a> {
     pub ttl: Option<u8>,
     pub vertex: &'a LiveVertex,
 }
 
 /// The rows of `path`, hop by hop.
-pub fn rows(path: &LivePath) -> Vec<Row<'_>> {
+pub(super) fn rows(path: &LivePath) -> Vec<Row<'_>> {
     path.hops()
         .iter()
         .flat_map(|hop| {
@@ -33,7 +33,7 @@ pub fn rows(path: &LivePath) -> Vec<Row<'_>> {
 
 /// The vertex as shown: its name (with `names`) or address, `???` when
 /// nothing answered; a vanished vertex says since when.
-pub fn host(vertex: &LiveVertex, names: Option<&Names>) -> String {
+pub(super) fn host(vertex: &LiveVertex, names: Option<&Names>) -> String {
     let shown = match vertex.address {
         Some(address) => name_or_address(address, names),
         None => "???".to_owned(),
@@ -53,7 +53,7 @@ fn name_or_address(address: IpAddr, names: Option<&Names>) -> String {
 }
 
 /// Milliseconds with one decimal, `-` for none.
-pub fn millis(duration: Option<Duration>) -> String {
+pub(super) fn millis(duration: Option<Duration>) -> String {
     duration.map_or_else(
         || "-".to_owned(),
         |duration| format!("{:.1}", duration.as_secs_f64() * 1000.0),
@@ -61,7 +61,7 @@ pub fn millis(duration: Option<Duration>) -> String {
 }
 
 /// Time since monitoring started, `HH:MM:SS`.
-pub fn clock(at: Duration) -> String {
+pub(super) fn clock(at: Duration) -> String {
     let seconds = at.as_secs();
     format!(
         "{:02}:{:02}:{:02}",
@@ -72,7 +72,7 @@ pub fn clock(at: Duration) -> String {
 }
 
 /// `TTL 3: 10.0.0.5 appeared`, `… vanished`, `… moved from TTL 2`.
-pub fn change_text(change: &PathChange, names: Option<&Names>) -> String {
+pub(super) fn change_text(change: &PathChange, names: Option<&Names>) -> String {
     let (address, what) = match change.change {
         Change::Appeared(address) => (address, "appeared".to_owned()),
         Change::Vanished(address) => (address, "vanished".to_owned()),

@@ -41,7 +41,7 @@ const HELP: [&str; 7] = [
 
 /// Which directions the view shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Shown {
+pub(crate) enum Shown {
     #[default]
     Both,
     Only(Direction),
@@ -49,7 +49,7 @@ pub enum Shown {
 
 impl Shown {
     /// The next choice of `d`: both, forward, reverse, both…
-    pub fn next(self) -> Self {
+    pub(crate) fn next(self) -> Self {
         match self {
             Self::Both => Self::Only(Direction::Forward),
             Self::Only(Direction::Forward) => Self::Only(Direction::Reverse),
@@ -60,7 +60,7 @@ impl Shown {
 
 /// What the keys changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ViewOptions {
+pub(crate) struct ViewOptions {
     /// What is monitored, e.g. `two-way udp 192.0.2.1`.
     pub title: String,
     pub shown: Shown,
@@ -70,7 +70,7 @@ pub struct ViewOptions {
 }
 
 /// Draws `snapshot` on the whole frame.
-pub fn draw(frame: &mut Frame<'_>, snapshot: &Snapshot, names: &Names, view: &ViewOptions) {
+pub(crate) fn draw(frame: &mut Frame<'_>, snapshot: &Snapshot, names: &Names, view: &ViewOptions) {
     let [header, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Fill(1),

@@ -7,6 +7,7 @@ mod monitor;
 mod path;
 mod stats;
 
-pub use monitor::{Control, LiveSettings, MIN_INTERVAL, Snapshot, Watched, monitor};
-pub use path::{Change, LiveHop, LivePath, LiveVertex, PathChange, VANISH_AFTER, VertexState};
-pub use stats::{HISTORY, RttStats};
+pub(crate) use monitor::{Control, LiveSettings, MIN_INTERVAL, Snapshot, Watched, monitor};
+#[cfg(test)]
+pub(crate) use path::VANISH_AFTER;
+pub(crate) use path::{Change, LivePath, LiveVertex, PathChange, VertexState};

@@ -21,11 +21,11 @@ use crate::{
 
 /// The shortest interval between two cycles: Linux routers answer about
 /// one ICMP error per second and destination after a burst of 6.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How a monitoring run is paced and when it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LiveSettings {
+pub(crate) struct LiveSettings {
     /// Time from the start of one cycle to the start of the next.
     pub interval: Duration,
     /// Stop after this many cycles; `None`: until stopped.
@@ -34,7 +34,7 @@ pub struct LiveSettings {
 
 /// The state of both directions after a cycle.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     /// Cycles run so far (since the last reset).
     pub cycle: u64,
     /// Time since monitoring started when the latest cycle began.
@@ -45,14 +45,16 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The directions being monitored, forward first.
-    pub fn paths(&self) -> impl Iterator<Item = (crate::trace::graph::Direction, &LivePath)> {
+    pub(crate) fn paths(
+        &self,
+    ) -> impl Iterator<Item = (crate::trace::graph::Direction, &LivePath)> {
         use crate::trace::graph::Direction;
         let forward = self.forward.iter().map(|path| (Direction::Forward, path));
         forward.chain(self.reverse.iter().map(|path| (Direction::Reverse, path)))
     }
 
     /// Every address seen, in either direction (some more than once).
-    pub fn addresses(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {
+    pub(crate) fn addresses(&self) -> impl Iterator<Item = std::net::IpAddr> + '_ {
         self.paths()
             .flat_map(|(_, path)| path.hops())
             .flat_map(|hop| &hop.vertices)
@@ -63,7 +65,7 @@ impl Snapshot {
 /// Requests from outside the loop (a key pressed, Ctrl-C), taken at the
 /// start of the next cycle; stopping also cuts the wait between cycles.
 #[derive(Debug, Default)]
-pub struct Control {
+pub(crate) struct Control {
     stop: AtomicBool,
     paused: AtomicBool,
     reset: AtomicBool,
@@ -72,40 +74,40 @@ pub struct Control {
 
 impl Control {
     /// Ends monitoring after the cycle in flight.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
         self.wake.notify_one();
     }
 
-    pub fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
     /// Pauses probing, or resumes it; returns whether it is now paused.
-    pub fn toggle_pause(&self) -> bool {
+    pub(crate) fn toggle_pause(&self) -> bool {
         !self.paused.fetch_xor(true, Ordering::Relaxed)
     }
 
-    pub fn is_paused(&self) -> bool {
+    pub(crate) fn is_paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
     }
 
     /// Clears the statistics before the next cycle.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.reset.store(true, Ordering::Relaxed);
         self.wake.notify_one();
     }
 }
 
 /// One direction to monitor: its prober and the path discovery found.
-pub struct Watched<'a, P> {
+pub(crate) struct Watched<'a, P> {
     pub prober: &'a P,
     pub path: LivePath,
 }
 
 /// Monitors the given directions until `settings.cycles` ran or `control`
 /// stops it, calling `observer` after every cycle; returns the final state.
-pub async fn monitor<F: Prober, R: Prober>(
+pub(crate) async fn monitor<F: Prober, R: Prober>(
     forward: Option<Watched<'_, F>>,
     reverse: Option<Watched<'_, R>>,
     settings: LiveSettings,

@@ -19,11 +19,11 @@ use crate::{
 
 /// Probes in a row a vertex must miss before it is taken for vanished:
 /// at one probe a second, 8 s, which 10 % random loss reaches once in 10⁸.
-pub const VANISH_AFTER: u32 = 8;
+pub(crate) const VANISH_AFTER: u32 = 8;
 
 /// Whether a vertex is still on the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VertexState {
+pub(crate) enum VertexState {
     Active,
     /// It missed [`VANISH_AFTER`] probes in a row, the last at `at`.
     Vanished {
@@ -33,7 +33,7 @@ pub enum VertexState {
 
 /// One vertex of a hop: an address (`None`: nobody answered there yet).
 #[derive(Debug, Clone, PartialEq)]
-pub struct LiveVertex {
+pub(crate) struct LiveVertex {
     pub address: Option<IpAddr>,
     /// The flow it is probed on.
     pub flow: u16,
@@ -61,7 +61,7 @@ impl LiveVertex {
     }
 
     /// Still probed: not vanished with another address answering its flow.
-    pub fn is_probed(&self) -> bool {
+    pub(crate) fn is_probed(&self) -> bool {
         !(self.replaced && matches!(self.state, VertexState::Vanished { .. }))
     }
 
@@ -82,14 +82,14 @@ impl LiveVertex {
 
 /// The vertices of one TTL.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LiveHop {
+pub(crate) struct LiveHop {
     pub ttl: u8,
     pub vertices: Vec<LiveVertex>,
 }
 
 /// What changed on the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// An address answered at a TTL for the first time (or again, after it
     /// had vanished there).
     Appeared(IpAddr),
@@ -101,7 +101,7 @@ pub enum Change {
 
 /// A change, where and when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PathChange {
+pub(crate) struct PathChange {
     /// Time since monitoring started.
     pub at: Duration,
     pub ttl: u8,
@@ -110,7 +110,7 @@ pub struct PathChange {
 
 /// The monitored path of one direction.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LivePath {
+pub(crate) struct LivePath {
     destination: Option<IpAddr>,
     /// Whether discovery reached the destination: only then does a path
     /// that grew longer get probed one TTL further.
@@ -123,7 +123,7 @@ pub struct LivePath {
 
 impl LivePath {
     /// An empty path towards `destination`, probed up to `max_ttl`.
-    pub fn new(destination: Option<IpAddr>, reached: bool, max_ttl: u8) -> Self {
+    pub(crate) fn new(destination: Option<IpAddr>, reached: bool, max_ttl: u8) -> Self {
         Self {
             destination,
             reached,
@@ -135,7 +135,7 @@ impl LivePath {
 
     /// The path `trace` discovered: every vertex with a flow, probed on
     /// its smallest flow (black holes on one of the flows lost there).
-    pub fn from_trace(trace: &Trace, destination: Option<IpAddr>, max_ttl: u8) -> Self {
+    pub(crate) fn from_trace(trace: &Trace, destination: Option<IpAddr>, max_ttl: u8) -> Self {
         let mut path = Self::new(destination, trace.reached(), max_ttl);
         for hop in trace.hops().iter().filter(|hop| hop.ttl > 0) {
             for &id in &hop.vertices {
@@ -149,7 +149,7 @@ impl LivePath {
     }
 
     /// Adds a vertex found before monitoring (`None`: a silent one).
-    pub fn known(mut self, ttl: u8, address: Option<IpAddr>, flow: u16) -> Self {
+    pub(crate) fn known(mut self, ttl: u8, address: Option<IpAddr>, flow: u16) -> Self {
         let index = self.hop_index(ttl);
         self.hops[index]
             .vertices
@@ -157,16 +157,16 @@ impl LivePath {
         self
     }
 
-    pub fn destination(&self) -> Option<IpAddr> {
+    pub(crate) fn destination(&self) -> Option<IpAddr> {
         self.destination
     }
 
-    pub fn hops(&self) -> &[LiveHop] {
+    pub(crate) fn hops(&self) -> &[LiveHop] {
         &self.hops
     }
 
     /// Every change so far, oldest first.
-    pub fn changes(&self) -> &[PathChange] {
+    pub(crate) fn changes(&self) -> &[PathChange] {
         &self.changes
     }
 
@@ -175,7 +175,7 @@ impl LivePath {
     /// router at its TTL (the path grew longer). An address seen at several
     /// TTLs is probed at one of them per cycle, in turn, so no router is
     /// asked more than once a cycle.
-    pub fn probes(&self, cycle: u64) -> Vec<ProbeSpec> {
+    pub(crate) fn probes(&self, cycle: u64) -> Vec<ProbeSpec> {
         let mut by_address: HashMap<IpAddr, Vec<ProbeSpec>> = HashMap::new();
         let mut probes = Vec::new();
         for hop in &self.hops {
@@ -239,7 +239,7 @@ impl LivePath {
     }
 
     /// Records what became of `probe`, `at` a time since monitoring started.
-    pub fn record(&mut self, probe: ProbeSpec, outcome: &ProbeOutcome, at: Duration) {
+    pub(crate) fn record(&mut self, probe: ProbeSpec, outcome: &ProbeOutcome, at: Duration) {
         let answer = match *outcome {
             ProbeOutcome::Answered { hop, rtt } => Some((hop, rtt)),
             ProbeOutcome::Lost | ProbeOutcome::Refused { .. } => None,
@@ -377,7 +377,7 @@ impl LivePath {
 
     /// Starts over from the current path: statistics and changes cleared,
     /// vertices no longer probed dropped.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         for hop in &mut self.hops {
             hop.vertices.retain(LiveVertex::is_probed);
             for vertex in &mut hop.vertices {

@@ -5,11 +5,11 @@
 use std::{collections::VecDeque, time::Duration};
 
 /// Results kept for the latency history (one a cycle: a minute at 1 s).
-pub const HISTORY: usize = 60;
+pub(super) const HISTORY: usize = 60;
 
 /// Probes and round-trip times of one vertex.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct RttStats {
+pub(crate) struct RttStats {
     sent: u32,
     received: u32,
     last: Option<Duration>,
@@ -25,7 +25,7 @@ pub struct RttStats {
 
 impl RttStats {
     /// A probe answered after `rtt`.
-    pub fn answered(&mut self, rtt: Duration) {
+    pub(crate) fn answered(&mut self, rtt: Duration) {
         self.sent += 1;
         self.received += 1;
         self.last = Some(rtt);
@@ -39,7 +39,7 @@ impl RttStats {
     }
 
     /// A probe that got no answer from this vertex.
-    pub fn lost(&mut self) {
+    pub(crate) fn lost(&mut self) {
         self.sent += 1;
         self.remember(None);
     }
@@ -51,17 +51,17 @@ impl RttStats {
         self.history.push_back(result);
     }
 
-    pub fn sent(&self) -> u32 {
+    pub(crate) fn sent(&self) -> u32 {
         self.sent
     }
 
-    pub fn received(&self) -> u32 {
+    pub(crate) fn received(&self) -> u32 {
         self.received
     }
 
     /// Share of the probes sent that got no answer, in percent (0 before
     /// the first probe).
-    pub fn loss_percent(&self) -> f64 {
+    pub(crate) fn loss_percent(&self) -> f64 {
         if self.sent == 0 {
             0.0
         } else {
@@ -69,30 +69,30 @@ impl RttStats {
         }
     }
 
-    pub fn last(&self) -> Option<Duration> {
+    pub(crate) fn last(&self) -> Option<Duration> {
         self.last
     }
 
-    pub fn best(&self) -> Option<Duration> {
+    pub(crate) fn best(&self) -> Option<Duration> {
         self.best
     }
 
-    pub fn worst(&self) -> Option<Duration> {
+    pub(crate) fn worst(&self) -> Option<Duration> {
         self.worst
     }
 
-    pub fn mean(&self) -> Option<Duration> {
+    pub(crate) fn mean(&self) -> Option<Duration> {
         (self.received > 0).then(|| Duration::from_secs_f64(self.mean))
     }
 
     /// The population standard deviation of the RTTs (as mtr's StDev).
-    pub fn stdev(&self) -> Option<Duration> {
+    pub(crate) fn stdev(&self) -> Option<Duration> {
         (self.received > 0)
             .then(|| Duration::from_secs_f64((self.squares / f64::from(self.received)).sqrt()))
     }
 
     /// The latest results, oldest first (at most [`HISTORY`]).
-    pub fn history(&self) -> impl ExactSizeIterator<Item = Option<Duration>> + '_ {
+    pub(crate) fn history(&self) -> impl ExactSizeIterator<Item = Option<Duration>> + '_ {
         self.history.iter().copied()
     }
 }

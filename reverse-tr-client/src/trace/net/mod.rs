@@ -1,16 +1,16 @@
 //! Sending probes and receiving answers: raw sockets, the rate limit and
 //! the batch engine both directions share.
 
-pub mod engine;
-pub mod pacer;
+pub(crate) mod engine;
+pub(crate) mod pacer;
 mod quiet;
-pub mod socket;
+pub(crate) mod socket;
 
-pub use engine::{Engine, Reply, Wire};
+pub(crate) use engine::{Engine, Reply, Wire};
 pub use pacer::Pacer;
 #[cfg(test)]
 pub(crate) use quiet::{QUIET_FLOOR, Wait};
-pub use socket::{RawSocket, Received};
+pub(crate) use socket::{RawSocket, Received};
 
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -20,7 +20,7 @@ use reverse_tr_common::{IpHeader, Ipv4Header, Ipv6Header};
 /// clear; IPv6 traffic class and flow label 0 — the reference's values
 /// (§11.4, §11.5.1), constant over a trace because ECMP may hash them and
 /// the server copies a request's into its probe (§3.4).
-pub fn ip_header(local: IpAddr, target: IpAddr) -> IpHeader {
+pub(crate) fn ip_header(local: IpAddr, target: IpAddr) -> IpHeader {
     match (local, target) {
         (IpAddr::V4(source), IpAddr::V4(destination)) => IpHeader::V4(Ipv4Header {
             source,

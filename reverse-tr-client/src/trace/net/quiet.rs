@@ -14,7 +14,7 @@ use tokio::time::Instant;
 /// The shortest quiet period that ends a batch with answers: well above
 /// the answer time of any hop the answers so far came from, so that a
 /// slower branch of the same TTL is still waited for.
-pub const QUIET_FLOOR: Duration = Duration::from_millis(100);
+pub(crate) const QUIET_FLOOR: Duration = Duration::from_millis(100);
 
 /// How slow, relative to the slowest answer, a missing answer may be before
 /// it is given up.
@@ -22,7 +22,7 @@ const QUIET_FACTOR: u32 = 4;
 
 /// The waiting state of one batch.
 #[derive(Debug, Clone, Copy)]
-pub struct Wait {
+pub(crate) struct Wait {
     last_send: Instant,
     timeout: Duration,
     last_answer: Option<Instant>,
@@ -30,7 +30,7 @@ pub struct Wait {
 }
 
 impl Wait {
-    pub fn new(last_send: Instant, timeout: Duration) -> Self {
+    pub(crate) fn new(last_send: Instant, timeout: Duration) -> Self {
         Self {
             last_send,
             timeout,
@@ -40,13 +40,13 @@ impl Wait {
     }
 
     /// An answer arrived `at`, `rtt` after its probe left.
-    pub fn answered(&mut self, at: Instant, rtt: Duration) {
+    pub(crate) fn answered(&mut self, at: Instant, rtt: Duration) {
         self.last_answer = Some(self.last_answer.map_or(at, |last| last.max(at)));
         self.slowest = self.slowest.max(rtt);
     }
 
     /// When to give up on the probes still unanswered.
-    pub fn until(&self) -> Instant {
+    pub(crate) fn until(&self) -> Instant {
         let full = self.last_send + self.timeout;
         match self.last_answer {
             None => full,

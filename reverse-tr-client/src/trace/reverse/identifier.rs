@@ -12,11 +12,11 @@ use std::{
 
 /// How long a server keeps a session (§8.2): an identifier sent this long
 /// ago without a reply is free again.
-pub const SERVER_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const SERVER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Hands out identifiers 1..=65535 that cannot collide with a live session.
 #[derive(Debug)]
-pub struct Identifiers {
+pub(crate) struct Identifiers {
     next: u16,
     /// Identifiers answered by the server: free now, most recent last.
     reclaimed: Vec<u16>,
@@ -26,7 +26,7 @@ pub struct Identifiers {
 
 impl Identifiers {
     /// A pool whose counter starts at `start` (0 is taken as 1).
-    pub fn starting_at(start: u16) -> Self {
+    pub(crate) fn starting_at(start: u16) -> Self {
         Self {
             next: start.max(1),
             reclaimed: Vec::new(),
@@ -35,12 +35,12 @@ impl Identifiers {
     }
 
     /// A pool starting at a random point.
-    pub fn random() -> Self {
+    pub(crate) fn random() -> Self {
         Self::starting_at(rand::random())
     }
 
     /// The next free identifier at `now`, or None if all 65,535 are in use.
-    pub fn take(&mut self, now: Instant) -> Option<u16> {
+    pub(crate) fn take(&mut self, now: Instant) -> Option<u16> {
         let id = self.reclaimed.pop().or_else(|| self.advance_counter(now))?;
         self.outstanding.insert(id, now);
         Some(id)
@@ -48,7 +48,7 @@ impl Identifiers {
 
     /// Marks `id` answered: its session is gone, it may be reused at once.
     /// Returns false for an identifier this pool has not handed out.
-    pub fn reclaim(&mut self, id: u16) -> bool {
+    pub(crate) fn reclaim(&mut self, id: u16) -> bool {
         let known = self.outstanding.remove(&id).is_some();
         if known {
             self.reclaimed.push(id);

@@ -19,7 +19,7 @@ use reverse_tr_common::{
     response::{self, State},
 };
 
-pub use self::identifier::{Identifiers, SERVER_TIMEOUT};
+pub(crate) use self::identifier::Identifiers;
 use crate::{
     trace::Result,
     trace::TraceError,
@@ -74,7 +74,7 @@ impl ReverseWire {
 /// The request for `probe` with `identifier`, asking for IP `protocol`
 /// probes, with `padding` zero octets: for IPv4 the whole packet (the socket
 /// takes our header), for IPv6 the ICMPv6 message (the kernel adds it).
-pub fn request_packet(
+pub(crate) fn request_packet(
     ip: &IpHeader,
     protocol: u8,
     padding: usize,
@@ -107,7 +107,7 @@ pub fn request_packet(
 
 /// The socket requests go out on: IPv4 whole packets, IPv6 ICMPv6 messages
 /// with hop limit 64.
-pub fn request_socket(family: Family) -> Result<RawSocket> {
+pub(crate) fn request_socket(family: Family) -> Result<RawSocket> {
     match family {
         Family::V4 => RawSocket::open_header_included(),
         Family::V6 => {
@@ -157,7 +157,7 @@ impl Wire for ReverseWire {
 
 /// The identifier and meaning of an ICMP message from the server, if it is
 /// a response or the echo of a request (§11.5.4, §12.1 item 9).
-pub fn recognise_response(family: Family, icmp: &[u8]) -> Option<(u16, Reply)> {
+pub(crate) fn recognise_response(family: Family, icmp: &[u8]) -> Option<(u16, Reply)> {
     let identifier = u16::from_be_bytes([*icmp.get(4)?, *icmp.get(5)?]);
     let reply = match Response::decode(family, icmp) {
         Ok(Response {
@@ -194,7 +194,7 @@ pub fn recognise_response(family: Family, icmp: &[u8]) -> Option<(u16, Reply)> {
 
 /// The identifier of our request to `target` that an ICMP error (Time
 /// Exceeded, Destination Unreachable) quotes: the request never arrived.
-pub fn quoted_request(family: Family, target: IpAddr, icmp: &[u8]) -> Option<u16> {
+pub(crate) fn quoted_request(family: Family, target: IpAddr, icmp: &[u8]) -> Option<u16> {
     let (icmp_type, code) = (*icmp.first()?, *icmp.get(1)?);
     if !is_quoting_error(family, icmp_type, code) {
         return None;
@@ -227,11 +227,11 @@ pub fn quoted_request(family: Family, target: IpAddr, icmp: &[u8]) -> Option<u16
 }
 
 /// The reverse prober: requests out, responses in, on raw ICMP sockets.
-pub type ReverseProber = Engine<ReverseWire>;
+pub(crate) type ReverseProber = Engine<ReverseWire>;
 
 /// A prober tracing from the server on `target` back to `local`, asking
 /// for probes of IP `protocol`.
-pub fn prober(
+pub(crate) fn prober(
     local: IpAddr,
     target: IpAddr,
     protocol: u8,
@@ -248,7 +248,7 @@ pub fn prober(
 
 /// The presence check (§11.5.3): a TTL-0 request, sent up to four times,
 /// must be refused with state 1 (or answered) by a server.
-pub async fn check_presence(prober: &ReverseProber) -> Result<()> {
+pub(crate) async fn check_presence(prober: &ReverseProber) -> Result<()> {
     let target = prober.wire().target;
     for attempt in 1..=PRESENCE_ATTEMPTS {
         log::debug!("presence check {attempt} of {PRESENCE_ATTEMPTS}");
@@ -260,7 +260,7 @@ pub async fn check_presence(prober: &ReverseProber) -> Result<()> {
 }
 
 /// What the reply to the presence check says about `target`.
-pub fn presence(reply: Reply, target: IpAddr) -> Result<()> {
+pub(crate) fn presence(reply: Reply, target: IpAddr) -> Result<()> {
     match reply {
         Reply::Refused {
             state: ErrorState::Known(State::InvalidTtl),
