@@ -17,6 +17,9 @@ mod trace;
 /// The app: the `reverse-tr` command, its grammar (for man pages and
 /// completions), its errors and its reverse DNS.
 pub use cli::{Error, Result, ReverseDns, command, main};
+/// Headless Chromium as the tests of the HTML page run it.
+#[cfg(any(test, feature = "test-helpers"))]
+pub use output::headless_chromium;
 /// The outputs: the JSON report (`--json`), the statistics file (`-s`),
 /// submission to a collector (`--transmit`), and their errors.
 pub use output::{

@@ -190,9 +190,34 @@ fn script_safe(json: &str) -> String {
     safe
 }
 
+/// Runs headless Chromium (Debian's `chromium`, which scripts/setup
+/// installs) on `url`, its profile in `profile`, with `arguments` before
+/// the URL: the browser the page's tests open it in.
+#[cfg(any(test, feature = "test-helpers"))]
+pub fn headless_chromium(
+    profile: &std::path::Path,
+    url: &str,
+    arguments: &[&str],
+) -> std::io::Result<std::process::Output> {
+    std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(arguments)
+        .arg(url)
+        .output()
+}
+
 #[cfg(test)]
 mod tests {
-    use std::{path::Path, process::Command};
+    use std::path::Path;
 
     use super::*;
     use crate::trace::fake_network::{host, trace};
@@ -347,20 +372,7 @@ mod tests {
 
     /// Runs headless Chromium on `page` with `arguments` before its URL.
     fn chromium(profile: &Path, url: &str, arguments: &[&str]) -> String {
-        let output = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(arguments)
-            .arg(url)
-            .output()
+        let output = headless_chromium(profile, url, arguments)
             .expect("chromium runs (scripts/setup installs it)");
         assert!(output.status.success(), "{output:?}");
         String::from_utf8_lossy(&output.stdout).into_owned()

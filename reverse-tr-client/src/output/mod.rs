@@ -36,6 +36,8 @@ pub(crate) use error::Result;
 pub(crate) use fault::{fault_json, render_fault};
 pub(crate) use file::write_graph;
 pub(crate) use format::{GraphFormat, View};
+#[cfg(any(test, feature = "test-helpers"))]
+pub use html::headless_chromium;
 pub(crate) use html::render_html;
 pub use measurement::Measurement;
 pub(crate) use paths::{Layout, render_paths};

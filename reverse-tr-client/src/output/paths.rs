@@ -143,7 +143,7 @@ fn summarise(table: &PathTable, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::paths::{Path, path_flow};
+    use crate::trace::fake_network::path_table;
 
     /// Five path IDs over a diamond: 1 and 3 alike, 2 and 5 alike (one
     /// hop longer), 4 never reaching the destination 10.0.0.9.
@@ -155,24 +155,7 @@ mod tests {
             &["10.0.0.1", "", "", ""],
             &["10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.9"],
         ];
-        let paths = cells
-            .iter()
-            .zip(1..)
-            .map(|(cells, id)| Path {
-                id,
-                flow: path_flow(id),
-                hops: cells
-                    .iter()
-                    .map(|cell| cell.split('/').filter_map(|a| a.parse().ok()).collect())
-                    .collect(),
-                reached: cells.last().is_some_and(|last| last.ends_with(".9")),
-            })
-            .collect();
-        PathTable {
-            min_ttl: 1,
-            paths,
-            interrupted: false,
-        }
+        path_table(&cells)
     }
 
     #[test]

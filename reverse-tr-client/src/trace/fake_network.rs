@@ -16,6 +16,7 @@ use crate::{
     trace::Result,
     trace::graph::Trace,
     trace::net::Wait,
+    trace::paths::{Path, PathTable, path_flow},
     trace::probe::{ProbeOutcome, ProbeSpec, Prober},
 };
 
@@ -37,6 +38,30 @@ pub(crate) fn answer(n: u8, probe: ProbeSpec) -> ProbeOutcome {
 
 /// An answer: the last octet of the address, the flow and the RTT in ms.
 pub(crate) type Answer = (u8, u16, u64);
+
+/// A path table from TTL 1, one path ID per row of cells: each cell the
+/// hop's addresses separated by `/` (empty for silence); a path whose last
+/// cell ends in `.9` reached the destination.
+pub(crate) fn path_table(rows: &[&[&str]]) -> PathTable {
+    let paths = rows
+        .iter()
+        .zip(1..)
+        .map(|(cells, id)| Path {
+            id,
+            flow: path_flow(id),
+            hops: cells
+                .iter()
+                .map(|cell| cell.split('/').filter_map(|a| a.parse().ok()).collect())
+                .collect(),
+            reached: cells.last().is_some_and(|last| last.ends_with(".9")),
+        })
+        .collect();
+    PathTable {
+        min_ttl: 1,
+        paths,
+        interrupted: false,
+    }
+}
 
 /// Builds a trace from `host(100)` hop by hop (TTL 1, 2, …) from each
 /// hop's answers and probes sent, as discovery would link it.

@@ -169,28 +169,7 @@ pub(crate) async fn survey_paths<P: Prober>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::fake_network::{FakeNetwork, answer, host};
-
-    fn table(hops: &[&[&str]]) -> PathTable {
-        let paths = hops
-            .iter()
-            .zip(1..)
-            .map(|(cells, id)| Path {
-                id,
-                flow: path_flow(id),
-                hops: cells
-                    .iter()
-                    .map(|cell| cell.split('/').filter_map(|a| a.parse().ok()).collect())
-                    .collect(),
-                reached: cells.last().is_some_and(|last| last.ends_with(".9")),
-            })
-            .collect();
-        PathTable {
-            min_ttl: 1,
-            paths,
-            interrupted: false,
-        }
-    }
+    use crate::trace::fake_network::{FakeNetwork, answer, host, path_table as table};
 
     #[test]
     fn duplicates_point_at_the_first_path_with_the_same_hops() {
