@@ -14,7 +14,7 @@ use clap::{CommandFactory, Parser, error::ErrorKind};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::{
-    Error,
+    cli::Error,
     cli::dns,
     cli::endpoints,
     cli::live::run_live,

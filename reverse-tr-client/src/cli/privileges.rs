@@ -14,7 +14,7 @@ use nix::unistd::{
     Gid, Uid, User, getresgid, getresuid, initgroups, setgroups, setresgid, setresuid,
 };
 
-use crate::{Error, Result};
+use crate::{cli::Error, cli::Result};
 
 /// Who to be once the sockets are open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 
 use reverse_tr_common::address::Family;
 
-use crate::{Error, Result, cli::endpoints};
+use crate::{cli::Error, cli::Result, cli::endpoints};
 
 /// What a TARGET names.
 #[derive(Debug, Clone, PartialEq, Eq)]

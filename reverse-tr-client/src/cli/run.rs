@@ -8,7 +8,8 @@ use log::info;
 use reverse_tr_common::forward::FlowPlacement;
 
 use crate::{
-    Error, Result,
+    cli::Error,
+    cli::Result,
     cli::privileges::drop_privileges,
     cli::progress::Progress,
     cli::resolve::{local_address, resolve_target},

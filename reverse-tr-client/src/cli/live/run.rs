@@ -21,8 +21,9 @@ use super::{
     terminal,
 };
 use crate::{
-    Error, Result,
     cli::Config,
+    cli::Error,
+    cli::Result,
     cli::dns::{ReverseDns, TOTAL_TIMEOUT},
     cli::run::{addresses, probers},
     output::Names,
