@@ -343,7 +343,7 @@ impl<P: Prober> Multipath<'_, '_, P> {
     /// flows whose answer is missing are retried, and only at a hop that
     /// answered in the run: a silent hop costs its one timeout, never one
     /// per retry. Losses that look like a rate limit are retried after the
-    /// pause of [`reprobe`](crate::reprobe), and the hop is flagged.
+    /// pause of [`reprobe`](crate::trace::reprobe), and the hop is flagged.
     async fn send_flows(
         &mut self,
         hop: usize,
