@@ -269,7 +269,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::cli::{Cli, Config};
+    use crate::cli::Cli;
 
     /// `shared/vectors` beside the repository, or `REVERSE_TR_VECTORS`.
     fn vectors() -> PathBuf {
@@ -285,12 +285,22 @@ mod tests {
             .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()))
     }
 
-    fn config(args: &str) -> Config {
+    /// TARGET and the engine's configuration of a command line.
+    struct Parsed {
+        target: String,
+        trace: TraceConfig,
+    }
+
+    fn config(args: &str) -> Parsed {
         let words = std::iter::once("reverse-tr").chain(args.split_whitespace());
-        Cli::try_parse_from(words)
+        let config = Cli::try_parse_from(words)
             .expect("command line")
             .config()
-            .expect("config")
+            .expect("config");
+        Parsed {
+            target: config.target,
+            trace: config.trace,
+        }
     }
 
     fn ip(text: &str) -> IpAddr {
