@@ -1,41 +1,36 @@
 //! reverse-tr client library: forward, reverse and two-way traceroute over
 //! UDP, TCP and ICMP, single-path and multipath (PROTOCOL.md §11).
+//!
+//! Three parts, dependencies pointing one way: the app (`cli`: the
+//! command line, endpoints, DNS, progress, exit statuses) uses the outputs
+//! (`output`: text, classic, DOT, HTML, CSV, JSON report, statistics file,
+//! submission, alias files), which use the engine (`trace`: probing,
+//! discovery, the graph, path tables, fault analysis, the network layer).
+//! The modules are private; what follows is the API.
 
-pub mod aliases;
-pub mod cli;
-#[cfg(test)]
-mod conditions_tests;
-pub mod discovery;
-pub mod dns;
-pub mod endpoints;
-mod error;
-#[cfg(test)]
-mod fake_network;
-pub mod fault;
-mod flows;
-pub mod forward;
-pub mod graph;
-pub mod live;
-pub mod live_cli;
-pub mod live_view;
-pub mod mda;
-pub mod measurement;
-pub mod merge;
-pub mod net;
-pub mod output;
-pub mod paths;
-pub mod privileges;
-pub mod probe;
-pub mod progress;
-pub mod render;
-pub mod report;
-mod reprobe;
-pub mod resolve;
-pub mod reverse;
-pub mod run;
-mod stdout;
-pub mod submit;
-pub mod survey;
+#![warn(unreachable_pub)]
 
-pub use error::{Error, Result, state_meaning};
-pub use stdout::write_stdout;
+mod cli;
+mod output;
+mod trace;
+
+/// The app: the `reverse-tr` command, its grammar (for man pages and
+/// completions), its errors and its reverse DNS.
+pub use cli::{Error, Result, ReverseDns, command, main};
+/// Headless Chromium as the tests of the HTML page run it.
+#[cfg(any(test, feature = "test-helpers"))]
+pub use output::headless_chromium;
+/// The outputs: the JSON report (`--json`), the statistics file (`-s`),
+/// submission to a collector (`--transmit`), and their errors.
+pub use output::{
+    CA_VARIABLE, COLLECTOR_VARIABLE, Collector, HopReport, Measurement, ModeReport,
+    MultipathReport, OutputError, PASSWORD_VARIABLE, REPORT_VERSION, Report, TraceReport, Transmit,
+    USER_VARIABLE, VertexReport,
+};
+/// The engine: a trace run configured by a [`TraceConfig`], its batches
+/// reported to an [`Observer`], and what it finds.
+pub use trace::{
+    Direction, Directions, ErrorState, Hop, Mode, MultipathSettings, Observed, Observer, Pacer,
+    Params, ProbeOutcome, ProbeSpec, Prober, Probers, RttSummary, Trace, TraceConfig, TraceError,
+    Traces, Vertex, VertexId, VertexKind, discover, run_with,
+};

@@ -64,6 +64,16 @@ fn bad_input_gives_its_message_and_status() {
         ),
         (with_singlepath(&["--abort", "1"]), usage, "--abort"),
         (
+            with_singlepath(&["-f", "csv", "--json"]),
+            usage,
+            "-f csv and --json both replace the text report; choose one",
+        ),
+        (
+            vec!["-f", "csv", "forward", "udp", "paths", "192.0.2.1"],
+            usage,
+            "-f (paths takes -f horiz or -f vert) applies to",
+        ),
+        (
             with_singlepath(&["--timeout", "0"]),
             usage,
             "must be more than 0 seconds",

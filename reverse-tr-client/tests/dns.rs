@@ -10,7 +10,7 @@ use hickory_resolver::proto::{
     op::{Message, OpCode, ResponseCode},
     rr::{Name, RData, Record, rdata::PTR},
 };
-use reverse_tr_client::dns::ReverseDns;
+use reverse_tr_client::ReverseDns;
 
 fn ip(text: &str) -> IpAddr {
     text.parse().expect("test address")

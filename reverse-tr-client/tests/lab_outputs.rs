@@ -12,7 +12,7 @@ mod support;
 
 use std::{collections::BTreeSet, path::PathBuf};
 
-use reverse_tr_client::report::Report;
+use reverse_tr_client::Report;
 use reverse_tr_lab::{Family, Host, Lab, LabConfig};
 use serde_json::Value;
 use support::{client, start_server};

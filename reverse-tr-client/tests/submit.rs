@@ -11,10 +11,7 @@ use std::{
     time::Duration,
 };
 
-use reverse_tr_client::{
-    Error,
-    submit::{CA_VARIABLE, Collector},
-};
+use reverse_tr_client::{CA_VARIABLE, Collector, OutputError as Error};
 
 const BODY: &[u8] = br#"{"target":"192.0.2.1","hops":[]}"#;
 

@@ -38,7 +38,7 @@ pub const BINARIES: [Binary; 2] = [
         package: "reverse-tr-client",
         name: "reverse-tr",
         section: "1",
-        command: reverse_tr_client::cli::command,
+        command: reverse_tr_client::command,
     },
     Binary {
         package: "reverse-tr-server",

@@ -1,0 +1,841 @@
+//! Hop-by-hop discovery (PROTOCOL.md §11.8), the same for both directions
+//! and both modes: probe the next TTL, link what answered, stand black holes
+//! in for silence, and stop at the destination, after `abort` unproductive
+//! hops, or at the last TTL.
+
+use std::{net::IpAddr, sync::atomic::AtomicBool};
+
+use log::info;
+use rand::{SeedableRng, rngs::StdRng};
+
+use crate::{
+    trace::Result,
+    trace::TraceError,
+    trace::graph::{Trace, VertexId},
+    trace::mda::{MultipathSettings, multipath_step},
+    trace::probe::{ProbeSpec, Prober},
+    trace::reprobe::Pending,
+    trace::session::Session,
+};
+
+/// How each hop is probed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    /// §11.9: `probes` probes per hop, all on `flow`; a hop whose probes
+    /// were all lost is asked again with the next `retry` hops' batches.
+    SinglePath { flow: u16, probes: u16, retry: u32 },
+    /// §11.10: enough flows per hop to find every successor with probability
+    /// at least `1 − confidence`.
+    MultiPath(MultipathSettings),
+}
+
+/// What one discovery probes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub min_ttl: u8,
+    pub max_ttl: u8,
+    /// Successive unproductive hops after which discovery stops.
+    pub abort: u32,
+    pub mode: Mode,
+}
+
+impl Params {
+    /// Checks the constraints of §11.1 so discovery never runs on nonsense.
+    pub fn validate(&self) -> Result<()> {
+        let check = |ok: bool, name, constraint| {
+            if ok {
+                Ok(())
+            } else {
+                Err(TraceError::InvalidParameter { name, constraint })
+            }
+        };
+        check(self.min_ttl >= 1, "min-ttl", "at least 1")?;
+        check(
+            self.max_ttl >= self.min_ttl,
+            "max-ttl",
+            "at least --min-ttl",
+        )?;
+        check(self.abort >= 2, "abort", "at least 2")?;
+        match self.mode {
+            Mode::SinglePath { probes, .. } => check(probes >= 1, "probes", "at least 1"),
+            Mode::MultiPath(MultipathSettings {
+                confidence,
+                min_burst,
+                max_burst,
+                ..
+            }) => {
+                check(
+                    confidence > 0.0 && confidence < 1.0,
+                    "confidence",
+                    "between 0 and 1 (exclusive)",
+                )?;
+                check(min_burst >= 1, "min-burst", "at least 1")?;
+                check(max_burst >= min_burst, "max-burst", "at least --min-burst")
+            }
+        }
+    }
+}
+
+/// Discovers the graph from `root` (TTL 0) towards `destination`, probing
+/// through `prober`. Setting `stop` ends discovery after the batch in flight;
+/// the trace found so far is returned, flagged as interrupted.
+pub async fn discover<P: Prober>(
+    prober: &P,
+    params: &Params,
+    root: IpAddr,
+    destination: Option<IpAddr>,
+    stop: &AtomicBool,
+) -> Result<Trace> {
+    params.validate()?;
+    Discovery::new(prober, params, root, stop, StdRng::from_os_rng())
+        .run(destination)
+        .await
+}
+
+/// The state of one discovery in progress.
+pub(crate) struct Discovery<'a, P> {
+    session: Session<'a, P>,
+    params: &'a Params,
+    pending: Pending,
+}
+
+impl<'a, P: Prober> Discovery<'a, P> {
+    /// `rng` draws the multipath flows; tests seed it.
+    pub(crate) fn new(
+        prober: &'a P,
+        params: &'a Params,
+        root: IpAddr,
+        stop: &'a AtomicBool,
+        rng: StdRng,
+    ) -> Self {
+        Self {
+            session: Session::new(prober, root, stop, rng),
+            params,
+            pending: Pending::default(),
+        }
+    }
+
+    /// The loop of §11.8.
+    pub(crate) async fn run(mut self, destination: Option<IpAddr>) -> Result<Trace> {
+        let mut hop = 0;
+        let mut unresponsive = 0;
+        let mut last_known: Option<VertexId> = None;
+        for ttl in self.params.min_ttl..=self.params.max_ttl {
+            info!("probing hop with TTL {ttl}");
+            let next = self.session.trace.push_hop(ttl);
+            match self.params.mode {
+                Mode::SinglePath {
+                    flow,
+                    probes,
+                    retry,
+                } => {
+                    self.single_path_step(hop, next, flow, probes, retry)
+                        .await?
+                }
+                Mode::MultiPath(settings) => {
+                    multipath_step(&mut self.session, hop, next, settings).await?;
+                }
+            }
+            if self.session.trace.interrupted() {
+                // Keep everything found, trailing holes included: the user
+                // asked for what is known so far.
+                self.session.trace.prune();
+                return Ok(self.session.trace);
+            }
+            self.session.trace.add_black_holes(hop, next);
+            let mut responsive = self
+                .session
+                .trace
+                .hop(next)
+                .vertices
+                .iter()
+                .copied()
+                .filter(|&id| !self.session.trace[id].is_black_hole());
+            match (responsive.next(), responsive.next()) {
+                (None, _) => unresponsive += 1,
+                (Some(w), None) => {
+                    if last_known.is_some_and(|known| self.session.trace.same_vertex(known, w)) {
+                        unresponsive += 1;
+                    } else if destination.is_some()
+                        && self.session.trace[w].address() == destination
+                    {
+                        info!("reached the destination at TTL {ttl}");
+                        self.session.trace.set_reached();
+                        last_known = None;
+                        break;
+                    } else {
+                        unresponsive = 0;
+                        last_known = Some(w);
+                    }
+                }
+                (Some(_), Some(_)) => {
+                    unresponsive = 0;
+                    last_known = None;
+                }
+            }
+            if unresponsive >= self.params.abort {
+                info!("stopping after {unresponsive} unproductive hops");
+                break;
+            }
+            hop = next;
+        }
+        // Cut the chain of black holes or repeated copies after the last new vertex.
+        if let Some(known) = last_known {
+            self.session.trace.vertex_mut(known).successors.clear();
+        }
+        self.session.trace.prune();
+        Ok(self.session.trace)
+    }
+
+    /// §11.9: every probe of the hop on the one flow. Earlier hops whose
+    /// probes were all lost ride along with one probe each (after the
+    /// rate-limit pause), so they cost no wait of their own; one that
+    /// answers now fills its black hole and is flagged as rate-limited.
+    async fn single_path_step(
+        &mut self,
+        hop: usize,
+        next: usize,
+        flow: u16,
+        probes: u16,
+        retry: u32,
+    ) -> Result<()> {
+        let ttl = self.session.trace.hop(next).ttl;
+        let mut batch = vec![ProbeSpec { ttl, flow }; usize::from(probes)];
+        let last_sent = &self.session.last_sent;
+        let again = self.pending.take(|earlier| last_sent.rested(earlier));
+        batch.extend(
+            again
+                .iter()
+                .map(|&earlier| ProbeSpec { ttl: earlier, flow }),
+        );
+        let answered = self.session.send(next, &batch).await?;
+        if let Some(first) = self.session.trace.first(hop) {
+            self.session.trace.vertex_mut(first).flows.insert(flow);
+        }
+        self.session.trace.connect(hop, next);
+        for earlier in again {
+            if answered.iter().any(|probe| probe.ttl == earlier)
+                && let Some(index) = self.session.hop_index(earlier)
+            {
+                info!("TTL {earlier} answered after a pause: it looked rate-limited");
+                self.pending.answered(earlier);
+                self.session.trace.set_rate_limited(index);
+                self.session.trace.fill_holes(index);
+            }
+        }
+        if !answered.iter().any(|probe| probe.ttl == ttl) {
+            self.pending.add(ttl, retry);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use reverse_tr_common::response::State;
+
+    use super::*;
+    use crate::trace::{
+        fake_network::{FakeNetwork, answer, host},
+        probe::{ErrorState, ProbeOutcome},
+    };
+
+    const INVALID_FLOW: ErrorState = ErrorState::Known(State::InvalidFlow);
+
+    const DESTINATION: u8 = 200;
+    const FLOW: u16 = 12_345;
+
+    fn single_path(probes: u16) -> Params {
+        Params {
+            min_ttl: 1,
+            max_ttl: 15,
+            abort: 3,
+            mode: Mode::SinglePath {
+                flow: FLOW,
+                probes,
+                retry: 3,
+            },
+        }
+    }
+
+    fn multipath(single_vertex_opt: bool) -> Params {
+        let mode = Mode::MultiPath(MultipathSettings {
+            single_vertex_opt,
+            ..MultipathSettings::default()
+        });
+        Params {
+            min_ttl: 1,
+            max_ttl: 15,
+            abort: 3,
+            mode,
+        }
+    }
+
+    /// Runs discovery from `10.0.0.100` towards `10.0.0.200` with flows drawn
+    /// from a seeded generator.
+    async fn trace<F>(network: &FakeNetwork<F>, params: &Params, seed: u64) -> Trace
+    where
+        F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
+    {
+        let stop = AtomicBool::new(false);
+        let discovery = Discovery::new(
+            network,
+            params,
+            host(100),
+            &stop,
+            StdRng::seed_from_u64(seed),
+        );
+        discovery
+            .run(Some(host(DESTINATION)))
+            .await
+            .expect("fake network")
+    }
+
+    /// Each hop as its sorted vertex names: the last octet, `*` for black holes.
+    fn shape(trace: &Trace) -> Vec<Vec<String>> {
+        trace
+            .hops()
+            .iter()
+            .map(|hop| {
+                let mut names: Vec<String> = hop
+                    .vertices
+                    .iter()
+                    .map(|&id| match trace[id].address() {
+                        Some(IpAddr::V4(address)) => address.octets()[3].to_string(),
+                        _ => "*".to_owned(),
+                    })
+                    .collect();
+                names.sort();
+                names
+            })
+            .collect()
+    }
+
+    fn expect_shape(trace: &Trace, expected: &[&[&str]]) {
+        let expected: Vec<Vec<String>> = expected
+            .iter()
+            .map(|hop| hop.iter().map(|name| (*name).to_owned()).collect())
+            .collect();
+        assert_eq!(shape(trace), expected);
+    }
+
+    /// The addresses linked from the vertex with `address`, sorted.
+    fn successors_of(trace: &Trace, address: u8) -> Vec<IpAddr> {
+        let hop = trace.hops().iter().find(|hop| {
+            hop.vertices
+                .iter()
+                .any(|&id| trace[id].address() == Some(host(address)))
+        });
+        let id = hop.and_then(|hop| {
+            hop.vertices
+                .iter()
+                .copied()
+                .find(|&id| trace[id].address() == Some(host(address)))
+        });
+        let mut successors: Vec<IpAddr> = id
+            .map(|id| {
+                trace[id]
+                    .successors
+                    .iter()
+                    .filter_map(|&s| trace[s].address())
+                    .collect()
+            })
+            .unwrap_or_default();
+        successors.sort();
+        successors
+    }
+
+    fn chain(probe: ProbeSpec, _: usize) -> ProbeOutcome {
+        if probe.ttl < 4 {
+            answer(probe.ttl, probe)
+        } else {
+            answer(DESTINATION, probe)
+        }
+    }
+
+    /// A at TTL 1, B or C at TTL 2 by the flow's parity, D at TTL 3, then the
+    /// destination.
+    fn diamond(probe: ProbeSpec, _: usize) -> ProbeOutcome {
+        match probe.ttl {
+            1 => answer(1, probe),
+            2 => answer(2 + u8::from(probe.flow % 2 == 1), probe),
+            3 => answer(4, probe),
+            _ => answer(DESTINATION, probe),
+        }
+    }
+
+    fn max_ttl_sent<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync>(
+        network: &FakeNetwork<F>,
+    ) -> u8 {
+        network
+            .probes()
+            .iter()
+            .map(|probe| probe.ttl)
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn chain_is_found_to_the_destination_in_both_modes() {
+        for params in [single_path(3), multipath(false)] {
+            let network = FakeNetwork::new(chain);
+            let trace = trace(&network, &params, 1).await;
+            expect_shape(&trace, &[&["100"], &["1"], &["2"], &["3"], &["200"]]);
+            assert!(trace.reached());
+            assert_eq!(successors_of(&trace, 100), [host(1)]);
+            assert_eq!(successors_of(&trace, 3), [host(DESTINATION)]);
+            assert_eq!(max_ttl_sent(&network), 4);
+            assert!(trace.hops().iter().all(|hop| hop.loss() == 0.0));
+        }
+    }
+
+    #[tokio::test]
+    async fn single_path_sends_its_probes_on_one_flow() {
+        let network = FakeNetwork::new(chain);
+        let trace = discover(
+            &network,
+            &single_path(3),
+            host(100),
+            Some(host(DESTINATION)),
+            &AtomicBool::new(false),
+        )
+        .await
+        .expect("fake network");
+        assert!(trace.reached());
+        assert_eq!(network.probes().len(), 12);
+        assert!(network.probes().iter().all(|probe| probe.flow == FLOW));
+        assert!(network.batches().iter().all(|batch| batch.len() == 3));
+    }
+
+    #[tokio::test]
+    async fn multipath_finds_both_branches_of_a_diamond() {
+        let network = FakeNetwork::new(diamond);
+        let trace = trace(&network, &multipath(false), 1).await;
+        expect_shape(&trace, &[&["100"], &["1"], &["2", "3"], &["4"], &["200"]]);
+        assert_eq!(successors_of(&trace, 1), [host(2), host(3)]);
+        assert_eq!(successors_of(&trace, 2), [host(4)]);
+        assert_eq!(successors_of(&trace, 3), [host(4)]);
+        assert!(trace.reached());
+        let flows = network
+            .probes()
+            .iter()
+            .map(|probe| probe.flow)
+            .collect::<Vec<_>>();
+        assert!(
+            flows
+                .iter()
+                .all(|flow| crate::trace::flows::FLOW_RANGE.contains(flow))
+        );
+    }
+
+    /// Four ways at TTL 2 by `flow % 4`, joined at TTL 3.
+    fn wide(probe: ProbeSpec, sequence: usize) -> ProbeOutcome {
+        match probe.ttl {
+            2 => answer(2 + u8::try_from(probe.flow % 4).unwrap_or(0), probe),
+            3 => answer(6, probe),
+            _ => diamond(probe, sequence),
+        }
+    }
+
+    /// Two ways at TTL 2, each splitting two ways again at TTL 3.
+    fn nested(probe: ProbeSpec, sequence: usize) -> ProbeOutcome {
+        match probe.ttl {
+            3 => answer(10 + u8::try_from(probe.flow % 4).unwrap_or(0), probe),
+            4 => answer(20, probe),
+            5.. => answer(DESTINATION, probe),
+            _ => diamond(probe, sequence),
+        }
+    }
+
+    #[tokio::test]
+    async fn multipath_misses_branches_no_more_often_than_the_confidence_allows() {
+        type Route = fn(ProbeSpec, usize) -> ProbeOutcome;
+        let cases: [(Route, &[&[&str]], u32); 3] = [
+            (
+                diamond,
+                &[&["100"], &["1"], &["2", "3"], &["4"], &["200"]],
+                1,
+            ),
+            (
+                wide,
+                &[&["100"], &["1"], &["2", "3", "4", "5"], &["6"], &["200"]],
+                1,
+            ),
+            (
+                nested,
+                &[
+                    &["100"],
+                    &["1"],
+                    &["2", "3"],
+                    &["10", "11", "12", "13"],
+                    &["20"],
+                    &["200"],
+                ],
+                3,
+            ),
+        ];
+        const RUNS: u32 = 200;
+        for (route, complete, balancers) in cases {
+            let complete: Vec<Vec<String>> = complete
+                .iter()
+                .map(|hop| hop.iter().map(|name| (*name).to_owned()).collect())
+                .collect();
+            let mut found = 0;
+            for seed in 0..u64::from(RUNS) {
+                let network = FakeNetwork::new(route);
+                found +=
+                    u32::from(shape(&trace(&network, &multipath(false), seed).await) == complete);
+            }
+            // Each balancer misses a successor with probability below ε = 0.05;
+            // allow three standard deviations of chance on top.
+            let misses = f64::from(RUNS * balancers) * 0.05;
+            let bound = f64::from(RUNS) - misses - 3.0 * misses.sqrt();
+            assert!(
+                f64::from(found) >= bound,
+                "{complete:?} found in {found} of {RUNS} traces, expected {bound:.0}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn single_path_stays_on_one_branch() {
+        let network = FakeNetwork::new(diamond);
+        let trace = trace(&network, &single_path(3), 1).await;
+        // FLOW is odd: branch C (10.0.0.3).
+        expect_shape(&trace, &[&["100"], &["1"], &["3"], &["4"], &["200"]]);
+    }
+
+    #[tokio::test]
+    async fn per_packet_balancing_shows_every_answering_router() {
+        let balancer = |probe: ProbeSpec, sequence: usize| match probe.ttl {
+            2 => answer(2 + u8::try_from(sequence % 2).unwrap_or(0), probe),
+            _ => diamond(probe, sequence),
+        };
+        for params in [single_path(3), multipath(false)] {
+            let network = FakeNetwork::new(balancer);
+            let trace = trace(&network, &params, 1).await;
+            expect_shape(&trace, &[&["100"], &["1"], &["2", "3"], &["4"], &["200"]]);
+            assert_eq!(successors_of(&trace, 1), [host(2), host(3)]);
+            assert_eq!(successors_of(&trace, 3), [host(4)]);
+        }
+    }
+
+    #[tokio::test]
+    async fn black_holes_bridge_a_silent_hop() {
+        let silent = |probe: ProbeSpec, sequence| {
+            if probe.ttl == 2 {
+                ProbeOutcome::Lost
+            } else {
+                chain(probe, sequence)
+            }
+        };
+        for params in [single_path(3), multipath(false)] {
+            let network = FakeNetwork::new(silent);
+            let trace = trace(&network, &params, 1).await;
+            expect_shape(&trace, &[&["100"], &["1"], &["*"], &["3"], &["200"]]);
+            assert!(trace.reached());
+            assert_eq!(trace.hops()[2].loss(), 1.0);
+            let hole = trace.hops()[2].vertices[0];
+            assert_eq!(trace[hole].successors.len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn trailing_holes_are_removed_after_abort() {
+        let vanishing = |probe: ProbeSpec, _| {
+            if probe.ttl <= 2 {
+                answer(probe.ttl, probe)
+            } else {
+                ProbeOutcome::Lost
+            }
+        };
+        for params in [single_path(3), multipath(false)] {
+            let network = FakeNetwork::new(vanishing);
+            let trace = trace(&network, &params, 1).await;
+            expect_shape(&trace, &[&["100"], &["1"], &["2"]]);
+            assert!(!trace.reached());
+            assert!(successors_of(&trace, 2).is_empty());
+            // Two answering hops, then `abort` = 3 silent ones.
+            assert_eq!(max_ttl_sent(&network), 5);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_repeated_vertex_counts_as_unproductive() {
+        // Behind NAT the reverse trace never sees the client: the NAT answers.
+        let nat = |probe: ProbeSpec, _| {
+            if probe.ttl <= 2 {
+                answer(probe.ttl, probe)
+            } else {
+                answer(50, probe)
+            }
+        };
+        let network = FakeNetwork::new(nat);
+        let trace = trace(&network, &single_path(1), 1).await;
+        expect_shape(&trace, &[&["100"], &["1"], &["2"], &["50"]]);
+        assert!(successors_of(&trace, 50).is_empty());
+        assert!(!trace.reached());
+        assert_eq!(max_ttl_sent(&network), 6);
+    }
+
+    #[tokio::test]
+    async fn the_destination_ends_the_trace_only_when_alone() {
+        let route = |probe: ProbeSpec, sequence: usize| match probe.ttl {
+            3 if sequence.is_multiple_of(2) => answer(9, probe),
+            ttl if ttl >= 3 => answer(DESTINATION, probe),
+            ttl => answer(ttl, probe),
+        };
+        let network = FakeNetwork::new(route);
+        let trace = trace(&network, &single_path(4), 1).await;
+        expect_shape(&trace, &[&["100"], &["1"], &["2"], &["200", "9"], &["200"]]);
+        assert!(trace.reached());
+        assert_eq!(max_ttl_sent(&network), 4);
+    }
+
+    #[tokio::test]
+    async fn refusals_are_unanswered_hops_and_reported() {
+        for params in [single_path(3), multipath(false)] {
+            let network = FakeNetwork::new(|_, _| ProbeOutcome::Refused {
+                state: INVALID_FLOW,
+            });
+            let trace = trace(&network, &params, 1).await;
+            // No vertex was ever new, so nothing is cut: root and three holes.
+            expect_shape(&trace, &[&["100"], &["*"], &["*"], &["*"]]);
+            assert!(!trace.reached());
+            let sent = u32::try_from(network.probes().len()).unwrap_or(u32::MAX);
+            assert_eq!(trace.refusals().get(&INVALID_FLOW), Some(&sent));
+        }
+    }
+
+    #[tokio::test]
+    async fn min_ttl_links_the_root_to_the_first_probed_hop() {
+        let network = FakeNetwork::new(chain);
+        let params = Params {
+            min_ttl: 3,
+            ..single_path(1)
+        };
+        let trace = trace(&network, &params, 1).await;
+        expect_shape(&trace, &[&["100"], &["3"], &["200"]]);
+        assert_eq!(trace.hops()[1].ttl, 3);
+        assert_eq!(successors_of(&trace, 100), [host(3)]);
+    }
+
+    #[tokio::test]
+    async fn stop_returns_what_was_found_after_the_batch_in_flight() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let network = FakeNetwork::stopping(chain, 2, Arc::clone(&stop));
+        let params = single_path(3);
+        let trace = Discovery::new(
+            &network,
+            &params,
+            host(100),
+            &stop,
+            StdRng::seed_from_u64(1),
+        )
+        .run(Some(host(DESTINATION)))
+        .await
+        .expect("fake network");
+        assert!(trace.interrupted());
+        assert!(!trace.reached());
+        expect_shape(&trace, &[&["100"], &["1"], &["2"]]);
+        assert_eq!(network.batches().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_single_vertex_hop_is_reprobed_only_when_its_step_fell_short() {
+        // A answers only even flows at TTL 1: the root step ends with
+        // about 3 of the 6 flows of its stopping point answered.
+        let lossy = |probe: ProbeSpec, sequence| {
+            if probe.ttl == 1 && probe.flow % 2 == 1 {
+                ProbeOutcome::Lost
+            } else {
+                diamond(probe, sequence)
+            }
+        };
+        let confirmed = FakeNetwork::new(diamond);
+        let trace_confirmed = trace(&confirmed, &multipath(false), 1).await;
+        let short = FakeNetwork::new(lossy);
+        let trace_short = trace(&short, &multipath(false), 1).await;
+        let assumed = FakeNetwork::new(diamond);
+        let trace_assumed = trace(&assumed, &multipath(true), 1).await;
+        for trace in [&trace_confirmed, &trace_short, &trace_assumed] {
+            assert_eq!(successors_of(trace, 1), [host(2), host(3)]);
+        }
+        // The root step sends 6 flows at TTL 1; A→{B, C} needs n(3) = 11, so
+        // 5 flows new to A are sent at TTL 2. A answered all 6 of the root's
+        // flows: the new ones cross it, as with --opt-single-vertex-hop.
+        for (network, trace) in [(&confirmed, &trace_confirmed), (&assumed, &trace_assumed)] {
+            assert_eq!(network.sent_at(1), 6);
+            let a = trace.hops()[1].vertices[0];
+            assert_eq!(trace[a].shadow_flows.len(), 5);
+        }
+        // After the lossy step, flows first sent at TTL 2 are located at TTL 1.
+        let probes = short.probes();
+        let located = probes.iter().enumerate().filter(|(index, probe)| {
+            probe.ttl == 1
+                && probes[..*index]
+                    .iter()
+                    .any(|earlier| earlier.ttl == 2 && earlier.flow == probe.flow)
+        });
+        assert!(located.count() > 0, "no flow re-probed at TTL 1");
+    }
+
+    #[tokio::test]
+    async fn parameters_out_of_range_are_refused_before_probing() {
+        let multipath = |confidence, min_burst, max_burst| {
+            Mode::MultiPath(MultipathSettings {
+                confidence,
+                min_burst,
+                max_burst,
+                ..MultipathSettings::default()
+            })
+        };
+        let base = single_path(3);
+        for (params, name) in [
+            (
+                Params {
+                    min_ttl: 0,
+                    ..base.clone()
+                },
+                "min-ttl",
+            ),
+            (
+                Params {
+                    min_ttl: 5,
+                    max_ttl: 4,
+                    ..base.clone()
+                },
+                "max-ttl",
+            ),
+            (
+                Params {
+                    abort: 1,
+                    ..base.clone()
+                },
+                "abort",
+            ),
+            (single_path(0), "probes"),
+            (
+                Params {
+                    mode: multipath(0.0, 20, 500),
+                    ..base.clone()
+                },
+                "confidence",
+            ),
+            (
+                Params {
+                    mode: multipath(1.0, 20, 500),
+                    ..base.clone()
+                },
+                "confidence",
+            ),
+            (
+                Params {
+                    mode: multipath(f64::NAN, 20, 500),
+                    ..base.clone()
+                },
+                "confidence",
+            ),
+            (
+                Params {
+                    mode: multipath(0.05, 0, 500),
+                    ..base.clone()
+                },
+                "min-burst",
+            ),
+            (
+                Params {
+                    mode: multipath(0.05, 30, 20),
+                    ..base.clone()
+                },
+                "max-burst",
+            ),
+        ] {
+            let network = FakeNetwork::new(chain);
+            let result =
+                discover(&network, &params, host(100), None, &AtomicBool::new(false)).await;
+            assert!(
+                matches!(result, Err(TraceError::InvalidParameter { name: refused, .. }) if refused == name),
+                "{params:?} gave {result:?}"
+            );
+            assert!(network.probes().is_empty());
+        }
+    }
+
+    /// A at TTL 1; B for three flows in four and C for the rest at TTL 2; D
+    /// at TTL 3, then the destination.
+    fn skewed_diamond(probe: ProbeSpec, _: usize) -> ProbeOutcome {
+        match probe.ttl {
+            1 => answer(1, probe),
+            2 => answer(if probe.flow.is_multiple_of(4) { 3 } else { 2 }, probe),
+            3 => answer(4, probe),
+            _ => answer(200, probe),
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_diamond_each_branch_gets_n_flows_located_first() {
+        let mut both = 0;
+        for seed in 0..20 {
+            let network = FakeNetwork::new(skewed_diamond);
+            let stop = AtomicBool::new(false);
+            let params = Params {
+                min_ttl: 1,
+                max_ttl: 10,
+                abort: 3,
+                mode: Mode::MultiPath(MultipathSettings::default()),
+            };
+            let discovery = Discovery::new(
+                &network,
+                &params,
+                host(100),
+                &stop,
+                StdRng::seed_from_u64(seed),
+            );
+            let trace = discovery.run(Some(host(200))).await.expect("fake network");
+            assert!(trace.reached());
+            if trace.hops()[2].vertices.len() < 2 {
+                // None of the first 11 flows took C: the miss the MDA
+                // allows for an uneven split ((3/4)^11 ≈ 4 %).
+                continue;
+            }
+            both += 1;
+            let probes = network.probes();
+            // n(2) = 6 flows of each branch at TTL 3, each sent at TTL 2 before.
+            assert_eq!(network.sent_at(3), 12, "seed {seed}");
+            for (index, probe) in probes.iter().enumerate().filter(|(_, p)| p.ttl == 3) {
+                assert!(
+                    probes[..index]
+                        .iter()
+                        .any(|earlier| earlier.ttl == 2 && earlier.flow == probe.flow),
+                    "seed {seed}: flow {} sent at TTL 3 before TTL 2",
+                    probe.flow
+                );
+            }
+            // TTL 2: n(3) = 11 flows for A, then new ones only until the
+            // rarer branch C has its 6.
+            let at_2: Vec<u16> = probes
+                .iter()
+                .filter(|p| p.ttl == 2)
+                .map(|p| p.flow)
+                .collect();
+            let mut on_c = 0;
+            let mut on_b = 0;
+            let prefix = at_2
+                .iter()
+                .position(|flow| {
+                    if flow.is_multiple_of(4) {
+                        on_c += 1
+                    } else {
+                        on_b += 1
+                    }
+                    on_b >= 6 && on_c >= 6
+                })
+                .map_or(at_2.len(), |last| last + 1);
+            assert_eq!(at_2.len(), prefix.max(11), "seed {seed}");
+        }
+        assert!(both >= 15, "both branches found in only {both} of 20");
+    }
+}

@@ -1,0 +1,190 @@
+//! A simulated network for discovery tests: a function decides the outcome
+//! of each probe, and every probe and batch is logged for assertions.
+
+use std::{
+    net::{IpAddr, Ipv4Addr},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::time::Instant;
+
+use crate::{
+    trace::Result,
+    trace::graph::Trace,
+    trace::net::Wait,
+    trace::paths::{Path, PathTable, path_flow},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
+};
+
+/// How long an answer takes on a timed fake network.
+const ANSWER_TIME: Duration = Duration::from_millis(1);
+
+/// `10.0.0.n`.
+pub(crate) fn host(n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, n))
+}
+
+/// An answer from `host(n)`, with an RTT that tells the TTL apart.
+pub(crate) fn answer(n: u8, probe: ProbeSpec) -> ProbeOutcome {
+    ProbeOutcome::Answered {
+        hop: host(n),
+        rtt: Duration::from_millis(u64::from(probe.ttl)),
+    }
+}
+
+/// An answer: the last octet of the address, the flow and the RTT in ms.
+pub(crate) type Answer = (u8, u16, u64);
+
+/// A path table from TTL 1, one path ID per row of cells: each cell the
+/// hop's addresses separated by `/` (empty for silence); a path whose last
+/// cell ends in `.9` reached the destination.
+pub(crate) fn path_table(rows: &[&[&str]]) -> PathTable {
+    let paths = rows
+        .iter()
+        .zip(1..)
+        .map(|(cells, id)| Path {
+            id,
+            flow: path_flow(id),
+            hops: cells
+                .iter()
+                .map(|cell| cell.split('/').filter_map(|a| a.parse().ok()).collect())
+                .collect(),
+            reached: cells.last().is_some_and(|last| last.ends_with(".9")),
+        })
+        .collect();
+    PathTable {
+        min_ttl: 1,
+        paths,
+        interrupted: false,
+    }
+}
+
+/// Builds a trace from `host(100)` hop by hop (TTL 1, 2, …) from each
+/// hop's answers and probes sent, as discovery would link it.
+pub(crate) fn trace(hops: &[(&[Answer], u32)], reached: bool) -> Trace {
+    let mut trace = Trace::new(host(100));
+    let root = trace.root();
+    trace.vertex_mut(root).flows.extend(
+        hops.iter()
+            .flat_map(|(answers, _)| answers.iter().map(|answer| answer.1)),
+    );
+    let mut previous = 0;
+    for (ttl, &(answers, sent)) in (1..).zip(hops) {
+        let hop = trace.push_hop(ttl);
+        for &(address, flow, rtt) in answers {
+            trace.record(hop, host(address), flow, Duration::from_millis(rtt));
+        }
+        let answered = u32::try_from(answers.len()).unwrap_or(u32::MAX);
+        trace.count_probes(hop, sent, answered);
+        trace.connect(previous, hop);
+        trace.add_black_holes(previous, hop);
+        previous = hop;
+    }
+    if reached {
+        trace.set_reached();
+    }
+    trace.prune();
+    trace
+}
+
+/// The outcome of a probe is `route(probe, sequence)`, where `sequence`
+/// counts every probe sent before it (for per-packet balancing).
+pub(crate) struct FakeNetwork<F> {
+    route: F,
+    log: Mutex<Vec<Vec<ProbeSpec>>>,
+    /// Set once this many batches were sent, to simulate Ctrl-C.
+    stop_after: Option<(usize, Arc<AtomicBool>)>,
+    /// With a timeout, each batch takes (tokio) time as the engine's would:
+    /// answers after 1 ms, the quiet period of `net::quiet` after them,
+    /// the whole timeout when nothing answered.
+    timeout: Option<Duration>,
+}
+
+impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
+    pub(crate) fn new(route: F) -> Self {
+        Self {
+            route,
+            log: Mutex::new(Vec::new()),
+            stop_after: None,
+            timeout: None,
+        }
+    }
+
+    /// A network whose batches take time, for tests in paused time.
+    pub(crate) fn timed(route: F, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
+            ..Self::new(route)
+        }
+    }
+
+    pub(crate) fn stopping(route: F, batches: usize, stop: Arc<AtomicBool>) -> Self {
+        Self {
+            route,
+            log: Mutex::new(Vec::new()),
+            stop_after: Some((batches, stop)),
+            timeout: None,
+        }
+    }
+
+    /// Every batch sent so far, in order.
+    pub(crate) fn batches(&self) -> Vec<Vec<ProbeSpec>> {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Every probe sent so far, in order.
+    pub(crate) fn probes(&self) -> Vec<ProbeSpec> {
+        self.batches().concat()
+    }
+
+    /// Probes sent with `ttl`.
+    pub(crate) fn sent_at(&self, ttl: u8) -> usize {
+        self.probes()
+            .iter()
+            .filter(|probe| probe.ttl == ttl)
+            .count()
+    }
+}
+
+impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> Prober for FakeNetwork<F> {
+    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        let outcomes: Vec<(ProbeSpec, ProbeOutcome)> = {
+            let mut log = self.log.lock().expect("log lock");
+            let before = log.iter().map(Vec::len).sum::<usize>();
+            let outcomes = probes
+                .iter()
+                .enumerate()
+                .map(|(i, &probe)| (probe, (self.route)(probe, before + i)))
+                .collect();
+            log.push(probes.to_vec());
+            if let Some((batches, stop)) = &self.stop_after
+                && log.len() >= *batches
+            {
+                stop.store(true, Ordering::Relaxed);
+            }
+            outcomes
+        };
+        if let Some(timeout) = self.timeout {
+            let start = Instant::now();
+            let answered = outcomes
+                .iter()
+                .filter(|(_, outcome)| !matches!(outcome, ProbeOutcome::Lost))
+                .count();
+            let end = if answered == outcomes.len() {
+                start + ANSWER_TIME
+            } else {
+                let mut wait = Wait::new(start, timeout);
+                if answered > 0 {
+                    wait.answered(start + ANSWER_TIME, ANSWER_TIME);
+                }
+                wait.until()
+            };
+            tokio::time::sleep_until(end).await;
+        }
+        Ok(outcomes)
+    }
+}

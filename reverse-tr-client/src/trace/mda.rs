@@ -1,0 +1,663 @@
+//! Multipath discovery (PROTOCOL.md §11.10, a Diamond-Miner style MDA):
+//! how many flows each vertex needs, sending them in bursts with retries,
+//! and one hop step that keeps sending until the stopping points are met.
+//!
+//! The stopping rule is applied per vertex: every vertex `v` of a hop needs
+//! `n(successors(v) + 1)` of the flows that cross it probed at the next hop.
+//! The reference (§11.10.2, §11.10.5) estimates instead how many random
+//! flows the hop needs in total, ⌈n / share(v)⌉, sends them all at the next
+//! hop and only then re-probes the new ones at the hop to learn which vertex
+//! they crossed; every new flow that lands on a vertex that already had its
+//! `n` is a wasted probe at the next hop, and the estimate overshoots when
+//! the observed share is off (7 of 11 flows on one branch: 17 flows sent at
+//! the next hop where 12 do). Here new flows are located at a hop with
+//! several vertices first, and the next hop is probed only with flows of
+//! vertices still short of their stopping point. Same rule, same flow range,
+//! same bursts and retries, same "no new link" exit: the graph and its
+//! confidence are those of the reference, for fewer probes.
+
+use std::collections::BTreeSet;
+
+use log::{debug, warn};
+use rand::{SeedableRng, rngs::StdRng};
+
+use crate::{
+    trace::Result,
+    trace::flows::{FLOW_RANGE, FlowStream},
+    trace::graph::{Trace, Vertex},
+    trace::probe::{ProbeSpec, Prober},
+    trace::reprobe::looks_rate_limited,
+    trace::session::Session,
+};
+
+/// `n(k)` of §11.10.1: flows that must cross a vertex so that, if it
+/// balances over `k` equally likely successors, all `k` are seen with
+/// probability at least `1 − confidence`.
+pub(crate) fn stopping_point(successors: usize, confidence: f64) -> usize {
+    if successors <= 1 {
+        return 0;
+    }
+    let k = successors as f64;
+    ((confidence / k).ln() / ((k - 1.0) / k).ln()).ceil() as usize
+}
+
+/// How many flows the vertices of a hop lack at the next hop beyond those
+/// known to cross them: `responsive` ones can get more by locating new
+/// flows, `silent` ones (black holes) cannot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Shortfall {
+    responsive: usize,
+    silent: usize,
+}
+
+/// `n(max(1, successors) + 1)`: a vertex is assumed to have one successor
+/// more than seen (§11.10.2).
+fn vertex_stopping_point(vertex: &Vertex, confidence: f64) -> usize {
+    stopping_point(vertex.successors.len().max(1) + 1, confidence)
+}
+
+/// Adds to `batch` the flows each vertex of `hop` still needs at the next
+/// hop, from those that cross it and were neither `probed` there nor chosen
+/// yet, and returns what they lack beyond those. A flow counts for every
+/// vertex it crossed (per-packet balancing); a black hole's flows are those
+/// it inherited.
+fn take_vertex_flows(
+    trace: &Trace,
+    hop: usize,
+    probed: &BTreeSet<u16>,
+    batch: &mut Vec<u16>,
+    confidence: f64,
+) -> Shortfall {
+    let mut short = Shortfall::default();
+    for &id in &trace.hop(hop).vertices {
+        let vertex = &trace[id];
+        let needed = vertex_stopping_point(vertex, confidence);
+        let chosen = |flow: &u16| probed.contains(flow) || batch.contains(flow);
+        let have = vertex.all_flows().filter(chosen).count();
+        let more: Vec<u16> = vertex
+            .all_flows()
+            .filter(|flow| !chosen(flow))
+            .take(needed.saturating_sub(have))
+            .collect();
+        let lack = needed.saturating_sub(have + more.len());
+        if vertex.is_black_hole() {
+            short.silent += lack;
+        } else {
+            short.responsive += lack;
+        }
+        batch.extend(more);
+    }
+    short
+}
+
+/// Whether every vertex of `hop` had the flows of its stopping point
+/// `probed` at the next hop.
+fn stopping_points_met(trace: &Trace, hop: usize, probed: &BTreeSet<u16>, confidence: f64) -> bool {
+    let mut more = Vec::new();
+    take_vertex_flows(trace, hop, probed, &mut more, confidence) == Shortfall::default()
+        && more.is_empty()
+}
+
+/// Whether the step that found `hop` already settled that it has no
+/// vertex but the one seen: every vertex of the hop before had the flows
+/// of its stopping point answered at `hop`. A new flow then crosses that
+/// vertex with the confidence asked for, and re-probing it at `hop`, as
+/// the reference does without `--opt-single-vertex-hop` (§11.10.5), costs
+/// a probe the stopping rule does not ask for. A hop whose step stopped
+/// short (no new link, lost probes) is still re-probed.
+fn hop_confirmed(trace: &Trace, hop: usize, confidence: f64) -> bool {
+    let Some(previous) = hop.checked_sub(1) else {
+        return false;
+    };
+    let answered: BTreeSet<u16> = trace
+        .hop(hop)
+        .vertices
+        .iter()
+        .flat_map(|&id| trace[id].flows.iter().copied())
+        .collect();
+    trace.hop(previous).vertices.iter().all(|&id| {
+        let vertex = &trace[id];
+        vertex
+            .all_flows()
+            .filter(|flow| answered.contains(flow))
+            .count()
+            >= vertex_stopping_point(vertex, confidence)
+    })
+}
+
+/// The new flows the reference would send past `hop` at once: `needed(hop)`
+/// of §11.10.2, ⌈n / share(v)⌉ at most over the responsive vertices, less
+/// the flows the hop knows.
+fn flows_to_locate(trace: &Trace, hop: usize, confidence: f64) -> usize {
+    let total = trace.hop_flows(hop).len();
+    trace
+        .hop(hop)
+        .vertices
+        .iter()
+        .map(|&id| &trace[id])
+        .filter(|vertex| !vertex.is_black_hole() && vertex.flow_count() > 0)
+        .map(|vertex| {
+            (vertex_stopping_point(vertex, confidence) * total).div_ceil(vertex.flow_count())
+        })
+        .max()
+        .map_or(0, |needed| needed.saturating_sub(total))
+}
+
+/// The settings of multipath discovery (`Mode::MultiPath`)
+/// (§11.10): the ε of the stopping points, retries of unanswered flows,
+/// the burst sizes, and whether a hop of one vertex is never re-probed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MultipathSettings {
+    pub confidence: f64,
+    pub retry: u32,
+    pub min_burst: usize,
+    pub max_burst: usize,
+    pub single_vertex_opt: bool,
+}
+
+/// The defaults of `multipath` (the reference's).
+impl Default for MultipathSettings {
+    fn default() -> Self {
+        Self {
+            confidence: 0.05,
+            retry: 3,
+            min_burst: 20,
+            max_burst: 500,
+            single_vertex_opt: false,
+        }
+    }
+}
+
+/// One hop step of §11.10.5 in `session`: probe `next` with the flows of
+/// each vertex of `hop` until every vertex has its stopping point or a
+/// batch adds no link.
+pub(crate) async fn multipath_step<P: Prober>(
+    session: &mut Session<'_, P>,
+    hop: usize,
+    next: usize,
+    settings: MultipathSettings,
+) -> Result<()> {
+    Multipath { session }.step(hop, next, settings).await
+}
+
+/// Multipath steps over a discovery's probing session.
+struct Multipath<'s, 'a, P> {
+    session: &'s mut Session<'a, P>,
+}
+
+impl<P: Prober> Multipath<'_, '_, P> {
+    async fn step(&mut self, hop: usize, next: usize, settings: MultipathSettings) -> Result<()> {
+        let mut fresh = FlowStream::new(
+            &self.session.trace.hop_flows(hop),
+            FLOW_RANGE,
+            StdRng::from_rng(&mut self.session.rng),
+        );
+        let mut probed = BTreeSet::new();
+        loop {
+            let batch = self.next_batch(hop, &probed, &mut fresh, settings).await?;
+            if batch.is_empty() || self.session.trace.interrupted() {
+                break;
+            }
+            probed.extend(batch.iter().copied());
+            self.send_flows(next, batch, settings).await?;
+            if !self.session.trace.interrupted() {
+                self.locate_missing(hop, next, settings).await?;
+            }
+            let links = self.session.trace.connect(hop, next);
+            if self.session.trace.interrupted() {
+                break;
+            }
+            if links == 0 {
+                // §11.10.5 and Q-27: a batch without a new link ends the
+                // step, against rate-limited routers skewing the split.
+                // Usually the batch met the stopping points anyway; only
+                // an early stop is worth a warning.
+                let ttl = self.session.trace.hop(next).ttl;
+                if stopping_points_met(&self.session.trace, hop, &probed, settings.confidence) {
+                    debug!("TTL {ttl} complete");
+                } else {
+                    warn!("no new link towards TTL {ttl}: stopping before the stopping points");
+                }
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The flows to probe the next hop with so that every vertex of `hop`
+    /// reaches its stopping point, counting the flows `probed` there
+    /// already. A vertex's own flows come first; when they do not suffice,
+    /// new flows are drawn from `fresh`. At a hop of one vertex (or the
+    /// root) every new flow crosses it. At a hop of several, new flows are
+    /// probed at the hop first, each round as many as the responsive
+    /// vertices lack (so a round never locates a flow the rule could do
+    /// without), until they have theirs, a round gets no answer, or twice
+    /// the reference's estimate (§11.10.2) has been located: a vertex that
+    /// answered once and never again must not drain the flow range.
+    async fn next_batch(
+        &mut self,
+        hop: usize,
+        probed: &BTreeSet<u16>,
+        fresh: &mut FlowStream<StdRng>,
+        settings: MultipathSettings,
+    ) -> Result<Vec<u16>> {
+        let mut batch = Vec::new();
+        let mut allowance = None;
+        loop {
+            let short = take_vertex_flows(
+                &self.session.trace,
+                hop,
+                probed,
+                &mut batch,
+                settings.confidence,
+            );
+            let single = self.session.trace.hop(hop).vertices.len() <= 1;
+            let wanted = if single {
+                short.responsive + short.silent
+            } else {
+                let allowance = allowance.get_or_insert_with(|| {
+                    2 * flows_to_locate(&self.session.trace, hop, settings.confidence)
+                });
+                let wanted = short.responsive.min(*allowance);
+                *allowance -= wanted;
+                wanted
+            };
+            if wanted == 0 || self.session.trace.interrupted() {
+                return Ok(batch);
+            }
+            let new: Vec<u16> = fresh.by_ref().take(wanted).collect();
+            if new.len() < wanted {
+                warn!(
+                    "no more flows to probe past TTL {}",
+                    self.session.trace.hop(hop).ttl
+                );
+            }
+            if single || new.is_empty() {
+                batch.extend(new);
+                return Ok(batch);
+            }
+            let known = self.session.trace.hop_flows(hop).len();
+            self.send_flows(hop, new, settings).await?;
+            if self.session.trace.hop_flows(hop).len() == known {
+                return Ok(batch);
+            }
+        }
+    }
+
+    /// Flows that reached `next` but were never seen at `hop` crossed some
+    /// vertex of `hop`: find out which, or attribute them when there is
+    /// only one candidate.
+    async fn locate_missing(
+        &mut self,
+        hop: usize,
+        next: usize,
+        settings: MultipathSettings,
+    ) -> Result<()> {
+        let known = self.session.trace.hop_flows(hop);
+        let missing: Vec<u16> = self
+            .session
+            .trace
+            .hop_flows(next)
+            .difference(&known)
+            .copied()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let Some(first) = self.session.trace.first(hop) else {
+            return Ok(());
+        };
+        if self.session.trace.hop(hop).vertices.len() > 1 {
+            return self.send_flows(hop, missing, settings).await;
+        }
+        if self.session.trace.hop(hop).ttl == 0 {
+            // The root sent them itself.
+            self.session.trace.vertex_mut(first).flows.extend(missing);
+        } else if settings.single_vertex_opt
+            || self.session.trace[first].is_black_hole()
+            || hop_confirmed(&self.session.trace, hop, settings.confidence)
+        {
+            // A silent hop's one black hole carries them: asking it would
+            // only cost another timeout.
+            self.session
+                .trace
+                .vertex_mut(first)
+                .shadow_flows
+                .extend(missing);
+        } else {
+            self.send_flows(hop, missing.clone(), settings).await?;
+            let known = self.session.trace.hop_flows(hop);
+            self.session
+                .trace
+                .vertex_mut(first)
+                .shadow_flows
+                .extend(missing.into_iter().filter(|flow| !known.contains(flow)));
+        }
+        Ok(())
+    }
+
+    /// `send_flows` of §11.10.4: each flow tried at most `retry + 1` times,
+    /// in pieces that double from `min_burst` up to `max_burst` while every
+    /// probe of a full piece is answered and fall back after any loss. Each
+    /// piece goes out as one batch, all of it in flight at once. Only the
+    /// flows whose answer is missing are retried, and only at a hop that
+    /// answered in the run: a silent hop costs its one timeout, never one
+    /// per retry. Losses that look like a rate limit are retried after the
+    /// pause of [`reprobe`](crate::trace::reprobe), and the hop is flagged.
+    async fn send_flows(
+        &mut self,
+        hop: usize,
+        flows: Vec<u16>,
+        settings: MultipathSettings,
+    ) -> Result<()> {
+        let ttl = self.session.trace.hop(hop).ttl;
+        let mut chunk = settings.min_burst;
+        let mut pending = flows;
+        for round in 0..=settings.retry {
+            if round > 0 {
+                if !self.answered_ever(hop) {
+                    debug!("TTL {ttl} never answered: silent, not retried");
+                    return Ok(());
+                }
+                if looks_rate_limited(pending.len()) {
+                    self.session.trace.set_rate_limited(hop);
+                    self.session.last_sent.pause(ttl).await;
+                }
+            }
+            let mut answered = BTreeSet::new();
+            let mut start = 0;
+            while start < pending.len() && !self.session.trace.interrupted() {
+                let end = pending.len().min(start + chunk);
+                let probes: Vec<ProbeSpec> = pending[start..end]
+                    .iter()
+                    .map(|&flow| ProbeSpec { ttl, flow })
+                    .collect();
+                let got = self.session.send(hop, &probes).await?;
+                chunk = if got.len() == chunk {
+                    chunk.saturating_mul(2).min(settings.max_burst)
+                } else {
+                    settings.min_burst
+                };
+                answered.extend(got.iter().map(|probe| probe.flow));
+                start = end;
+            }
+            pending.retain(|flow| !answered.contains(flow));
+            if pending.is_empty() || self.session.trace.interrupted() {
+                return Ok(());
+            }
+        }
+        if self.answered_ever(hop) {
+            warn!(
+                "{} flows at TTL {ttl} unanswered after {} retries",
+                pending.len(),
+                settings.retry
+            );
+        }
+        Ok(())
+    }
+
+    /// Whether some vertex of `hop` ever answered in this run.
+    fn answered_ever(&self, hop: usize) -> bool {
+        self.session
+            .trace
+            .hop(hop)
+            .vertices
+            .iter()
+            .any(|&id| !self.session.trace[id].is_black_hole())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::atomic::AtomicBool, time::Duration};
+
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::{
+        trace::fake_network::{FakeNetwork, answer, host},
+        trace::graph::VertexId,
+        trace::probe::ProbeOutcome,
+    };
+
+    const RTT: Duration = Duration::from_millis(1);
+
+    /// §11.10.1, ε = 0.05.
+    const TABLE_5_PERCENT: [(usize, usize); 20] = [
+        (1, 0),
+        (2, 6),
+        (3, 11),
+        (4, 16),
+        (5, 21),
+        (6, 27),
+        (7, 33),
+        (8, 39),
+        (9, 45),
+        (10, 51),
+        (11, 57),
+        (12, 63),
+        (13, 70),
+        (14, 77),
+        (15, 83),
+        (16, 90),
+        (21, 124),
+        (31, 197),
+        (51, 350),
+        (101, 765),
+    ];
+
+    /// §11.10.1, ε = 0.01, k = 1…10.
+    const TABLE_1_PERCENT: [usize; 10] = [0, 8, 15, 21, 28, 36, 43, 51, 58, 66];
+
+    #[test]
+    fn stopping_points_for_5_percent() {
+        for (k, n) in TABLE_5_PERCENT {
+            assert_eq!(stopping_point(k, 0.05), n, "n({k})");
+        }
+    }
+
+    #[test]
+    fn stopping_points_for_1_percent() {
+        for (k, n) in (1..).zip(TABLE_1_PERCENT) {
+            assert_eq!(stopping_point(k, 0.01), n, "n({k})");
+        }
+    }
+
+    /// A hop at TTL 1 whose vertices answered the given flows, each linked to
+    /// `successors` vertices of TTL 2; returns the trace and the hop index.
+    fn hop_of(vertices: &[(u8, &[u16], u8)]) -> (Trace, usize) {
+        let mut trace = Trace::new(host(100));
+        let hop = trace.push_hop(1);
+        let next = trace.push_hop(2);
+        for &(address, flows, successors) in vertices {
+            for &flow in flows {
+                trace.record(hop, host(address), flow, RTT);
+            }
+            for successor in 0..successors {
+                // Successor addresses distinct per vertex and per link.
+                trace.record(next, host(address * 10 + successor), flows[0], RTT);
+            }
+        }
+        trace.connect(hop, next);
+        (trace, hop)
+    }
+
+    /// What `take_vertex_flows` picks for `hop` with `probed` already sent.
+    /// Returns the batch and the responsive and silent vertices' shortfall.
+    fn take(
+        trace: &Trace,
+        hop: usize,
+        probed: &[u16],
+        confidence: f64,
+    ) -> (Vec<u16>, usize, usize) {
+        let mut batch = Vec::new();
+        let probed = probed.iter().copied().collect();
+        let short = take_vertex_flows(trace, hop, &probed, &mut batch, confidence);
+        (batch, short.responsive, short.silent)
+    }
+
+    #[test]
+    fn fresh_root_lacks_n_2_flows() {
+        let trace = Trace::new(host(100));
+        assert_eq!(take(&trace, 0, &[], 0.05), (vec![], 6, 0));
+    }
+
+    #[test]
+    fn root_with_two_successors_lacks_the_rest_of_n_3() {
+        let mut trace = Trace::new(host(100));
+        let next = trace.push_hop(1);
+        for flow in 1..=6 {
+            trace.record(next, host(1 + u8::from(flow > 3)), flow, RTT);
+        }
+        let root = trace.root();
+        trace.vertex_mut(root).flows.extend(1..=6);
+        assert_eq!(trace.connect(0, next), 2);
+        assert_eq!(take(&trace, 0, &[1, 2, 3, 4, 5, 6], 0.05), (vec![], 5, 0));
+    }
+
+    #[test]
+    fn each_vertex_gets_its_own_stopping_point() {
+        let skewed = &[(1, &[1, 2, 3, 4, 5, 6, 7, 8][..], 1), (2, &[9, 10][..], 1)][..];
+        for (vertices, probed, batch, short) in [
+            // A has more than n(2) = 6 flows: 6 of them; B has 2: both, and
+            // lacks 4 (the reference would send ⌈6 / (2/10)⌉ = 30 in all).
+            (skewed, &[][..], &[1, 2, 3, 4, 5, 6, 9, 10][..], 4),
+            // Flows probed already count and are not sent again.
+            (skewed, &[1, 2, 3, 9][..], &[4, 5, 6, 10][..], 4),
+            (skewed, &[1, 2, 3, 4, 5, 6, 9, 10][..], &[][..], 4),
+            // Two successors seen: assume a third, n(3) = 11.
+            (
+                &[(1, &[1, 2, 3, 4][..], 2)][..],
+                &[][..],
+                &[1, 2, 3, 4][..],
+                7,
+            ),
+            // No successor seen yet counts as one.
+            (
+                &[(1, &[1, 2, 3, 4][..], 0)][..],
+                &[][..],
+                &[1, 2, 3, 4][..],
+                2,
+            ),
+        ] {
+            let (trace, hop) = hop_of(vertices);
+            assert_eq!(
+                take(&trace, hop, probed, 0.05),
+                (batch.to_vec(), short, 0),
+                "{vertices:?}, {probed:?} probed"
+            );
+        }
+    }
+
+    #[test]
+    fn at_most_the_references_estimate_is_located() {
+        for (vertices, expected) in [
+            // §11.10.5: A 8 of 10 flows needs 8, B 2 of 10 needs 30 in all.
+            (
+                &[(1, &[1, 2, 3, 4, 5, 6, 7, 8][..], 1), (2, &[9, 10][..], 1)][..],
+                20,
+            ),
+            // Exact arithmetic: 6 / (3/10) is 20, not 21.
+            (
+                &[(1, &[1, 2, 3, 4, 5, 6, 7][..], 1), (2, &[8, 9, 10][..], 1)][..],
+                10,
+            ),
+            // Enough flows already: none.
+            (&[(1, &[1, 2, 3, 4, 5, 6, 7][..], 1)][..], 0),
+        ] {
+            let (trace, hop) = hop_of(vertices);
+            assert_eq!(flows_to_locate(&trace, hop, 0.05), expected, "{vertices:?}");
+        }
+    }
+
+    #[test]
+    fn black_holes_offer_their_inherited_flows() {
+        let (mut trace, hop) = hop_of(&[(1, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 1)]);
+        let silent = trace.push_hop(3);
+        trace.add_black_holes(hop + 1, silent);
+        let hole: VertexId = trace.first(silent).expect("black hole");
+        assert!(trace[hole].is_black_hole());
+        // It inherited the one flow of its predecessor at TTL 2 and lacks
+        // the other 7 of n(2) = 8 (ε = 0.01).
+        assert_eq!(take(&trace, silent, &[], 0.01), (vec![1], 0, 7));
+        // Locating new flows cannot help a hole.
+        assert_eq!(flows_to_locate(&trace, silent, 0.01), 0);
+    }
+
+    fn settings(retry: u32, min_burst: usize, max_burst: usize) -> MultipathSettings {
+        MultipathSettings {
+            confidence: 0.05,
+            retry,
+            min_burst,
+            max_burst,
+            single_vertex_opt: false,
+        }
+    }
+
+    /// Runs `send_flows` for `flows` at TTL 1 and returns the batch sizes.
+    async fn burst_sizes<F>(
+        network: &FakeNetwork<F>,
+        settings: MultipathSettings,
+        flows: Vec<u16>,
+    ) -> Vec<usize>
+    where
+        F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
+    {
+        let stop = AtomicBool::new(false);
+        let mut session = Session::new(network, host(100), &stop, StdRng::seed_from_u64(1));
+        let hop = session.trace.push_hop(1);
+        Multipath {
+            session: &mut session,
+        }
+        .send_flows(hop, flows, settings)
+        .await
+        .expect("fake network");
+        network.batches().iter().map(Vec::len).collect()
+    }
+
+    #[tokio::test]
+    async fn bursts_double_while_all_answered() {
+        let network = FakeNetwork::new(|probe, _| answer(1, probe));
+        let sizes = burst_sizes(&network, settings(3, 4, 16), (1..=100).collect()).await;
+        assert_eq!(sizes, [4, 8, 16, 16, 16, 16, 16, 8]);
+    }
+
+    #[tokio::test]
+    async fn bursts_fall_back_after_a_loss_and_lost_flows_are_retried() {
+        // The 6th probe (flow 6, in the second piece) is lost: the piece
+        // after it falls back to the minimum; flow 6 answers on the retry.
+        let network = FakeNetwork::new(|probe, sequence| {
+            if sequence == 5 {
+                ProbeOutcome::Lost
+            } else {
+                answer(1, probe)
+            }
+        });
+        let sizes = burst_sizes(&network, settings(3, 2, 16), (1..=20).collect()).await;
+        assert_eq!(sizes, [2, 4, 2, 4, 8, 1]);
+        assert_eq!(network.batches()[5], [ProbeSpec { ttl: 1, flow: 6 }]);
+    }
+
+    #[tokio::test]
+    async fn a_hop_that_never_answered_is_not_retried() {
+        let network = FakeNetwork::new(|_, _| ProbeOutcome::Lost);
+        let sizes = burst_sizes(&network, settings(2, 20, 500), (1..=6).collect()).await;
+        assert_eq!(sizes, [6]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn missing_flows_are_retried_after_a_pause_when_several_were_lost() {
+        // The hop answers the first three flows of each batch only.
+        let network = FakeNetwork::new(|probe, _| {
+            if probe.flow % 10 < 4 {
+                answer(1, probe)
+            } else {
+                ProbeOutcome::Lost
+            }
+        });
+        let start = tokio::time::Instant::now();
+        let sizes = burst_sizes(&network, settings(2, 20, 500), (1..=6).collect()).await;
+        assert_eq!(sizes, [6, 3, 3], "only the missing flows, retry + 1 times");
+        assert!(start.elapsed() >= 2 * crate::trace::reprobe::PAUSE);
+    }
+}

@@ -1,0 +1,89 @@
+//! When a batch may stop waiting. `--timeout` is the longest wait for one
+//! probe; but once some probes of a batch were answered, the rest are most
+//! likely lost (loss, or a router's ICMP rate limit) rather than slow, and
+//! waiting the full timeout for them is what made lossy and rate-limited
+//! paths slow. So a batch that has answers ends after it has been quiet for
+//! a while: four times its slowest answer, at least [`QUIET_FLOOR`], never
+//! longer than the timeout. A batch without any answer (a silent hop) waits
+//! the full timeout, once.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The shortest quiet period that ends a batch with answers: well above
+/// the answer time of any hop the answers so far came from, so that a
+/// slower branch of the same TTL is still waited for.
+pub(crate) const QUIET_FLOOR: Duration = Duration::from_millis(100);
+
+/// How slow, relative to the slowest answer, a missing answer may be before
+/// it is given up.
+const QUIET_FACTOR: u32 = 4;
+
+/// The waiting state of one batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wait {
+    last_send: Instant,
+    timeout: Duration,
+    last_answer: Option<Instant>,
+    slowest: Duration,
+}
+
+impl Wait {
+    pub(crate) fn new(last_send: Instant, timeout: Duration) -> Self {
+        Self {
+            last_send,
+            timeout,
+            last_answer: None,
+            slowest: Duration::ZERO,
+        }
+    }
+
+    /// An answer arrived `at`, `rtt` after its probe left.
+    pub(crate) fn answered(&mut self, at: Instant, rtt: Duration) {
+        self.last_answer = Some(self.last_answer.map_or(at, |last| last.max(at)));
+        self.slowest = self.slowest.max(rtt);
+    }
+
+    /// When to give up on the probes still unanswered.
+    pub(crate) fn until(&self) -> Instant {
+        let full = self.last_send + self.timeout;
+        match self.last_answer {
+            None => full,
+            Some(answer) => {
+                let quiet = (self.slowest * QUIET_FACTOR)
+                    .max(QUIET_FLOOR)
+                    .min(self.timeout);
+                full.min(answer.max(self.last_send) + quiet)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_secs(2);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_without_answers_waits_the_timeout() {
+        let sent = Instant::now();
+        assert_eq!(Wait::new(sent, TIMEOUT).until(), sent + TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn answers_end_the_batch_after_a_quiet_period() {
+        let sent = Instant::now();
+        let mut wait = Wait::new(sent, TIMEOUT);
+        let ms = Duration::from_millis;
+        wait.answered(sent + ms(1), ms(1));
+        assert_eq!(wait.until(), sent + ms(1) + QUIET_FLOOR);
+        // A slow branch stretches the quiet period to four of its answers.
+        wait.answered(sent + ms(150), ms(150));
+        assert_eq!(wait.until(), sent + ms(150) + ms(600));
+        // Never beyond the timeout of the last probe sent.
+        wait.answered(sent + ms(900), ms(900));
+        assert_eq!(wait.until(), sent + TIMEOUT);
+    }
+}

@@ -1,0 +1,92 @@
+//! The seam between discovery (which flows to probe at which TTL, §11.8–§11.10)
+//! and the probing engines (forward raw-socket probes §11.4, reverse requests
+//! §11.5). Discovery only ever sees [`ProbeSpec`]s going out and [`ProbeOutcome`]s
+//! coming back, so single-path and multipath work the same in both directions.
+
+use std::{cmp::Ordering, fmt, future::Future, net::IpAddr, time::Duration};
+
+use reverse_tr_common::response::State;
+
+use crate::trace::Result;
+
+/// One probe to send: the TTL it is sent with and the flow it travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ProbeSpec {
+    pub ttl: u8,
+    pub flow: u16,
+}
+
+/// What became of one probe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeOutcome {
+    /// A hop answered: its address and the round-trip time to it.
+    Answered { hop: IpAddr, rtt: Duration },
+    /// Nothing came back before the timeout.
+    Lost,
+    /// The server refused the request with an error state (reverse only);
+    /// discovery records the hop as unanswered and reports the state.
+    Refused { state: ErrorState },
+}
+
+/// The error state a server refused a request with (§7.3): one of the
+/// protocol's [`State`]s, or a code this client does not know (an error too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorState {
+    Known(State),
+    Unknown(u8),
+}
+
+impl ErrorState {
+    /// The state's code on the wire.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Known(state) => state as u8,
+            Self::Unknown(code) => code,
+        }
+    }
+}
+
+impl From<u8> for ErrorState {
+    fn from(code: u8) -> Self {
+        State::try_from(code).map_or(Self::Unknown(code), Self::Known)
+    }
+}
+
+impl Ord for ErrorState {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.code().cmp(&other.code())
+    }
+}
+
+impl PartialOrd for ErrorState {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The server meaning of the state (§7.3).
+impl fmt::Display for ErrorState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let meaning = match self {
+            Self::Known(State::InvalidTtl) => "invalid TTL",
+            Self::Known(State::InvalidProtocol) => "protocol not supported",
+            Self::Known(State::InvalidFlow) => "invalid flow",
+            Self::Known(State::ExtensionRefused) => "extension not supported or not permitted",
+            Self::Known(State::Success) | Self::Unknown(_) => {
+                return write!(f, "unknown error state {}", self.code());
+            }
+        };
+        write!(f, "{meaning} (state {})", self.code())
+    }
+}
+
+/// Sends probes of one direction and collects their outcomes.
+pub trait Prober: Send + Sync {
+    /// Sends every probe of the batch (many in flight at once, within the
+    /// configured rate) and waits until each has an outcome or timed out.
+    /// The result holds exactly one entry per probe, in the order given.
+    fn send_batch(
+        &self,
+        probes: &[ProbeSpec],
+    ) -> impl Future<Output = Result<Vec<(ProbeSpec, ProbeOutcome)>>> + Send;
+}
