@@ -30,7 +30,7 @@ pub use output::{
 /// The engine: a trace run configured by a [`TraceConfig`], its batches
 /// reported to an [`Observer`], and what it finds.
 pub use trace::{
-    Direction, Directions, ErrorState, Hop, Mode, MultipathSettings, Observed, Observer, Pacer,
-    Params, ProbeOutcome, ProbeSpec, Prober, Probers, RttSummary, Trace, TraceConfig, TraceError,
-    Traces, Vertex, VertexId, VertexKind, discover, run_with,
+    Algorithm, Direction, Directions, ErrorState, Hop, Mode, MultipathSettings, Observed, Observer,
+    Pacer, Params, ProbeOutcome, ProbeSpec, Prober, Probers, RttSummary, Trace, TraceConfig,
+    TraceError, Traces, Vertex, VertexId, VertexKind, discover, run_with,
 };

@@ -15,7 +15,7 @@ use crate::{
     output::{GraphFormat, Layout, OutputConfig, Transmit, View},
     trace::discovery::{Mode, Params},
     trace::fault::{FaultSurvey, Rounds},
-    trace::mda::MultipathSettings,
+    trace::mda::{Algorithm, MultipathSettings},
     trace::paths::{Survey, path_flow},
     trace::run::{Directions, TraceConfig},
 };
@@ -243,7 +243,7 @@ pub(crate) enum ModeCommand {
         after_help = "Example:\n  reverse-tr reverse udp singlepath --flow 1234 --probes 5 example.net"
     )]
     Singlepath(Singlepath),
-    /// Vary the flow to find every branch (MDA with confidence 1 − ε per hop)
+    /// Vary the flow to find every branch (MDA-Lite or MDA, confidence 1 − ε)
     #[command(
         after_help = "Example:\n  reverse-tr forward tcp multipath --confidence 0.01 example.net"
     )]
@@ -354,12 +354,35 @@ pub(crate) struct Singlepath {
     pub target: String,
 }
 
+/// How multipath decides how many flows a hop needs (help on the option:
+/// variant docs would switch clap to the long help layout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AlgorithmArg {
+    MdaLite,
+    Mda,
+}
+
+impl From<AlgorithmArg> for Algorithm {
+    fn from(algorithm: AlgorithmArg) -> Self {
+        match algorithm {
+            AlgorithmArg::MdaLite => Self::MdaLite,
+            AlgorithmArg::Mda => Self::Mda,
+        }
+    }
+}
+
 /// Mode options of `multipath` (§11.10).
 #[derive(Debug, Args)]
 pub(crate) struct Multipath {
-    /// ε: probability of missing a successor of a vertex, 0 < ε < 1
+    /// ε: the probability, for each hop (mda-lite) or each vertex (mda), of
+    /// missing a successor when the load is split evenly; 0 < ε < 1
     #[arg(long, value_name = "E", default_value_t = 0.05, value_parser = probability)]
     pub confidence: f64,
+    /// mda-lite: flows per hop, assuming even, unmeshed load balancing,
+    /// tested at every hop, with the full MDA where the test fails (fewer
+    /// probes); mda: flows per vertex
+    #[arg(long, value_name = "NAME", value_enum, default_value_t = AlgorithmArg::MdaLite)]
+    pub algorithm: AlgorithmArg,
     /// Extra rounds for unanswered flows
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry: u32,
@@ -572,6 +595,7 @@ impl Cli {
                 let burst =
                     |n: u64| usize::try_from(n).map_err(|_| format!("burst size {n} is too large"));
                 let mode = Mode::MultiPath(MultipathSettings {
+                    algorithm: m.algorithm.into(),
                     confidence: m.confidence,
                     retry: m.retry,
                     min_burst: burst(m.min_burst)?,

@@ -9,7 +9,8 @@
 //!   "local": "198.51.100.7",           // our address towards it
 //!   "protocol": "udp" | "tcp" | "icmp",
 //!   "mode": {"name": "singlepath", "flow": 1234, "probes": 3}
-//!         | {"name": "multipath", "confidence": 0.05, "retry": 3,
+//!         | {"name": "multipath", "algorithm": "mda-lite" | "mda",
+//!            "confidence": 0.05, "retry": 3,
 //!            "min_burst": 20, "max_burst": 500, "single_vertex_opt": false},
 //!   "min_ttl": 1, "max_ttl": 15, "abort": 3,
 //!   "timeout_s": 2.0, "gap_s": 0.0025,   // seconds
@@ -79,6 +80,8 @@ pub enum ModeReport {
 /// The parameters of a multipath run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MultipathReport {
+    /// "mda-lite" or "mda".
+    pub algorithm: String,
     pub confidence: f64,
     pub retry: u32,
     pub min_burst: usize,
@@ -89,6 +92,7 @@ pub struct MultipathReport {
 impl From<MultipathSettings> for MultipathReport {
     fn from(settings: MultipathSettings) -> Self {
         Self {
+            algorithm: settings.algorithm.to_string(),
             confidence: settings.confidence,
             retry: settings.retry,
             min_burst: settings.min_burst,

@@ -3,7 +3,7 @@
 //! in for silence, and stop at the destination, after `abort` unproductive
 //! hops, or at the last TTL.
 
-use std::{net::IpAddr, sync::atomic::AtomicBool};
+use std::{collections::BTreeSet, net::IpAddr, sync::atomic::AtomicBool};
 
 use log::info;
 use rand::{SeedableRng, rngs::StdRng};
@@ -12,7 +12,8 @@ use crate::{
     trace::Result,
     trace::TraceError,
     trace::graph::{Trace, VertexId},
-    trace::mda::{MultipathSettings, multipath_step},
+    trace::mda::{Algorithm, MultipathSettings, multipath_step},
+    trace::mda_lite::mda_lite_step,
     trace::probe::{ProbeSpec, Prober},
     trace::reprobe::Pending,
     trace::session::Session,
@@ -133,7 +134,13 @@ impl<'a, P: Prober> Discovery<'a, P> {
                         .await?
                 }
                 Mode::MultiPath(settings) => {
-                    multipath_step(&mut self.session, hop, next, settings).await?;
+                    let session = &mut self.session;
+                    match settings.algorithm {
+                        Algorithm::Mda => {
+                            multipath_step(session, hop, next, settings, BTreeSet::new()).await?;
+                        }
+                        Algorithm::MdaLite => mda_lite_step(session, hop, next, settings).await?,
+                    }
                 }
             }
             if self.session.trace.interrupted() {
@@ -262,6 +269,7 @@ mod tests {
 
     fn multipath(single_vertex_opt: bool) -> Params {
         let mode = Mode::MultiPath(MultipathSettings {
+            algorithm: Algorithm::Mda,
             single_vertex_opt,
             ..MultipathSettings::default()
         });
@@ -785,7 +793,10 @@ mod tests {
                 min_ttl: 1,
                 max_ttl: 10,
                 abort: 3,
-                mode: Mode::MultiPath(MultipathSettings::default()),
+                mode: Mode::MultiPath(MultipathSettings {
+                    algorithm: Algorithm::Mda,
+                    ..MultipathSettings::default()
+                }),
             };
             let discovery = Discovery::new(
                 &network,

@@ -148,6 +148,7 @@ fn flows_to_locate(trace: &Trace, hop: usize, confidence: f64) -> usize {
 /// the burst sizes, and whether a hop of one vertex is never re-probed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MultipathSettings {
+    pub algorithm: Algorithm,
     pub confidence: f64,
     pub retry: u32,
     pub min_burst: usize,
@@ -155,10 +156,33 @@ pub struct MultipathSettings {
     pub single_vertex_opt: bool,
 }
 
-/// The defaults of `multipath` (the reference's).
+/// How multipath discovery decides how many flows a hop needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// Per vertex (§11.10): every vertex gets the flows of its own stopping
+    /// point; ε bounds the chance of missing a successor of each vertex.
+    Mda,
+    /// MDA-Lite ([`mda_lite`](crate::trace::mda_lite)): per hop under a
+    /// uniform, unmeshed diamond, tested, with the full MDA where the test
+    /// fails; ε bounds the chance of missing a vertex of each hop.
+    #[default]
+    MdaLite,
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Mda => "mda",
+            Self::MdaLite => "mda-lite",
+        })
+    }
+}
+
+/// The defaults of `multipath` (the reference's, with MDA-Lite).
 impl Default for MultipathSettings {
     fn default() -> Self {
         Self {
+            algorithm: Algorithm::default(),
             confidence: 0.05,
             retry: 3,
             min_burst: 20,
@@ -170,14 +194,44 @@ impl Default for MultipathSettings {
 
 /// One hop step of §11.10.5 in `session`: probe `next` with the flows of
 /// each vertex of `hop` until every vertex has its stopping point or a
-/// batch adds no link.
+/// batch adds no link. The flows `probed` were sent to `next` already
+/// (none, or MDA-Lite's before it falls back).
 pub(crate) async fn multipath_step<P: Prober>(
     session: &mut Session<'_, P>,
     hop: usize,
     next: usize,
     settings: MultipathSettings,
+    probed: BTreeSet<u16>,
 ) -> Result<()> {
-    Multipath { session }.step(hop, next, settings).await
+    Multipath { session }
+        .step(hop, next, settings, probed)
+        .await
+}
+
+/// Probes `next` with `batch` (noted in `probed`), locates the flows that
+/// reached it unseen at `hop`, and links the two hops; returns the number
+/// of new links.
+pub(crate) async fn probe_next<P: Prober>(
+    session: &mut Session<'_, P>,
+    (hop, next): (usize, usize),
+    batch: Vec<u16>,
+    probed: &mut BTreeSet<u16>,
+    settings: MultipathSettings,
+) -> Result<usize> {
+    Multipath { session }
+        .probe_next(hop, next, batch, probed, settings)
+        .await
+}
+
+/// Sends `flows` to `hop` in bursts with retries (see
+/// `Multipath::send_flows`).
+pub(crate) async fn send_flows<P: Prober>(
+    session: &mut Session<'_, P>,
+    hop: usize,
+    flows: Vec<u16>,
+    settings: MultipathSettings,
+) -> Result<()> {
+    Multipath { session }.send_flows(hop, flows, settings).await
 }
 
 /// Multipath steps over a discovery's probing session.
@@ -186,24 +240,26 @@ struct Multipath<'s, 'a, P> {
 }
 
 impl<P: Prober> Multipath<'_, '_, P> {
-    async fn step(&mut self, hop: usize, next: usize, settings: MultipathSettings) -> Result<()> {
+    async fn step(
+        &mut self,
+        hop: usize,
+        next: usize,
+        settings: MultipathSettings,
+        mut probed: BTreeSet<u16>,
+    ) -> Result<()> {
         let mut fresh = FlowStream::new(
             &self.session.trace.hop_flows(hop),
             FLOW_RANGE,
             StdRng::from_rng(&mut self.session.rng),
         );
-        let mut probed = BTreeSet::new();
         loop {
             let batch = self.next_batch(hop, &probed, &mut fresh, settings).await?;
             if batch.is_empty() || self.session.trace.interrupted() {
                 break;
             }
-            probed.extend(batch.iter().copied());
-            self.send_flows(next, batch, settings).await?;
-            if !self.session.trace.interrupted() {
-                self.locate_missing(hop, next, settings).await?;
-            }
-            let links = self.session.trace.connect(hop, next);
+            let links = self
+                .probe_next(hop, next, batch, &mut probed, settings)
+                .await?;
             if self.session.trace.interrupted() {
                 break;
             }
@@ -222,6 +278,23 @@ impl<P: Prober> Multipath<'_, '_, P> {
             }
         }
         Ok(())
+    }
+
+    /// See [`probe_next`].
+    async fn probe_next(
+        &mut self,
+        hop: usize,
+        next: usize,
+        batch: Vec<u16>,
+        probed: &mut BTreeSet<u16>,
+        settings: MultipathSettings,
+    ) -> Result<usize> {
+        probed.extend(batch.iter().copied());
+        self.send_flows(next, batch, settings).await?;
+        if !self.session.trace.interrupted() {
+            self.locate_missing(hop, next, settings).await?;
+        }
+        Ok(self.session.trace.connect(hop, next))
     }
 
     /// The flows to probe the next hop with so that every vertex of `hop`
@@ -586,11 +659,10 @@ mod tests {
 
     fn settings(retry: u32, min_burst: usize, max_burst: usize) -> MultipathSettings {
         MultipathSettings {
-            confidence: 0.05,
             retry,
             min_burst,
             max_burst,
-            single_vertex_opt: false,
+            ..MultipathSettings::default()
         }
     }
 
