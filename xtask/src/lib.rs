@@ -4,7 +4,7 @@
 //!
 //! The CLI (`cargo xtask ...`, root needed):
 //! - `lab up [--asymmetric] [--name N] [--wait] [--silent R,… --rate-limited
-//!   R,… --loss R:P,…]` builds a lab and leaves it up (with `--wait`, until
+//!   R,… --loss R:P,… --reverse-loss R:P,…]` builds a lab and leaves it up (with `--wait`, until
 //!   Ctrl-C or SIGTERM, then tears it down), its routers misbehaving as asked
 //!   (see [`reverse_tr_lab::Conditions`]); `lab conditions [--name N] [flags]` replaces
 //!   them on a lab that is up;

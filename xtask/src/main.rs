@@ -101,16 +101,26 @@ struct ConditionArgs {
     /// both ways (nftables numgen), e.g. --loss r2a:5,r4:5.
     #[arg(long, value_name = "ROUTER:PERCENT,...", value_delimiter = ',')]
     loss: Vec<Loss>,
+    /// Routers that drop PERCENT % of the reverse probes they forward
+    /// towards the client, and nothing else: loss on the way back that
+    /// only a reverse trace sees, e.g. --reverse-loss r3:40.
+    #[arg(long, value_name = "ROUTER:PERCENT,...", value_delimiter = ',')]
+    reverse_loss: Vec<Loss>,
 }
 
 impl ConditionArgs {
     fn conditions(self) -> Conditions {
-        self.loss.into_iter().fold(
+        let conditions = self.loss.into_iter().fold(
             Conditions::default()
                 .silent(self.silent)
                 .rate_limited(self.rate_limited),
             |conditions, loss| conditions.loss(loss.router, loss.percent),
-        )
+        );
+        self.reverse_loss
+            .into_iter()
+            .fold(conditions, |conditions, loss| {
+                conditions.reverse_loss(loss.router, loss.percent)
+            })
     }
 }
 
