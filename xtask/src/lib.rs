@@ -13,9 +13,10 @@
 //! - `lab down [--name N | --all]` removes one lab or every lab of ours;
 //! - `demo` runs our server and a two-way multipath trace in a fresh
 //!   asymmetric lab, prints the report and tears everything down.
-//! - `bench [--server] [--client] [--quick]` measures the server's
-//!   per-packet costs and the client's in the lab, prints the tables and
-//!   rewrites BENCHMARKS.md (see [`bench`]).
+//! - `bench [--server] [--client] [--live] [--quick]` measures the
+//!   server's per-packet costs, the client's in the lab and its live mode's
+//!   pacing and cost, prints the tables and rewrites BENCHMARKS.md (see
+//!   [`bench`]).
 //! - `package` builds the Debian packages of the client and the server
 //!   into `target/debian/` (see [`package`]).
 
