@@ -9,10 +9,10 @@
 )]
 mod support;
 
-use std::{collections::BTreeSet, net::IpAddr, process::Command};
+use std::{collections::BTreeSet, net::IpAddr};
 
 use reverse_tr_lab::{Direction, Hops, Host, Lab, LabConfig, describe, fits};
-use support::{FAMILIES, client, start_server};
+use support::{FAMILIES, chromium::chromium, client, start_server};
 
 #[test]
 fn views_of_lab_traces() {
@@ -119,25 +119,11 @@ fn the_page_draws_every_hop_of_a_two_way_trace(lab: &Lab) {
     );
     assert!(output.status.success(), "{output:?}");
     let page = directory.join("lab.html");
-    let dom = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--dump-dom",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            directory.join("profile").display()
-        ))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    let dom = String::from_utf8_lossy(&dom.stdout);
+    let dom = chromium(
+        &directory.join("profile"),
+        &format!("file://{}", page.display()),
+        &["--dump-dom"],
+    );
     let drawn: BTreeSet<IpAddr> = dom
         .split("data-address=\"")
         .skip(1)

@@ -190,12 +190,17 @@ fn script_safe(json: &str) -> String {
     safe
 }
 
+/// Headless Chromium for the tests, shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/support/chromium.rs"]
+mod chromium;
+
 #[cfg(test)]
 mod tests {
-    use std::{path::Path, process::Command};
-
     use super::*;
     use crate::trace::fake_network::{host, trace};
+
+    use super::chromium::chromium;
 
     /// A diamond forward (1, then 2 or 3, then 200) and a chain with a
     /// silent hop back.
@@ -343,27 +348,6 @@ mod tests {
         let data = data(&page);
         assert_eq!(data["title"], evil);
         assert_eq!(data["vertices"][1]["names"][0], evil);
-    }
-
-    /// Runs headless Chromium on `page` with `arguments` before its URL.
-    fn chromium(profile: &Path, url: &str, arguments: &[&str]) -> String {
-        let output = Command::new("chromium")
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ])
-            .arg(format!("--user-data-dir={}", profile.display()))
-            .args(arguments)
-            .arg(url)
-            .output()
-            .expect("chromium runs (scripts/setup installs it)");
-        assert!(output.status.success(), "{output:?}");
-        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     /// The page in a real browser: one drawn node per vertex after its
