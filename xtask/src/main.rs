@@ -25,9 +25,9 @@ enum Task {
     /// namespace, a two-way multipath trace from the client's; tears down at
     /// the end, on failure and on Ctrl-C.
     Demo,
-    /// Measure the server (BPF_PROG_TEST_RUN) and the client (in the lab),
-    /// print the tables and rewrite BENCHMARKS.md; both parts unless one
-    /// is named.
+    /// Measure the server (BPF_PROG_TEST_RUN), the client and its live
+    /// mode (in the lab), print the tables and rewrite BENCHMARKS.md; every
+    /// part unless some are named.
     Bench {
         /// The server's per-packet costs, expiry and memory.
         #[arg(long)]
@@ -35,6 +35,11 @@ enum Task {
         /// The client's time, probes, CPU and memory in the lab.
         #[arg(long)]
         client: bool,
+        /// The live mode in the lab: probes per router against Linux's ICMP
+        /// error budget, the client's CPU and memory over 10 minutes of
+        /// two-way multipath monitoring (1 with --quick).
+        #[arg(long)]
+        live: bool,
         /// Fewer calls and runs: checks the benchmarks work, figures are rough.
         #[arg(long)]
         quick: bool,
@@ -101,16 +106,26 @@ struct ConditionArgs {
     /// both ways (nftables numgen), e.g. --loss r2a:5,r4:5.
     #[arg(long, value_name = "ROUTER:PERCENT,...", value_delimiter = ',')]
     loss: Vec<Loss>,
+    /// Routers that drop PERCENT % of the reverse probes they forward
+    /// towards the client, and nothing else: loss on the way back that
+    /// only a reverse trace sees, e.g. --reverse-loss r3:40.
+    #[arg(long, value_name = "ROUTER:PERCENT,...", value_delimiter = ',')]
+    reverse_loss: Vec<Loss>,
 }
 
 impl ConditionArgs {
     fn conditions(self) -> Conditions {
-        self.loss.into_iter().fold(
+        let conditions = self.loss.into_iter().fold(
             Conditions::default()
                 .silent(self.silent)
                 .rate_limited(self.rate_limited),
             |conditions, loss| conditions.loss(loss.router, loss.percent),
-        )
+        );
+        self.reverse_loss
+            .into_iter()
+            .fold(conditions, |conditions, loss| {
+                conditions.reverse_loss(loss.router, loss.percent)
+            })
     }
 }
 
@@ -168,9 +183,16 @@ fn run(task: Task) -> anyhow::Result<()> {
         Task::Bench {
             server,
             client,
+            live,
             quick,
             runs,
-        } => bench(server, client, quick, runs.map(usize::from)),
+        } => bench(xtask::bench::Options {
+            server,
+            client,
+            live,
+            quick,
+            runs: runs.map(usize::from),
+        }),
         Task::Package => package(),
     }
 }
@@ -228,16 +250,17 @@ fn workspace() -> anyhow::Result<&'static Path> {
         .context("xtask lives inside the workspace")
 }
 
-fn bench(server: bool, client: bool, quick: bool, runs: Option<usize>) -> anyhow::Result<()> {
+/// Every part when none is named.
+fn bench(options: xtask::bench::Options) -> anyhow::Result<()> {
     let workspace = workspace()?;
-    let both = !server && !client;
+    let all = !options.server && !options.client && !options.live;
     xtask::bench::run(
         workspace,
         xtask::bench::Options {
-            server: server || both,
-            client: client || both,
-            quick,
-            runs,
+            server: options.server || all,
+            client: options.client || all,
+            live: options.live || all,
+            ..options
         },
     )?;
     Ok(())

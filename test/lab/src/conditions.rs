@@ -9,7 +9,13 @@
 //!   errors together 1,000/s with a burst of 50), where the clean lab
 //!   lifts these limits;
 //! - **loss**: the router drops a share of the packets it forwards, both
-//!   ways (nftables `numgen random`; this kernel has no netem).
+//!   ways (nftables `numgen random`; this kernel has no netem);
+//! - **reverse loss**: the router drops a share of the reverse
+//!   traceroute's probes it forwards towards the client (the server's
+//!   probes, PROTOCOL.md §5: UDP or TCP from port 1021, ICMP echo
+//!   requests, both families) and nothing else, so the loss is on the way
+//!   back only and only a reverse trace sees it: forward probes, their
+//!   answers and the server's responses pass.
 //!
 //! Conditions combine with each other and with the asymmetric variant, and
 //! [`Lab::set_conditions`] replaces them on a lab that is up, so one lab
@@ -19,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
-use super::{Hops, Host, Lab, setup};
+use super::{Family, Hops, Host, Lab, setup};
 use crate::command::run;
 use crate::error::{Error, Result};
 
@@ -37,6 +43,10 @@ const LINUX_ICMP_LIMITS: [&str; 4] = [
 /// The nftables table holding a router's conditions; replaced whole.
 const TABLE: &str = "reverse_tr_conditions";
 
+/// The source port of the server's UDP and TCP probes (PROTOCOL.md §5.3,
+/// §5.4), which tells them from the answers to forward probes.
+const REVERSE_PROBE_PORT: u16 = 1021;
+
 /// The misbehaviour of each router; the default is the clean lab.
 ///
 /// ```
@@ -53,6 +63,8 @@ pub struct Conditions {
     rate_limited: BTreeSet<Host>,
     /// Router → percent of forwarded packets dropped.
     loss: BTreeMap<Host, u8>,
+    /// Router → percent of the reverse probes towards the client dropped.
+    reverse_loss: BTreeMap<Host, u8>,
 }
 
 impl Conditions {
@@ -74,9 +86,19 @@ impl Conditions {
         self
     }
 
+    /// `router` drops `percent` % of the reverse probes it forwards towards
+    /// the client, at random, and nothing else.
+    pub fn reverse_loss(mut self, router: Host, percent: u8) -> Self {
+        self.reverse_loss.insert(router, percent);
+        self
+    }
+
     /// No condition: the clean lab.
     pub fn is_clean(&self) -> bool {
-        self.silent.is_empty() && self.rate_limited.is_empty() && self.loss.is_empty()
+        self.silent.is_empty()
+            && self.rate_limited.is_empty()
+            && self.loss.is_empty()
+            && self.reverse_loss.is_empty()
     }
 
     /// The silent routers.
@@ -106,6 +128,7 @@ impl Conditions {
             .iter()
             .chain(&self.rate_limited)
             .chain(self.loss.keys())
+            .chain(self.reverse_loss.keys())
             .copied()
     }
 
@@ -124,7 +147,8 @@ impl Conditions {
         let mut script = format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n");
         let silent = self.silent.contains(&router);
         let loss = self.loss.get(&router);
-        if !silent && loss.is_none() {
+        let reverse_loss = self.reverse_loss.get(&router);
+        if !silent && loss.is_none() && reverse_loss.is_none() {
             return script;
         }
         let _ = writeln!(script, "table inet {TABLE} {{");
@@ -138,15 +162,35 @@ impl Conditions {
 ",
             );
         }
-        if let Some(percent) = loss {
-            let _ = write!(
-                script,
-                "    chain forward {{
+        if loss.is_some() || reverse_loss.is_some() {
+            script.push_str(
+                "    chain forward {
         type filter hook forward priority filter; policy accept;
-        numgen random mod 100 < {percent} counter drop
-    }}
-"
+",
             );
+            if let Some(percent) = loss {
+                let _ = writeln!(
+                    script,
+                    "        numgen random mod 100 < {percent} counter drop"
+                );
+            }
+            if let Some(percent) = reverse_loss {
+                // The server's probes towards the client (PROTOCOL.md §5.2-5.4).
+                let drop = format!("numgen random mod 100 < {percent} counter drop");
+                for (match_family, family) in [("ip", Family::V4), ("ip6", Family::V6)] {
+                    let client = Host::Client.addr(family);
+                    let echo = match family {
+                        Family::V4 => "icmp",
+                        Family::V6 => "icmpv6",
+                    };
+                    let _ = writeln!(
+                        script,
+                        "        {match_family} daddr {client} meta l4proto {{ tcp, udp }} th sport {REVERSE_PROBE_PORT} {drop}
+        {match_family} daddr {client} {echo} type echo-request {drop}"
+                    );
+                }
+            }
+            script.push_str("    }\n");
         }
         script.push_str("}\n");
         script
@@ -173,13 +217,14 @@ impl fmt::Display for Conditions {
         if !self.rate_limited.is_empty() {
             parts.push(format!("rate-limited {}", names(&self.rate_limited)));
         }
-        if !self.loss.is_empty() {
-            let losses: Vec<String> = self
-                .loss
-                .iter()
-                .map(|(host, percent)| format!("{}:{percent}%", host.name()))
-                .collect();
-            parts.push(format!("loss {}", losses.join(",")));
+        for (word, losses) in [("loss", &self.loss), ("reverse-loss", &self.reverse_loss)] {
+            if !losses.is_empty() {
+                let losses: Vec<String> = losses
+                    .iter()
+                    .map(|(host, percent)| format!("{}:{percent}%", host.name()))
+                    .collect();
+                parts.push(format!("{word} {}", losses.join(",")));
+            }
         }
         f.write_str(&parts.join("; "))
     }
@@ -298,6 +343,49 @@ mod tests {
     }
 
     #[test]
+    fn reverse_loss_drops_only_the_servers_probes_towards_the_client() {
+        let script = Conditions::default()
+            .reverse_loss(Host::R3, 40)
+            .ruleset(Host::R3);
+        let drop = "numgen random mod 100 < 40 counter drop";
+        for rule in [
+            format!("ip daddr 10.0.1.100 meta l4proto {{ tcp, udp }} th sport 1021 {drop}"),
+            format!("ip daddr 10.0.1.100 icmp type echo-request {drop}"),
+            format!("ip6 daddr fd00:0:1::100 meta l4proto {{ tcp, udp }} th sport 1021 {drop}"),
+            format!("ip6 daddr fd00:0:1::100 icmpv6 type echo-request {drop}"),
+        ] {
+            assert!(script.contains(&rule), "{rule} in {script}");
+        }
+        assert!(script.contains("hook forward"), "{script}");
+        assert!(!script.contains("hook output"), "{script}");
+        // Every drop is for the client: no loss on the way there.
+        let drops: Vec<&str> = script.lines().filter(|l| l.contains("drop")).collect();
+        assert_eq!(drops.len(), 4, "{script}");
+        assert!(
+            drops.iter().all(|rule| rule.contains(" daddr ")),
+            "{script}"
+        );
+        // Both kinds of loss on one router share its forward chain.
+        let both = Conditions::default()
+            .loss(Host::R3, 5)
+            .reverse_loss(Host::R3, 40)
+            .ruleset(Host::R3);
+        assert_eq!(both.matches("hook forward").count(), 1, "{both}");
+        assert!(
+            both.contains("\n        numgen random mod 100 < 5 counter drop\n"),
+            "{both}"
+        );
+        assert_eq!(both.matches("< 40 counter drop").count(), 4, "{both}");
+        assert_eq!(
+            Conditions::default()
+                .reverse_loss(Host::R3, 40)
+                .ruleset(Host::R1),
+            Conditions::default().ruleset(Host::R1),
+            "other routers stay clean"
+        );
+    }
+
+    #[test]
     fn the_same_settings_are_lifted_and_restored() {
         let names = |settings: &[&str]| -> Vec<String> {
             settings
@@ -348,5 +436,11 @@ mod tests {
             .loss(Host::R2a, 5)
             .rate_limited([Host::R1]);
         assert_eq!(conditions.to_string(), "rate-limited r1; loss r2a:5%,r4:5%");
+        let conditions = conditions.reverse_loss(Host::R3, 40);
+        assert!(!conditions.is_clean());
+        assert_eq!(
+            conditions.to_string(),
+            "rate-limited r1; loss r2a:5%,r4:5%; reverse-loss r3:40%"
+        );
     }
 }

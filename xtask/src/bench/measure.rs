@@ -64,6 +64,30 @@ pub fn status_kib(pid: Option<u32>, field: &str) -> io::Result<u64> {
         .ok_or_else(|| io::Error::other(format!("no {field} in {path}")))
 }
 
+/// User plus system CPU time of process `pid` so far (`utime` and `stime`
+/// of `/proc/<pid>/stat`, in clock ticks).
+pub fn cpu_time(pid: u32) -> io::Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = fs::read_to_string(&path)?;
+    cpu_ticks(&stat)
+        .map(|ticks| {
+            // SAFETY: sysconf reads a constant of the system.
+            let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1);
+            Duration::from_secs_f64(ticks as f64 / per_second as f64)
+        })
+        .ok_or_else(|| io::Error::other(format!("no utime and stime in {path}")))
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line: fields 14 and 15, counted
+/// after the command name (in parentheses, which may hold spaces).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, fields) = stat.rsplit_once(')')?;
+    let mut fields = fields.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// Kernel memory charged to the BPF maps this process holds open: the sum
 /// of the `memlock` fields of its map descriptors' fdinfo, in octets.
 pub fn map_memory() -> io::Result<u64> {
@@ -141,6 +165,14 @@ mod tests {
         assert_eq!(summary.p90, Duration::from_nanos(9));
         assert_eq!(summary.samples, 10);
         assert_eq!(Summary::of(Vec::new()), None);
+    }
+
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime() {
+        let stat = "4242 (reverse tr) S 1 4242 4242 0 -1 4194560 300 0 0 0 17 5 0 0 20 0 3 0";
+        assert_eq!(cpu_ticks(stat), Some(22));
+        assert_eq!(cpu_ticks("4242 (x"), None);
+        assert!(cpu_time(std::process::id()).is_ok());
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `cargo xtask bench`: the server's per-packet costs through
 //! BPF_PROG_TEST_RUN ([`server`]) and the client's cost in the lab against
-//! the real daemon ([`client`]); prints the tables and rewrites
+//! the real daemon ([`client`]), the live mode's pacing and cost
+//! ([`live`]); prints the tables and rewrites
 //! BENCHMARKS.md. Benchmarks measure; tests assert: no timing is judged
 //! anywhere but here.
 
 mod case;
 pub mod client;
 mod conditions;
+mod live;
 pub mod measure;
 mod replay;
 mod report;
@@ -21,6 +23,9 @@ use crate::Result;
 pub struct Options {
     pub server: bool,
     pub client: bool,
+    /// The live mode's probes per router, CPU and memory (10 minutes of
+    /// monitoring, 1 when quick).
+    pub live: bool,
     /// Fewer calls, repetitions and runs: a smoke run, not figures.
     pub quick: bool,
     /// Runs of each case under each lab condition (`None`: 20, or 2 when
@@ -109,6 +114,14 @@ pub fn run(workspace: &Path, options: Options) -> Result<()> {
             print!("{}", report::table(section));
         }
         sections.extend(client_sections);
+    }
+    if options.live {
+        let minutes = if options.quick { 1 } else { 10 };
+        let live_sections = live::run(workspace, minutes)?;
+        for section in &live_sections {
+            print!("{}", report::table(section));
+        }
+        sections.extend(live_sections);
     }
     let path = workspace.join("BENCHMARKS.md");
     // A missing file only means nothing to keep.

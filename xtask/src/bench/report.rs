@@ -35,8 +35,46 @@ pub fn table(section: &Section) -> String {
     text
 }
 
-/// The whole of BENCHMARKS.md. When only one half ran, the other half's
-/// tables are kept from `previous` (the file as it was).
+/// The part of the benchmark a table belongs to, by its title: the
+/// server's are titled "Server: …", the live mode's "Live mode: …", every
+/// other is the client's. Tables are written in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Server,
+    Client,
+    Live,
+}
+
+impl Part {
+    fn of(title: &str) -> Self {
+        if title.starts_with("Server") {
+            Part::Server
+        } else if title.starts_with("Live mode") {
+            Part::Live
+        } else {
+            Part::Client
+        }
+    }
+
+    fn ran(self, options: Options) -> bool {
+        match self {
+            Part::Server => options.server,
+            Part::Client => options.client,
+            Part::Live => options.live,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Part::Server => "server",
+            Part::Client => "client",
+            Part::Live => "live mode",
+        }
+    }
+}
+
+/// The whole of BENCHMARKS.md. The tables of the parts that did not run
+/// are kept from `previous` (the file as it was).
 pub fn document(sections: &[Section], options: Options, previous: &str) -> Result<String> {
     let mut text = String::from(
         "# Benchmarks\n\nWritten by `cargo xtask bench` (do not edit by hand; the notes at the end \
@@ -45,6 +83,7 @@ pub fn document(sections: &[Section], options: Options, previous: &str) -> Resul
     let parts = [
         (options.server, "--server"),
         (options.client, "--client"),
+        (options.live, "--live"),
         (options.quick, "--quick"),
     ]
     .iter()
@@ -53,12 +92,7 @@ pub fn document(sections: &[Section], options: Options, previous: &str) -> Resul
     .chain(options.runs.map(|runs| format!("--runs {runs}")))
     .collect::<Vec<_>>()
     .join(" ");
-    // The server's tables are titled "Server: …", every other is the client's.
-    let kept: Vec<&str> = match (options.server, options.client) {
-        (true, false) => tables(previous, |title| !title.starts_with("Server")),
-        (false, true) => tables(previous, |title| title.starts_with("Server")),
-        _ => Vec::new(),
-    };
+    let kept = tables(previous, |title| !Part::of(title).ran(options));
     let _ = writeln!(text, "| | |\n|---|---|");
     for (what, value) in [
         ("run", format!("`cargo xtask bench {parts}`")),
@@ -72,27 +106,33 @@ pub fn document(sections: &[Section], options: Options, previous: &str) -> Resul
     ] {
         let _ = writeln!(text, "| {what} | {value} |");
     }
-    if !kept.is_empty() {
+    let kept_parts: Vec<&str> = kept
+        .iter()
+        .map(|block| Part::of(title(block)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .map(Part::name)
+        .collect();
+    if !kept_parts.is_empty() {
         let _ = writeln!(
             text,
             "| kept | the {} tables, from the run before |",
-            if options.server { "client" } else { "server" }
+            kept_parts.join(" and ")
         );
     }
-    // Server tables first, as a full run writes them.
-    let (kept_first, kept_last) = if options.server {
-        (&[][..], &kept[..])
-    } else {
-        (&kept[..], &[][..])
-    };
-    for block in kept_first {
-        text.push_str(block);
-    }
-    for section in sections {
-        text.push_str(&table(section));
-    }
-    for block in kept_last {
-        text.push_str(block);
+    // Kept and new tables in part order, each part's in its own order.
+    let mut blocks: Vec<(Part, String)> = kept
+        .iter()
+        .map(|block| (Part::of(title(block)), (*block).to_owned()))
+        .chain(
+            sections
+                .iter()
+                .map(|section| (Part::of(section.title), table(section))),
+        )
+        .collect();
+    blocks.sort_by_key(|(part, _)| *part);
+    for (_, block) in blocks {
+        text.push_str(&block);
     }
     text.push('\n');
     text.push_str(NOTES);
@@ -108,8 +148,13 @@ fn tables(document: &str, keep: impl Fn(&str) -> bool) -> Vec<&str> {
     starts
         .windows(2)
         .map(|pair| &body[pair[0]..pair[1]])
-        .filter(|block| keep(block.trim_start().trim_start_matches("### ")))
+        .filter(|block| keep(title(block)))
         .collect()
+}
+
+/// The title of a table block (from its `### ` line on).
+fn title(block: &str) -> &str {
+    block.trim_start().trim_start_matches("### ")
 }
 
 /// CPUs, CPU model and memory, from /proc.
@@ -153,5 +198,38 @@ mod tests {
         );
         let client = tables(previous, |title| !title.starts_with("Server"));
         assert_eq!(client, ["\n### Client: c\n\n| u |\n"]);
+    }
+
+    #[test]
+    fn a_live_run_keeps_the_server_and_client_tables_in_order() {
+        let previous = "# Benchmarks\n\n| run | x |\n\n### Server: a\n\n| s |\n\n\
+            ### Client: c\n\n| u |\n\n### Live mode: old\n\n| v |\n\n## How\n";
+        let options = Options {
+            server: false,
+            client: false,
+            live: true,
+            quick: true,
+            runs: None,
+        };
+        let sections = [Section {
+            title: "Live mode: new",
+            rows: Vec::new(),
+        }];
+        let text = document(&sections, options, previous).expect("a document");
+        let at = |what: &str| {
+            text.find(what)
+                .unwrap_or_else(|| panic!("{what} in {text}"))
+        };
+        assert!(at("### Server: a") < at("### Client: c"), "{text}");
+        assert!(at("### Client: c") < at("### Live mode: new"), "{text}");
+        assert!(!text.contains("Live mode: old"), "{text}");
+        assert!(
+            text.contains("| kept | the server and client tables"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`cargo xtask bench --live --quick`"),
+            "{text}"
+        );
     }
 }
