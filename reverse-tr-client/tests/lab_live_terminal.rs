@@ -23,8 +23,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use reverse_tr_client::headless_chromium;
 use reverse_tr_lab::{Conditions, Direction, Family, Hops, Host, Lab, LabConfig};
-use support::{chromium::chromium, start_server};
+use support::start_server;
 
 /// The terminal: wide enough for the tables side by side.
 const COLUMNS: u16 = 160;
@@ -266,7 +267,7 @@ fn screenshot(coloured: &str) {
     // join), 12 px padding.
     let width = (f64::from(COLUMNS) * 8.43).ceil() as u32 + 24;
     let height = u32::from(ROWS) * 16 + 24;
-    chromium(
+    let shot = headless_chromium(
         &directory.join("profile"),
         &format!("file://{}", page.display()),
         &[
@@ -274,7 +275,9 @@ fn screenshot(coloured: &str) {
             &format!("--window-size={width},{height}"),
             "--hide-scrollbars",
         ],
-    );
+    )
+    .expect("chromium runs (scripts/setup installs it)");
+    assert!(shot.status.success(), "{shot:?}");
     let image = std::fs::read(&png).expect("a screenshot");
     assert!(image.starts_with(b"\x89PNG"), "a PNG");
     // A blank page of that size compresses to a few kB; the tables do not.

@@ -28,9 +28,9 @@ fn short(text: &str, args: &[OsString]) -> String {
         })
         .filter(|paragraph| !paragraph.is_empty())
         .collect();
-    let what = paragraphs.first().map_or("", |first| {
-        first.strip_prefix("error: ").unwrap_or(first)
-    });
+    let what = paragraphs
+        .first()
+        .map_or("", |first| first.strip_prefix("error: ").unwrap_or(first));
     let fix = padding_hint(args)
         .or_else(|| {
             paragraphs

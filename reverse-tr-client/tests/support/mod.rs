@@ -12,10 +12,6 @@ use std::{
 
 use reverse_tr_lab::{Family, Hops, Host, Lab};
 
-// Shared with the HTML view's unit tests too (`#[path]`).
-#[allow(dead_code, reason = "only the tests that open a page use it")]
-pub mod chromium;
-
 /// Both families, as the lab names them.
 pub const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
 pub const PROTOCOLS: [&str; 3] = ["udp", "tcp", "icmp"];
