@@ -9,7 +9,8 @@
 //!   hop limit 1, towards the server: forward; towards the client: reverse)
 //!   and the ICMP errors it sends back, over the first minute of
 //!   monitoring (cycles 1 to 61). The budget is Linux's: at most 6 + T
-//!   errors to one destination in T seconds.
+//!   errors to one destination in T seconds. Over the whole run, a probe
+//!   that expired without an error sent is one the rate limit refused.
 //! - CPU: `utime + stime` of `/proc/<pid>/stat` from the end of the first
 //!   cycle (discovery done) to the last sample, over the wall time between;
 //!   memory: `VmRSS` every [`SAMPLE_CYCLES`] cycles (`ip netns exec` execs
@@ -153,18 +154,15 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
         last
     });
     let mut samples = Vec::new();
-    let mut minute: Option<(Instant, Vec<Counts>)> = None;
-    let mut rates = None;
+    // The counters at cycle 1, 61 and the last.
+    let mut read: Vec<(Instant, Vec<Counts>)> = Vec::new();
     for (cycle, at) in cycle_ends {
-        if cycle == 1 || cycle == 61 {
+        if cycle == 1 || cycle == 61 || cycle == cycles {
             let counts = ROUTERS
                 .iter()
                 .map(|&router| counts(&lab, router))
                 .collect::<Result<Vec<_>>>()?;
-            match minute.take() {
-                None => minute = Some((at, counts)),
-                Some((start, before)) => rates = Some((at.duration_since(start), before, counts)),
-            }
+            read.push((at, counts));
         }
         // The last cycle's line comes as the client exits: the one before
         // is the last sample.
@@ -189,10 +187,14 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
             std::fs::read_to_string(&stderr)?.trim()
         )));
     }
-    let (span, before, after) =
-        rates.ok_or_else(|| Error::Bench("fewer than 61 cycles ran".into()))?;
-    let mut rows = router_rows(span, &before, &after);
+    let [(start, first), (minute, after_minute), ..] = &read[..] else {
+        return Err(Error::Bench("fewer than 61 cycles ran".into()));
+    };
+    let mut rows = router_rows(minute.duration_since(*start), first, after_minute);
     rows.push(loss_row(&last)?);
+    if let Some((_, end)) = read.last() {
+        rows.push(refused_row(first, end));
+    }
     rows.extend(cost_rows(&samples, usage.cpu, minutes)?);
     Ok(vec![Section {
         title: "Live mode: two-way multipath monitoring (UDP, IPv4, a cycle a second), routers rate-limited as Linux by default",
@@ -324,6 +326,41 @@ fn loss_row(last: &str) -> Result<Row> {
     })
 }
 
+/// Over the whole monitoring, per router and direction: the probes that
+/// expired there and got no error back (refused by the rate limit, as the
+/// lab drops nothing else).
+fn refused_row(first: &[Counts], end: &[Counts]) -> Row {
+    let refused: Vec<String> = ROUTERS
+        .iter()
+        .zip(first.iter().zip(end))
+        .flat_map(|(router, (first, end))| {
+            let delta: Vec<u64> = end.iter().zip(first).map(|(e, f)| e - f).collect();
+            [
+                ("forward", delta[0], delta[2]),
+                ("reverse", delta[1], delta[3]),
+            ]
+            .into_iter()
+            .filter(|(_, probes, errors)| errors < probes)
+            .map(move |(direction, probes, errors)| {
+                format!(
+                    "{} {direction} {} of {probes}",
+                    router.name(),
+                    probes - errors
+                )
+            })
+        })
+        .collect();
+    Row {
+        case: "probes refused an error by a router's rate limit, whole run".into(),
+        figure: if refused.is_empty() {
+            "none".into()
+        } else {
+            refused.join(", ")
+        },
+        target: None,
+    }
+}
+
 /// CPU over the monitoring, and memory through it.
 fn cost_rows(samples: &[Sample], total_cpu: Duration, minutes: u64) -> Result<Vec<Row>> {
     let (Some(first), Some(last)) = (samples.first(), samples.last()) else {
@@ -400,6 +437,15 @@ mod tests {
             "{}",
             rows[3].figure
         );
+    }
+
+    #[test]
+    fn refused_probes_are_those_without_an_error() {
+        let first = vec![[1, 1, 1, 1]; ROUTERS.len()];
+        let mut end = vec![[601, 601, 601, 601]; ROUTERS.len()];
+        assert_eq!(refused_row(&first, &end).figure, "none");
+        end[3] = [601, 601, 599, 601];
+        assert_eq!(refused_row(&first, &end).figure, "r3 forward 2 of 600");
     }
 
     #[test]
