@@ -138,7 +138,7 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
     // Each line as it comes, with its cycle and when it came.
     let (lines, cycle_ends) = mpsc::channel();
     let reader = thread::spawn(move || {
-        let mut last = String::new();
+        let (mut first, mut last) = (None, String::new());
         for line in BufReader::new(stdout)
             .lines()
             .map_while(std::io::Result::ok)
@@ -149,9 +149,10 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
             if let Some(cycle) = cycle {
                 let _ = lines.send((cycle, Instant::now()));
             }
+            first.get_or_insert_with(|| line.clone());
             last = line;
         }
-        last
+        (first.unwrap_or_default(), last)
     });
     let mut samples = Vec::new();
     // The counters at cycle 1, 61 and the last.
@@ -176,7 +177,7 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
         }
     }
     let usage = wait_child(pid)?;
-    let last = reader
+    let (first_line, last) = reader
         .join()
         .map_err(|_| Error::Bench("the line reader panicked".into()))?;
     server.stop()?;
@@ -192,6 +193,7 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
     };
     let mut rows = router_rows(minute.duration_since(*start), first, after_minute);
     rows.push(loss_row(&last)?);
+    rows.push(first_cycle_row(&first_line)?);
     if let Some((_, end)) = read.last() {
         rows.push(refused_row(first, end));
     }
@@ -269,12 +271,7 @@ fn loss_row(last: &str) -> Result<Row> {
     let mut figure = String::new();
     let mut worst_overall: f64 = 0.0;
     for direction in ["forward", "reverse"] {
-        let vertices: Vec<&serde_json::Value> = snapshot[direction]["hops"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|hop| hop["vertices"].as_array().into_iter().flatten())
-            .collect();
+        let vertices = vertices(&snapshot, direction);
         let worst = vertices
             .iter()
             .filter_map(|vertex| vertex["loss_percent"].as_f64())
@@ -284,23 +281,7 @@ fn loss_row(last: &str) -> Result<Row> {
             .iter()
             .filter_map(|vertex| vertex["sent"].as_u64())
             .sum();
-        let lossy: Vec<String> = vertices
-            .iter()
-            .filter(|vertex| {
-                vertex["loss_percent"]
-                    .as_f64()
-                    .is_some_and(|loss| loss > 0.0)
-            })
-            .map(|vertex| {
-                format!(
-                    "{} lost {} of {}",
-                    vertex["address"].as_str().unwrap_or("*"),
-                    vertex["sent"].as_u64().unwrap_or_default()
-                        - vertex["received"].as_u64().unwrap_or_default(),
-                    vertex["sent"]
-                )
-            })
-            .collect();
+        let lossy = lossy(&vertices);
         let _ = write!(
             figure,
             "{}{direction}: {} vertices, {sent} probes, worst loss {worst:.1} %{}",
@@ -323,6 +304,58 @@ fn loss_row(last: &str) -> Result<Row> {
             text: "0 % (no probe over a router's budget)".into(),
             met: worst_overall == 0.0,
         }),
+    })
+}
+
+/// `ADDRESS lost N of M` for each of `vertices` (of a JSON snapshot) that
+/// lost probes.
+fn lossy(vertices: &[&serde_json::Value]) -> Vec<String> {
+    vertices
+        .iter()
+        .filter_map(|vertex| {
+            let sent = vertex["sent"].as_u64()?;
+            let lost = sent.checked_sub(vertex["received"].as_u64()?)?;
+            (lost > 0).then(|| {
+                format!(
+                    "{} lost {lost} of {sent}",
+                    vertex["address"].as_str().unwrap_or("*")
+                )
+            })
+        })
+        .collect()
+}
+
+/// The vertices of a direction of a JSON snapshot.
+fn vertices<'a>(snapshot: &'a serde_json::Value, direction: &str) -> Vec<&'a serde_json::Value> {
+    snapshot[direction]["hops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|hop| hop["vertices"].as_array().into_iter().flatten())
+        .collect()
+}
+
+/// The probes lost in the first cycle, right after discovery spent the
+/// routers' bursts (the counters start after it).
+fn first_cycle_row(first: &str) -> Result<Row> {
+    let snapshot: serde_json::Value = serde_json::from_str(first)
+        .map_err(|error| Error::Bench(format!("the first line is not JSON ({error}): {first}")))?;
+    let lost: Vec<String> = ["forward", "reverse"]
+        .into_iter()
+        .flat_map(|direction| {
+            lossy(&vertices(&snapshot, direction))
+                .into_iter()
+                .map(move |vertex| format!("{direction} {vertex}"))
+        })
+        .collect();
+    Ok(Row {
+        case: "of which in cycle 1, right after discovery".into(),
+        figure: if lost.is_empty() {
+            "none".into()
+        } else {
+            lost.join(", ")
+        },
+        target: None,
     })
 }
 
@@ -437,6 +470,31 @@ mod tests {
             "{}",
             rows[3].figure
         );
+    }
+
+    #[test]
+    fn lost_probes_are_listed_per_vertex() {
+        let line = r#"{"cycle":1,"forward":{"hops":[{"ttl":1,"vertices":[
+            {"address":"10.255.0.1","sent":1,"received":0,"loss_percent":100.0},
+            {"address":"10.255.0.21","sent":1,"received":1,"loss_percent":0.0}]}]},
+            "reverse":{"hops":[{"ttl":1,"vertices":[
+            {"address":null,"sent":1,"received":1,"loss_percent":0.0}]}]}}"#;
+        let row = first_cycle_row(line).expect("a row");
+        assert_eq!(row.figure, "forward 10.255.0.1 lost 1 of 1");
+        let row = loss_row(line).expect("a row");
+        assert!(
+            row.figure
+                .contains("worst loss 100.0 % (10.255.0.1 lost 1 of 1)"),
+            "{}",
+            row.figure
+        );
+        assert!(
+            row.figure
+                .ends_with("; reverse: 1 vertices, 1 probes, worst loss 0.0 %"),
+            "{}",
+            row.figure
+        );
+        assert!(!row.target.is_some_and(|target| target.met));
     }
 
     #[test]
