@@ -9,8 +9,9 @@
 //!   hop limit 1, towards the server: forward; towards the client: reverse)
 //!   and the ICMP errors it sends back, over the first minute of
 //!   monitoring (cycles 1 to 61). The budget is Linux's: at most 6 + T
-//!   errors to one destination in T seconds. Over the whole run, a probe
-//!   that expired without an error sent is one the rate limit refused.
+//!   errors to one destination in T seconds. From the end of the first
+//!   cycle to the last, a probe that expired without an error sent is one
+//!   the rate limit refused.
 //! - CPU: `utime + stime` of `/proc/<pid>/stat` from the end of the first
 //!   cycle (discovery done) to the last sample, over the wall time between;
 //!   memory: `VmRSS` every [`SAMPLE_CYCLES`] cycles (`ip netns exec` execs
@@ -359,8 +360,8 @@ fn first_cycle_row(first: &str) -> Result<Row> {
     })
 }
 
-/// Over the whole monitoring, per router and direction: the probes that
-/// expired there and got no error back (refused by the rate limit, as the
+/// From the end of the first cycle to the last, per router and direction:
+/// the probes that expired there and got no error back (refused by the rate limit, as the
 /// lab drops nothing else).
 fn refused_row(first: &[Counts], end: &[Counts]) -> Row {
     let refused: Vec<String> = ROUTERS
@@ -384,7 +385,7 @@ fn refused_row(first: &[Counts], end: &[Counts]) -> Row {
         })
         .collect();
     Row {
-        case: "probes refused an error by a router's rate limit, whole run".into(),
+        case: "probes refused an error by a router's rate limit, cycle 2 to the last".into(),
         figure: if refused.is_empty() {
             "none".into()
         } else {
