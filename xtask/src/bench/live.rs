@@ -9,7 +9,9 @@
 //!   hop limit 1, towards the server: forward; towards the client: reverse)
 //!   and the ICMP errors it sends back, over the first minute of
 //!   monitoring (cycles 1 to 61). The budget is Linux's: at most 6 + T
-//!   errors to one destination in T seconds.
+//!   errors to one destination in T seconds. From the end of the first
+//!   cycle to the last, a probe that expired without an error sent is one
+//!   the rate limit refused.
 //! - CPU: `utime + stime` of `/proc/<pid>/stat` from the end of the first
 //!   cycle (discovery done) to the last sample, over the wall time between;
 //!   memory: `VmRSS` every [`SAMPLE_CYCLES`] cycles (`ip netns exec` execs
@@ -137,7 +139,7 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
     // Each line as it comes, with its cycle and when it came.
     let (lines, cycle_ends) = mpsc::channel();
     let reader = thread::spawn(move || {
-        let mut last = String::new();
+        let (mut first, mut last) = (None, String::new());
         for line in BufReader::new(stdout)
             .lines()
             .map_while(std::io::Result::ok)
@@ -148,23 +150,21 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
             if let Some(cycle) = cycle {
                 let _ = lines.send((cycle, Instant::now()));
             }
+            first.get_or_insert_with(|| line.clone());
             last = line;
         }
-        last
+        (first.unwrap_or_default(), last)
     });
     let mut samples = Vec::new();
-    let mut minute: Option<(Instant, Vec<Counts>)> = None;
-    let mut rates = None;
+    // The counters at cycle 1, 61 and the last.
+    let mut read: Vec<(Instant, Vec<Counts>)> = Vec::new();
     for (cycle, at) in cycle_ends {
-        if cycle == 1 || cycle == 61 {
+        if cycle == 1 || cycle == 61 || cycle == cycles {
             let counts = ROUTERS
                 .iter()
                 .map(|&router| counts(&lab, router))
                 .collect::<Result<Vec<_>>>()?;
-            match minute.take() {
-                None => minute = Some((at, counts)),
-                Some((start, before)) => rates = Some((at.duration_since(start), before, counts)),
-            }
+            read.push((at, counts));
         }
         // The last cycle's line comes as the client exits: the one before
         // is the last sample.
@@ -178,7 +178,7 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
         }
     }
     let usage = wait_child(pid)?;
-    let last = reader
+    let (first_line, last) = reader
         .join()
         .map_err(|_| Error::Bench("the line reader panicked".into()))?;
     server.stop()?;
@@ -189,10 +189,15 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
             std::fs::read_to_string(&stderr)?.trim()
         )));
     }
-    let (span, before, after) =
-        rates.ok_or_else(|| Error::Bench("fewer than 61 cycles ran".into()))?;
-    let mut rows = router_rows(span, &before, &after);
+    let [(start, first), (minute, after_minute), ..] = &read[..] else {
+        return Err(Error::Bench("fewer than 61 cycles ran".into()));
+    };
+    let mut rows = router_rows(minute.duration_since(*start), first, after_minute);
     rows.push(loss_row(&last)?);
+    rows.push(first_cycle_row(&first_line)?);
+    if let Some((_, end)) = read.last() {
+        rows.push(refused_row(first, end));
+    }
     rows.extend(cost_rows(&samples, usage.cpu, minutes)?);
     Ok(vec![Section {
         title: "Live mode: two-way multipath monitoring (UDP, IPv4, a cycle a second), routers rate-limited as Linux by default",
@@ -267,12 +272,7 @@ fn loss_row(last: &str) -> Result<Row> {
     let mut figure = String::new();
     let mut worst_overall: f64 = 0.0;
     for direction in ["forward", "reverse"] {
-        let vertices: Vec<&serde_json::Value> = snapshot[direction]["hops"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|hop| hop["vertices"].as_array().into_iter().flatten())
-            .collect();
+        let vertices = vertices(&snapshot, direction);
         let worst = vertices
             .iter()
             .filter_map(|vertex| vertex["loss_percent"].as_f64())
@@ -282,23 +282,7 @@ fn loss_row(last: &str) -> Result<Row> {
             .iter()
             .filter_map(|vertex| vertex["sent"].as_u64())
             .sum();
-        let lossy: Vec<String> = vertices
-            .iter()
-            .filter(|vertex| {
-                vertex["loss_percent"]
-                    .as_f64()
-                    .is_some_and(|loss| loss > 0.0)
-            })
-            .map(|vertex| {
-                format!(
-                    "{} lost {} of {}",
-                    vertex["address"].as_str().unwrap_or("*"),
-                    vertex["sent"].as_u64().unwrap_or_default()
-                        - vertex["received"].as_u64().unwrap_or_default(),
-                    vertex["sent"]
-                )
-            })
-            .collect();
+        let lossy = lossy(&vertices);
         let _ = write!(
             figure,
             "{}{direction}: {} vertices, {sent} probes, worst loss {worst:.1} %{}",
@@ -322,6 +306,93 @@ fn loss_row(last: &str) -> Result<Row> {
             met: worst_overall == 0.0,
         }),
     })
+}
+
+/// `ADDRESS lost N of M` for each of `vertices` (of a JSON snapshot) that
+/// lost probes.
+fn lossy(vertices: &[&serde_json::Value]) -> Vec<String> {
+    vertices
+        .iter()
+        .filter_map(|vertex| {
+            let sent = vertex["sent"].as_u64()?;
+            let lost = sent.checked_sub(vertex["received"].as_u64()?)?;
+            (lost > 0).then(|| {
+                format!(
+                    "{} lost {lost} of {sent}",
+                    vertex["address"].as_str().unwrap_or("*")
+                )
+            })
+        })
+        .collect()
+}
+
+/// The vertices of a direction of a JSON snapshot.
+fn vertices<'a>(snapshot: &'a serde_json::Value, direction: &str) -> Vec<&'a serde_json::Value> {
+    snapshot[direction]["hops"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|hop| hop["vertices"].as_array().into_iter().flatten())
+        .collect()
+}
+
+/// The probes lost in the first cycle, right after discovery spent the
+/// routers' bursts (the counters start after it).
+fn first_cycle_row(first: &str) -> Result<Row> {
+    let snapshot: serde_json::Value = serde_json::from_str(first)
+        .map_err(|error| Error::Bench(format!("the first line is not JSON ({error}): {first}")))?;
+    let lost: Vec<String> = ["forward", "reverse"]
+        .into_iter()
+        .flat_map(|direction| {
+            lossy(&vertices(&snapshot, direction))
+                .into_iter()
+                .map(move |vertex| format!("{direction} {vertex}"))
+        })
+        .collect();
+    Ok(Row {
+        case: "of which in cycle 1, right after discovery".into(),
+        figure: if lost.is_empty() {
+            "none".into()
+        } else {
+            lost.join(", ")
+        },
+        target: None,
+    })
+}
+
+/// From the end of the first cycle to the last, per router and direction:
+/// the probes that expired there and got no error back (refused by the rate limit, as the
+/// lab drops nothing else).
+fn refused_row(first: &[Counts], end: &[Counts]) -> Row {
+    let refused: Vec<String> = ROUTERS
+        .iter()
+        .zip(first.iter().zip(end))
+        .flat_map(|(router, (first, end))| {
+            let delta: Vec<u64> = end.iter().zip(first).map(|(e, f)| e - f).collect();
+            [
+                ("forward", delta[0], delta[2]),
+                ("reverse", delta[1], delta[3]),
+            ]
+            .into_iter()
+            .filter(|(_, probes, errors)| errors < probes)
+            .map(move |(direction, probes, errors)| {
+                format!(
+                    "{} {direction} {} of {probes}",
+                    router.name(),
+                    probes - errors
+                )
+            })
+        })
+        .collect();
+    Row {
+        case: "probes refused an error by a router's rate limit, cycle 2 to the last".into(),
+        figure: if refused.is_empty() {
+            "none".into()
+        } else {
+            refused.join(", ")
+        },
+        target: None,
+    }
 }
 
 /// CPU over the monitoring, and memory through it.
@@ -400,6 +471,40 @@ mod tests {
             "{}",
             rows[3].figure
         );
+    }
+
+    #[test]
+    fn lost_probes_are_listed_per_vertex() {
+        let line = r#"{"cycle":1,"forward":{"hops":[{"ttl":1,"vertices":[
+            {"address":"10.255.0.1","sent":1,"received":0,"loss_percent":100.0},
+            {"address":"10.255.0.21","sent":1,"received":1,"loss_percent":0.0}]}]},
+            "reverse":{"hops":[{"ttl":1,"vertices":[
+            {"address":null,"sent":1,"received":1,"loss_percent":0.0}]}]}}"#;
+        let row = first_cycle_row(line).expect("a row");
+        assert_eq!(row.figure, "forward 10.255.0.1 lost 1 of 1");
+        let row = loss_row(line).expect("a row");
+        assert!(
+            row.figure
+                .contains("worst loss 100.0 % (10.255.0.1 lost 1 of 1)"),
+            "{}",
+            row.figure
+        );
+        assert!(
+            row.figure
+                .ends_with("; reverse: 1 vertices, 1 probes, worst loss 0.0 %"),
+            "{}",
+            row.figure
+        );
+        assert!(!row.target.is_some_and(|target| target.met));
+    }
+
+    #[test]
+    fn refused_probes_are_those_without_an_error() {
+        let first = vec![[1, 1, 1, 1]; ROUTERS.len()];
+        let mut end = vec![[601, 601, 601, 601]; ROUTERS.len()];
+        assert_eq!(refused_row(&first, &end).figure, "none");
+        end[3] = [601, 601, 599, 601];
+        assert_eq!(refused_row(&first, &end).figure, "r3 forward 2 of 600");
     }
 
     #[test]
