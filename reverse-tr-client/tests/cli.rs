@@ -222,6 +222,15 @@ fn bad_input_gives_its_message_and_status() {
             3,
             "failed to resolve ::1: no IPv4 address",
         ),
+    ];
+    assert_each_fails(cases, usage);
+}
+
+/// The presence check needs raw sockets: root (or CAP_NET_RAW).
+#[cfg(feature = "root-tests")]
+#[test]
+fn a_host_without_a_server_is_named_with_the_fix() {
+    let cases: Vec<(Vec<&str>, i32, &str)> = vec![
         (
             vec![
                 "-n",
@@ -241,6 +250,12 @@ fn bad_input_gives_its_message_and_status() {
             "::1 does not run a reverse-traceroute server; try `forward`",
         ),
     ];
+    assert_each_fails(cases, 2);
+}
+
+/// Runs each case: its status, its message, never a panic, and (beyond
+/// usage errors, status `usage`) one `reverse-tr: …` line at the end.
+fn assert_each_fails(cases: Vec<(Vec<&str>, i32, &str)>, usage: i32) {
     for (args, status, message) in cases {
         let output = reverse_tr(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
