@@ -274,61 +274,68 @@ async fn a_silent_collector_times_out() {
     assert_eq!(seen.body, BODY);
 }
 
-/// Runs the binary: a forward trace of 127.0.0.1 (loopback only), then
-/// `--transmit` to `url`, with stdin not a terminal.
-fn trace_and_transmit(url: &str, options: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_reverse-tr"))
-        .args(["-n", "-l", "warning", "--transmit", "--collector", url])
-        .args(options)
-        .args(["forward", "icmp", "singlepath", "--flow", "1", "127.0.0.1"])
-        .env_remove("REVERSE_TR_COLLECTOR_USER")
-        .env_remove("REVERSE_TR_COLLECTOR_PASSWORD")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("the binary runs")
-}
+/// The binary end to end: it traces (raw sockets: root) before it
+/// transmits.
+#[cfg(feature = "root-tests")]
+mod binary {
+    use super::*;
 
-#[test]
-fn the_binary_transmits_the_measurement_and_prints_the_trace_whatever_the_outcome() {
-    let cases = [
-        (
-            "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
-            "successfully transmitted",
-        ),
-        (
-            "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
-            "transmission failed: the collector answered 401 Unauthorized",
-        ),
-    ];
-    for (answer, expected) in cases {
-        let (url, server) = collector(Some(answer));
-        let output = trace_and_transmit(&url, &["-y"]);
-        let seen = server.join().expect("collector thread");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-        );
-        assert_eq!(output.status.code(), Some(0), "{stderr}");
-        assert!(stdout.contains("FORWARD"), "{stdout}");
-        assert!(stderr.contains(expected), "{stderr}");
-        let body = String::from_utf8_lossy(&seen.body);
-        assert!(
-            body.starts_with('{') && body.contains(r#""target":"127.0.0.1""#),
-            "{body}"
-        );
+    /// Runs the binary: a forward trace of 127.0.0.1 (loopback only), then
+    /// `--transmit` to `url`, with stdin not a terminal.
+    fn trace_and_transmit(url: &str, options: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reverse-tr"))
+            .args(["-n", "-l", "warning", "--transmit", "--collector", url])
+            .args(options)
+            .args(["forward", "icmp", "singlepath", "--flow", "1", "127.0.0.1"])
+            .env_remove("REVERSE_TR_COLLECTOR_USER")
+            .env_remove("REVERSE_TR_COLLECTOR_PASSWORD")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the binary runs")
     }
-}
 
-#[test]
-fn without_a_terminal_to_ask_on_nothing_is_sent_unless_y() {
-    // Nothing listens here; asking first means never connecting.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port();
-    let output = trace_and_transmit(&format!("http://127.0.0.1:{port}/"), &[]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("pass -y"), "{stderr}");
-    assert!(String::from_utf8_lossy(&output.stdout).contains("FORWARD"));
+    #[test]
+    fn the_binary_transmits_the_measurement_and_prints_the_trace_whatever_the_outcome() {
+        let cases = [
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+                "successfully transmitted",
+            ),
+            (
+                "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n",
+                "transmission failed: the collector answered 401 Unauthorized",
+            ),
+        ];
+        for (answer, expected) in cases {
+            let (url, server) = collector(Some(answer));
+            let output = trace_and_transmit(&url, &["-y"]);
+            let seen = server.join().expect("collector thread");
+            let (stdout, stderr) = (
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr),
+            );
+            assert_eq!(output.status.code(), Some(0), "{stderr}");
+            assert!(stdout.contains("FORWARD"), "{stdout}");
+            assert!(stderr.contains(expected), "{stderr}");
+            let body = String::from_utf8_lossy(&seen.body);
+            assert!(
+                body.starts_with('{') && body.contains(r#""target":"127.0.0.1""#),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_terminal_to_ask_on_nothing_is_sent_unless_y() {
+        // Nothing listens here; asking first means never connecting.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("free port")
+            .port();
+        let output = trace_and_transmit(&format!("http://127.0.0.1:{port}/"), &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
+        assert!(stderr.contains("pass -y"), "{stderr}");
+        assert!(String::from_utf8_lossy(&output.stdout).contains("FORWARD"));
+    }
 }
