@@ -377,47 +377,39 @@ mod tests {
     /// Our statistics file for the run each reference file recorded.
     fn ours(vector: &str) -> String {
         let (client, server) = ("10.0.1.100", "10.0.7.200");
-        let measurement = match vector {
-            "reference-v4-two-way-udp-singlepath-flow1234.json" => {
-                let forward = lab_path(client, V4, server, false);
-                let reverse = lab_path(server, V4_BACK, client, false);
-                let config = config("--inter 0.1 two-way udp singlepath --flow 1234 10.0.7.200");
-                Measurement::new(
-                    &config.target,
-                    &config.trace,
-                    &[
-                        (Direction::Forward, &forward),
-                        (Direction::Reverse, &reverse),
-                    ],
-                    &HashMap::new(),
-                )
-            }
-            "reference-v4-two-way-udp-multipath.json" => {
-                let forward = lab_path(client, V4, server, true);
-                let reverse = lab_path(server, V4_BACK, client, true);
-                let config = config("--inter 0.1 two-way udp multipath 10.0.7.200");
-                Measurement::new(
-                    &config.target,
-                    &config.trace,
-                    &[
-                        (Direction::Forward, &forward),
-                        (Direction::Reverse, &reverse),
-                    ],
-                    &HashMap::new(),
-                )
-            }
-            "reference-v6-reverse-tcp-multipath.json" => {
-                let reverse = lab_path("fd00:0:7::200", V6_BACK, "fd00:0:1::100", true);
-                let config = config("--inter 0.1 reverse tcp multipath fd00:0:7::200");
-                Measurement::new(
-                    &config.target,
-                    &config.trace,
-                    &[(Direction::Reverse, &reverse)],
-                    &HashMap::new(),
-                )
-            }
+        let two_way = |multipath| {
+            vec![
+                (Direction::Forward, lab_path(client, V4, server, multipath)),
+                (
+                    Direction::Reverse,
+                    lab_path(server, V4_BACK, client, multipath),
+                ),
+            ]
+        };
+        let (args, traces) = match vector {
+            "reference-v4-two-way-udp-singlepath-flow1234.json" => (
+                "--inter 0.1 two-way udp singlepath --flow 1234 10.0.7.200",
+                two_way(false),
+            ),
+            "reference-v4-two-way-udp-multipath.json" => (
+                "--inter 0.1 two-way udp multipath 10.0.7.200",
+                two_way(true),
+            ),
+            "reference-v6-reverse-tcp-multipath.json" => (
+                "--inter 0.1 reverse tcp multipath fd00:0:7::200",
+                vec![(
+                    Direction::Reverse,
+                    lab_path("fd00:0:7::200", V6_BACK, "fd00:0:1::100", true),
+                )],
+            ),
             other => panic!("no comparable trace for {other}"),
         };
+        let config = config(args);
+        let traces: Vec<_> = traces
+            .iter()
+            .map(|(direction, trace)| (*direction, trace))
+            .collect();
+        let measurement = Measurement::new(&config.target, &config.trace, &traces, &HashMap::new());
         measurement.to_json_pretty().expect("json")
     }
 
