@@ -18,7 +18,6 @@ use crate::{
     trace::fake_network::{FakeNetwork, answer, host},
     trace::graph::Trace,
     trace::mda::MultipathSettings,
-    trace::net::QUIET_FLOOR,
     trace::probe::{ProbeOutcome, ProbeSpec},
 };
 
@@ -130,11 +129,47 @@ async fn a_silent_hop_costs_one_timeout_whatever_the_mode_and_retries() {
         let silent_time = start.elapsed();
         assert!(trace.reached());
         assert!(hops(&trace)[2].1, "TTL 3 is a black hole");
-        // Single-path asks the silent hop once more with the next hop's
-        // batch, which then waits one quiet period for it.
+        // The hops after it are probed while its probes time out, and
+        // asking it again (single-path) ends within that timeout.
         assert!(
-            silent_time <= clean_time + TIMEOUT + QUIET_FLOOR,
+            silent_time <= clean_time + TIMEOUT,
             "{:?}: clean {clean_time:?}, silent {silent_time:?}",
+            params.mode
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_hop_is_waited_for_while_the_hops_after_it_are_probed() {
+    const SLOW: Duration = Duration::from_millis(800);
+    let slow = |probe: ProbeSpec, _| match diamond(probe) {
+        ProbeOutcome::Answered { hop, .. } if probe.ttl == 3 => {
+            ProbeOutcome::Answered { hop, rtt: SLOW }
+        }
+        outcome => outcome,
+    };
+    for params in [single_path(), multipath()] {
+        let network = FakeNetwork::timed(slow, TIMEOUT);
+        let start = Instant::now();
+        let trace = run(&network, &params, 1).await;
+        let single = matches!(params.mode, Mode::SinglePath { .. });
+        assert!(complete(&trace, single), "{:?}", hops(&trace));
+        let sent = network.sent();
+        let first_at = |ttl: u8| {
+            sent.iter()
+                .find(|(_, batch)| batch.iter().any(|probe| probe.ttl == ttl))
+                .map(|&(at, _)| at)
+        };
+        let (Some(slow_sent), Some(deeper_sent)) = (first_at(3), first_at(4)) else {
+            panic!("TTL 3 and 4 probed: {sent:?}");
+        };
+        assert!(deeper_sent < slow_sent + SLOW, "TTL 4 waited for TTL 3");
+        // The trace ends with the slow answer: the hops after it took
+        // nothing on top.
+        assert_eq!(
+            start.elapsed(),
+            slow_sent - start + SLOW,
+            "{:?}",
             params.mode
         );
     }
@@ -145,7 +180,17 @@ async fn a_silent_hop_costs_one_timeout_whatever_the_mode_and_retries() {
 fn rate_limited(
     route: fn(ProbeSpec) -> ProbeOutcome,
 ) -> impl Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync {
+    rate_limited_spent(route, &[])
+}
+
+/// [`rate_limited`], the routers `spent` starting with an empty bucket (a
+/// run just before spent their burst).
+fn rate_limited_spent(
+    route: fn(ProbeSpec) -> ProbeOutcome,
+    spent: &[u8],
+) -> impl Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync {
     let buckets: Mutex<HashMap<IpAddr, (f64, Instant)>> = Mutex::new(HashMap::new());
+    let spent: Vec<IpAddr> = spent.iter().map(|&n| host(n)).collect();
     move |probe, _| {
         let outcome = route(probe);
         let ProbeOutcome::Answered { hop, .. } = outcome else {
@@ -153,7 +198,8 @@ fn rate_limited(
         };
         let now = Instant::now();
         let mut buckets = buckets.lock().expect("buckets");
-        let (tokens, last) = buckets.entry(hop).or_insert((6.0, now));
+        let burst = if spent.contains(&hop) { 0.0 } else { 6.0 };
+        let (tokens, last) = buckets.entry(hop).or_insert((burst, now));
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64()).min(6.0);
         *last = now;
         if *tokens >= 1.0 {
@@ -191,6 +237,17 @@ async fn rate_limited_routers_keep_the_diamond_whole_in_multipath() {
         let trace = run(&network, &multipath(), seed).await;
         assert!(complete(&trace, false), "run {seed}: {:?}", hops(&trace));
         tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_router_whose_burst_was_spent_before_the_run_is_not_taken_for_silent() {
+    for params in [single_path(), multipath()] {
+        let network = FakeNetwork::timed(rate_limited_spent(diamond, &[4]), TIMEOUT);
+        let trace = run(&network, &params, 1).await;
+        let single = matches!(params.mode, Mode::SinglePath { .. });
+        assert!(complete(&trace, single), "{:?}", hops(&trace));
+        assert!(trace.hops()[3].rate_limited, "{:?}", params.mode);
     }
 }
 

@@ -19,6 +19,10 @@ use crate::{
     trace::session::Session,
 };
 
+/// Flows a black hole is asked on again (multipath): a few, so that one
+/// lost probe does not hide a rate-limited router.
+const FLOWS_PER_HOLE: usize = 3;
+
 /// How each hop is probed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {
@@ -146,10 +150,16 @@ impl<'a, P: Prober> Discovery<'a, P> {
             if self.session.trace.interrupted() {
                 // Keep everything found, trailing holes included: the user
                 // asked for what is known so far.
+                self.session.finish().await?;
                 self.session.trace.prune();
                 return Ok(self.session.trace);
             }
             self.session.trace.add_black_holes(hop, next);
+            if let Mode::MultiPath(_) = self.params.mode
+                && !self.session.trace.answered_at(ttl)
+            {
+                self.pending.add(ttl, 1);
+            }
             let mut responsive = self
                 .session
                 .trace
@@ -186,12 +196,109 @@ impl<'a, P: Prober> Discovery<'a, P> {
             }
             hop = next;
         }
+        self.ask_again().await?;
+        self.session.finish().await?;
         // Cut the chain of black holes or repeated copies after the last new vertex.
         if let Some(known) = last_known {
             self.session.trace.vertex_mut(known).successors.clear();
         }
         self.session.trace.prune();
         Ok(self.session.trace)
+    }
+
+    /// Asks the hops still waiting in `pending` (those that never answered
+    /// while a deeper hop did) again, once the pause after their last probe
+    /// has passed, in one batch per round: each black hole left at such a
+    /// hop is asked on flows of the vertex before it (single-path: the
+    /// hop's probes on its flow; multipath: up to [`FLOWS_PER_HOLE`] of
+    /// them). Rounds go on while they find something, at most `retry`
+    /// times: a rate limit gives one answer a second, a silent hop none.
+    async fn ask_again(&mut self) -> Result<()> {
+        let ttls: Vec<u8> = self.pending.ttls().collect();
+        let retry = match self.params.mode {
+            Mode::SinglePath { retry, .. } => retry,
+            Mode::MultiPath(settings) => settings.retry,
+        };
+        for _ in 0..retry {
+            let trace = &self.session.trace;
+            let waiting: Vec<u8> = ttls
+                .iter()
+                .copied()
+                .filter(|&ttl| trace.answered_beyond(ttl) && !trace.answered_at(ttl))
+                .chain(ttls.iter().copied().filter(|&ttl| {
+                    trace.answered_at(ttl)
+                        && self
+                            .session
+                            .hop_index(ttl)
+                            .is_some_and(|hop| trace.has_holes(hop))
+                }))
+                .collect();
+            let Some(rested) = waiting
+                .iter()
+                .map(|&ttl| self.session.last_sent.rested_at(ttl))
+                .max()
+            else {
+                return Ok(());
+            };
+            let indices: Vec<usize> = waiting
+                .iter()
+                .filter_map(|&ttl| self.session.hop_index(ttl))
+                .collect();
+            let whole = |trace: &Trace| indices.iter().all(|&hop| !trace.has_holes(hop));
+            self.session.sleep_until(rested, whole).await?;
+            let batch = self.again_probes(&waiting);
+            let Some(first) = batch.first() else {
+                return Ok(());
+            };
+            let hop = self.session.hop_index(first.ttl).unwrap_or_default();
+            let answered = self.session.send_again(hop, &batch).await?;
+            if answered.is_empty() {
+                return Ok(());
+            }
+            self.reprobed(&waiting, &answered);
+        }
+        Ok(())
+    }
+
+    /// The probes asking the holes of the hops `ttls` again.
+    fn again_probes(&self, ttls: &[u8]) -> Vec<ProbeSpec> {
+        let trace = &self.session.trace;
+        let mut batch = Vec::new();
+        for &ttl in ttls {
+            let Some(hop) = self.session.hop_index(ttl) else {
+                continue;
+            };
+            for &hole in &trace.hop(hop).vertices {
+                if !trace[hole].is_black_hole() {
+                    continue;
+                }
+                let flows = trace[hole].all_flows().map(|flow| ProbeSpec { ttl, flow });
+                match self.params.mode {
+                    Mode::SinglePath { probes, .. } => batch.extend(
+                        flows
+                            .take(1)
+                            .flat_map(|probe| vec![probe; usize::from(probes)]),
+                    ),
+                    Mode::MultiPath(_) => batch.extend(flows.take(FLOWS_PER_HOLE)),
+                }
+            }
+        }
+        batch
+    }
+
+    /// After hops `again` were asked again: each that answered was rate
+    /// limited, not silent; its vertices replace its black holes.
+    fn reprobed(&mut self, again: &[u8], answered: &[ProbeSpec]) {
+        for &earlier in again {
+            if answered.iter().any(|probe| probe.ttl == earlier)
+                && let Some(index) = self.session.hop_index(earlier)
+            {
+                info!("TTL {earlier} answered after a pause: it looked rate-limited");
+                self.pending.answered(earlier);
+                self.session.trace.set_rate_limited(index);
+                self.session.trace.fill_holes(index);
+            }
+        }
     }
 
     /// §11.9: every probe of the hop on the one flow. Earlier hops whose
@@ -208,8 +315,10 @@ impl<'a, P: Prober> Discovery<'a, P> {
     ) -> Result<()> {
         let ttl = self.session.trace.hop(next).ttl;
         let mut batch = vec![ProbeSpec { ttl, flow }; usize::from(probes)];
-        let last_sent = &self.session.last_sent;
-        let again = self.pending.take(|earlier| last_sent.rested(earlier));
+        let session = &self.session;
+        let again = self.pending.take(|earlier| {
+            session.last_sent.rested(earlier) && !session.trace.answered_at(earlier)
+        });
         batch.extend(
             again
                 .iter()
@@ -220,16 +329,7 @@ impl<'a, P: Prober> Discovery<'a, P> {
             self.session.trace.vertex_mut(first).flows.insert(flow);
         }
         self.session.trace.connect(hop, next);
-        for earlier in again {
-            if answered.iter().any(|probe| probe.ttl == earlier)
-                && let Some(index) = self.session.hop_index(earlier)
-            {
-                info!("TTL {earlier} answered after a pause: it looked rate-limited");
-                self.pending.answered(earlier);
-                self.session.trace.set_rate_limited(index);
-                self.session.trace.fill_holes(index);
-            }
-        }
+        self.reprobed(&again, &answered);
         if !answered.iter().any(|probe| probe.ttl == ttl) {
             self.pending.add(ttl, retry);
         }

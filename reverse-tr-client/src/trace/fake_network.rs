@@ -95,7 +95,7 @@ pub(crate) fn trace(hops: &[(&[Answer], u32)], reached: bool) -> Trace {
 /// counts every probe sent before it (for per-packet balancing).
 pub(crate) struct FakeNetwork<F> {
     route: F,
-    log: Mutex<Vec<Vec<ProbeSpec>>>,
+    log: Mutex<Vec<(Instant, Vec<ProbeSpec>)>>,
     /// Set once this many batches were sent, to simulate Ctrl-C.
     stop_after: Option<(usize, Arc<AtomicBool>)>,
     /// With a timeout, each batch takes (tokio) time as the engine's would:
@@ -133,6 +133,11 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
 
     /// Every batch sent so far, in order.
     pub(crate) fn batches(&self) -> Vec<Vec<ProbeSpec>> {
+        self.sent().into_iter().map(|(_, batch)| batch).collect()
+    }
+
+    /// Every batch with the instant it was sent.
+    pub(crate) fn sent(&self) -> Vec<(Instant, Vec<ProbeSpec>)> {
         self.log.lock().expect("log lock").clone()
     }
 
@@ -154,13 +159,13 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> Prober for FakeNetwo
     async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
         let outcomes: Vec<(ProbeSpec, ProbeOutcome)> = {
             let mut log = self.log.lock().expect("log lock");
-            let before = log.iter().map(Vec::len).sum::<usize>();
+            let before = log.iter().map(|(_, batch)| batch.len()).sum::<usize>();
             let outcomes = probes
                 .iter()
                 .enumerate()
                 .map(|(i, &probe)| (probe, (self.route)(probe, before + i)))
                 .collect();
-            log.push(probes.to_vec());
+            log.push((Instant::now(), probes.to_vec()));
             if let Some((batches, stop)) = &self.stop_after
                 && log.len() >= *batches
             {
@@ -174,12 +179,20 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> Prober for FakeNetwo
                 .iter()
                 .filter(|(_, outcome)| !matches!(outcome, ProbeOutcome::Lost))
                 .count();
+            let slowest = outcomes
+                .iter()
+                .filter_map(|(_, outcome)| match outcome {
+                    ProbeOutcome::Answered { rtt, .. } => Some(*rtt),
+                    _ => None,
+                })
+                .max()
+                .unwrap_or(ANSWER_TIME);
             let end = if answered == outcomes.len() {
-                start + ANSWER_TIME
+                start + slowest
             } else {
                 let mut wait = Wait::new(start, timeout);
                 if answered > 0 {
-                    wait.answered(start + ANSWER_TIME, ANSWER_TIME);
+                    wait.answered(start + slowest, slowest);
                 }
                 wait.until()
             };

@@ -350,6 +350,34 @@ impl Trace {
         }
     }
 
+    /// Whether a hop deeper than `ttl` has answered: then silence at `ttl`
+    /// is the hop's, not the path's.
+    pub(crate) fn answered_beyond(&self, ttl: u8) -> bool {
+        self.answered_where(|probed| probed > ttl)
+    }
+
+    /// Whether the hop probed with `ttl` has answered.
+    pub(crate) fn answered_at(&self, ttl: u8) -> bool {
+        self.answered_where(|probed| probed == ttl)
+    }
+
+    /// Whether `hop` has a black hole.
+    pub(crate) fn has_holes(&self, hop: usize) -> bool {
+        self.hops[hop]
+            .vertices
+            .iter()
+            .any(|&id| self[id].is_black_hole())
+    }
+
+    /// Whether a hop whose TTL `ttls` accepts has a responsive vertex.
+    fn answered_where(&self, ttls: impl Fn(u8) -> bool) -> bool {
+        self.hops
+            .iter()
+            .filter(|hop| ttls(hop.ttl))
+            .flat_map(|hop| &hop.vertices)
+            .any(|&id| !self[id].is_black_hole())
+    }
+
     /// Notes that the hop looked rate-limited.
     pub(crate) fn set_rate_limited(&mut self, hop: usize) {
         self.hops[hop].rate_limited = true;
@@ -367,21 +395,34 @@ impl Trace {
         if hop + 1 < self.hops.len() {
             self.connect(hop, hop + 1);
         }
+        // A hole is filled when every vertex before it that leads into it
+        // also leads to a responsive vertex of the hop (its predecessor
+        // may itself have been a hole, filled by now).
+        let leads_into = |trace: &Self, hole: VertexId| -> Vec<VertexId> {
+            trace.hops[previous]
+                .vertices
+                .iter()
+                .copied()
+                .filter(|&v| trace[v].successors.contains(&hole))
+                .collect()
+        };
         let filled: Vec<VertexId> = self.hops[hop]
             .vertices
             .iter()
             .copied()
-            .filter(|&id| match self[id].kind {
-                VertexKind::BlackHole { predecessor } => self[predecessor]
-                    .successors
-                    .iter()
-                    .any(|&successor| !self[successor].is_black_hole()),
-                VertexKind::Responsive(_) => false,
+            .filter(|&id| self[id].is_black_hole())
+            .filter(|&hole| {
+                leads_into(self, hole).into_iter().all(|v| {
+                    self[v]
+                        .successors
+                        .iter()
+                        .any(|&successor| !self[successor].is_black_hole())
+                })
             })
             .collect();
         for hole in filled {
-            if let VertexKind::BlackHole { predecessor } = self[hole].kind {
-                self.vertex_mut(predecessor)
+            for v in leads_into(self, hole) {
+                self.vertex_mut(v)
                     .successors
                     .retain(|&successor| successor != hole);
             }

@@ -414,9 +414,10 @@ impl<P: Prober> Multipath<'_, '_, P> {
     /// probe of a full piece is answered and fall back after any loss. Each
     /// piece goes out as one batch, all of it in flight at once. Only the
     /// flows whose answer is missing are retried, and only at a hop that
-    /// answered in the run: a silent hop costs its one timeout, never one
-    /// per retry. Losses that look like a rate limit are retried after the
-    /// pause of [`reprobe`](crate::trace::reprobe), and the hop is flagged.
+    /// answered in the run: a silent hop costs the session's patience, never
+    /// one per retry. The first retry goes at once (random loss); losses
+    /// that look like a rate limit, or that come again, are retried after
+    /// the pause of [`reprobe`](crate::trace::reprobe), and the hop is flagged.
     async fn send_flows(
         &mut self,
         hop: usize,
@@ -426,15 +427,19 @@ impl<P: Prober> Multipath<'_, '_, P> {
         let ttl = self.session.trace.hop(hop).ttl;
         let mut chunk = settings.min_burst;
         let mut pending = flows;
+        let mut burst_spent = false;
         for round in 0..=settings.retry {
             if round > 0 {
                 if !self.answered_ever(hop) {
-                    debug!("TTL {ttl} never answered: silent, not retried");
+                    debug!("TTL {ttl} never answered: asked again at the end, if at all");
                     return Ok(());
                 }
-                if looks_rate_limited(pending.len()) {
+                // Lost again right after a retry, or a burst answered and
+                // then nothing: a rate limit, which only time refills.
+                if burst_spent || round > 1 {
                     self.session.trace.set_rate_limited(hop);
-                    self.session.last_sent.pause(ttl).await;
+                    let rested = self.session.last_sent.rested_at(ttl);
+                    self.session.sleep_until(rested, |_| false).await?;
                 }
             }
             let mut answered = BTreeSet::new();
@@ -454,6 +459,7 @@ impl<P: Prober> Multipath<'_, '_, P> {
                 answered.extend(got.iter().map(|probe| probe.flow));
                 start = end;
             }
+            burst_spent = looks_rate_limited(&pending, &answered);
             pending.retain(|flow| !answered.contains(flow));
             if pending.is_empty() || self.session.trace.interrupted() {
                 return Ok(());

@@ -1,17 +1,21 @@
 //! Telling loss and rate limiting from silence, and when to ask again.
 //!
-//! A router that never answered in the run is silent: asking it again only
-//! costs timeouts, so it is never re-probed. A router that answered some
-//! probes and not others, or a hop whose probes were all lost while deeper
-//! hops answer, lost packets or rate-limited its ICMP errors (Linux: a
-//! burst of 6 per destination, then one per second). Asking again at once
-//! would meet the same empty bucket, so a re-probe waits [`PAUSE`] after
-//! the hop's last probe; a single loss in a batch is plain loss and is
-//! retried at once.
+//! A hop whose probes were all lost while deeper hops answer is silent, or
+//! its router's ICMP rate limit was spent (Linux: a burst of 6 errors per
+//! destination, then one per second, and a run right after another finds
+//! the burst gone). Asking again at once would meet the same empty bucket,
+//! so such a hop is asked once more [`PAUSE`] after its last probe, riding
+//! along with later batches where it can, else at the end of the discovery;
+//! it is reported silent only if it never answered in the run. Losses at a
+//! hop that answered are plain loss, retried at once, unless they look like
+//! a rate limit: a burst answered, then nothing.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    time::Duration,
+};
 
-use tokio::time::{Instant, sleep_until};
+use tokio::time::Instant;
 
 use crate::trace::probe::ProbeSpec;
 
@@ -19,10 +23,15 @@ use crate::trace::probe::ProbeSpec;
 /// Linux refills one error per second.
 pub(super) const PAUSE: Duration = Duration::from_secs(1);
 
-/// Whether the losses of a batch at a hop that answered look like a rate
-/// limit (more than one missing) rather than one lost packet.
-pub(super) fn looks_rate_limited(lost: usize) -> bool {
-    lost > 1
+/// Whether the losses among `sent` (flows in the order sent) look like a
+/// rate limit rather than random loss: more than one lost, and every lost
+/// one sent after every answered one, as when a router's burst runs out.
+/// Random loss leaves gaps among the answers and is retried at once.
+pub(super) fn looks_rate_limited(sent: &[u16], answered: &BTreeSet<u16>) -> bool {
+    let first_lost = sent.iter().position(|flow| !answered.contains(flow));
+    first_lost.is_some_and(|first| {
+        sent.len() - first > 1 && sent[first..].iter().all(|flow| !answered.contains(flow))
+    })
 }
 
 /// When each hop (by TTL) was last probed.
@@ -36,26 +45,24 @@ impl LastSent {
         }
     }
 
-    /// Waits until `PAUSE` has passed since `ttl` was last probed.
-    pub(crate) async fn pause(&self, ttl: u8) {
-        if let Some(&last) = self.0.get(&ttl) {
-            sleep_until(last + PAUSE).await;
-        }
+    /// When `PAUSE` will have passed since `ttl` was last probed.
+    pub(crate) fn rested_at(&self, ttl: u8) -> Instant {
+        self.0
+            .get(&ttl)
+            .map_or_else(Instant::now, |&last| last + PAUSE)
     }
 
     /// Whether `PAUSE` has passed since `ttl` was last probed.
     pub(crate) fn rested(&self, ttl: u8) -> bool {
-        self.0
-            .get(&ttl)
-            .is_none_or(|&last| last + PAUSE <= Instant::now())
+        self.rested_at(ttl) <= Instant::now()
     }
 }
 
-/// Single-path hops whose probes were all lost, waiting to ride along with
-/// the next hops' batches, each at most `retry` times and never sooner
-/// than the pause after its last probe: a ride never waits (so a silent
-/// hop costs no wait of its own beyond its first timeout), it is skipped
-/// while the hop is not rested.
+/// Hops whose probes were all lost while waiting to be asked again: in
+/// single-path each rides along with the next hops' batches, at most
+/// `retry` times and never sooner than the pause after its last probe (a
+/// ride never waits, it is skipped while the hop is not rested); whatever
+/// is left when the discovery ends is asked once more, after the pause.
 #[derive(Debug, Default)]
 pub(super) struct Pending {
     hops: Vec<(u8, u32)>,
@@ -83,6 +90,11 @@ impl Pending {
         ttls
     }
 
+    /// The hops waiting.
+    pub(super) fn ttls(&self) -> impl Iterator<Item = u8> + '_ {
+        self.hops.iter().map(|&(ttl, _)| ttl)
+    }
+
     /// The hop at `ttl` answered: no more re-probes.
     pub(super) fn answered(&mut self, ttl: u8) {
         self.hops.retain(|&(known, _)| known != ttl);
@@ -106,5 +118,20 @@ mod tests {
         pending.add(5, 3);
         pending.answered(5);
         assert!(pending.take(|_| true).is_empty());
+    }
+
+    #[test]
+    fn a_burst_then_silence_looks_rate_limited_and_scattered_loss_does_not() {
+        let answered = |flows: &[u16]| flows.iter().copied().collect::<BTreeSet<u16>>();
+        let sent = [1, 2, 3, 4, 5, 6, 7, 8];
+        assert!(looks_rate_limited(&sent, &answered(&[1, 2, 3, 4, 5, 6])));
+        assert!(looks_rate_limited(&sent, &answered(&[])));
+        assert!(!looks_rate_limited(
+            &sent,
+            &answered(&[1, 2, 3, 4, 5, 6, 7])
+        ));
+        assert!(!looks_rate_limited(&sent, &answered(&[1, 3, 4, 5, 6, 7])));
+        assert!(!looks_rate_limited(&sent, &answered(&[1, 2, 4, 5, 6, 8])));
+        assert!(!looks_rate_limited(&sent, &answered(&sent)));
     }
 }

@@ -1,16 +1,27 @@
 //! One discovery's probing session: the prober, the trace being built,
-//! the random source of new flows and when each TTL was last probed.
+//! the random source of new flows, when each TTL was last probed, and the
+//! batches still in flight behind the hop being probed.
+//!
+//! Probes are in flight across TTLs: a batch that has no answer after the
+//! session's [`patience`](Session::patience) (a silent hop, or a router
+//! whose rate limit is spent) stops holding discovery up. It lingers: its
+//! probes stay in flight until their `--timeout`, and whatever answers
+//! them later is recorded at its hop, while the hops after it are probed.
 //! Single-path steps ([`discovery`](crate::trace::discovery)) and multipath
 //! steps ([`mda`](crate::trace::mda)) both send through it.
 
 use std::{
+    future::{Future, poll_fn},
     net::IpAddr,
+    pin::{Pin, pin},
     sync::atomic::{AtomicBool, Ordering},
+    task::Poll,
+    time::Duration,
 };
 
 use log::{Level, debug, info, log_enabled, warn};
 use rand::rngs::StdRng;
-use tokio::time::Instant;
+use tokio::time::{Instant, sleep_until};
 
 use crate::{
     trace::Result,
@@ -19,6 +30,46 @@ use crate::{
     trace::reprobe::LastSent,
 };
 
+/// The shortest wait for a batch's first answer before discovery moves on
+/// past it. Well above the answer time of the hops of a path (ICMP errors
+/// come from a router's slow path, sometimes hundreds of ms late), but a
+/// fraction of the usual `--timeout`.
+const PATIENCE_FLOOR: Duration = Duration::from_millis(500);
+
+/// How slow, relative to the slowest answer so far, a hop's first answer
+/// may be before the hop is passed by.
+const PATIENCE_FACTOR: u32 = 4;
+
+type Outcomes = Result<Vec<(ProbeSpec, ProbeOutcome)>>;
+
+/// A batch in flight, as the prober's future.
+type InFlight<'a> = Pin<Box<dyn Future<Output = Outcomes> + Send + 'a>>;
+
+/// A batch discovery moved on from without an answer.
+struct Lingering<'a> {
+    hop: usize,
+    probes: Vec<ProbeSpec>,
+    batch: InFlight<'a>,
+}
+
+/// `probes`, every one lost.
+fn lost(probes: &[ProbeSpec]) -> Vec<(ProbeSpec, ProbeOutcome)> {
+    probes
+        .iter()
+        .map(|&probe| (probe, ProbeOutcome::Lost))
+        .collect()
+}
+
+/// What woke a session waiting on its batches.
+enum Event {
+    /// The batch being sent finished.
+    Done(Outcomes),
+    /// A lingering batch (by index) finished.
+    Late(usize, Outcomes),
+    /// The wait's instant came.
+    Due,
+}
+
 /// The probing state of one discovery in progress.
 pub(crate) struct Session<'a, P> {
     prober: &'a P,
@@ -26,6 +77,8 @@ pub(crate) struct Session<'a, P> {
     pub(crate) rng: StdRng,
     pub(crate) trace: Trace,
     pub(crate) last_sent: LastSent,
+    lingering: Vec<Lingering<'a>>,
+    slowest: Duration,
 }
 
 impl<'a, P: Prober> Session<'a, P> {
@@ -38,6 +91,8 @@ impl<'a, P: Prober> Session<'a, P> {
             rng,
             trace: Trace::new(root),
             last_sent: LastSent::default(),
+            lingering: Vec::new(),
+            slowest: Duration::ZERO,
         }
     }
 
@@ -46,22 +101,178 @@ impl<'a, P: Prober> Session<'a, P> {
         self.trace.hops().iter().position(|hop| hop.ttl == ttl)
     }
 
+    /// How long a batch may go without any answer before discovery moves
+    /// on: four times the slowest answer so far, at least
+    /// [`PATIENCE_FLOOR`]. (A batch never waits longer than the prober's
+    /// timeout in any case.)
+    fn patience(&self) -> Duration {
+        (self.slowest * PATIENCE_FACTOR).max(PATIENCE_FLOOR)
+    }
+
     /// Sends one batch of probes, most with the TTL of `hop`, and records
     /// each answer at the hop of its probe's TTL. Returns the probes that
-    /// were answered. Once `stop` is set nothing more is sent and the trace
-    /// is flagged as interrupted.
+    /// were answered; none if the batch had no answer within the patience,
+    /// in which case it lingers and later answers are recorded as they
+    /// come. Once `stop` is set nothing more is sent and the trace is
+    /// flagged as interrupted.
     pub(crate) async fn send(
         &mut self,
         hop: usize,
         probes: &[ProbeSpec],
+    ) -> Result<Vec<ProbeSpec>> {
+        self.exchange(hop, probes, true).await
+    }
+
+    /// Like [`send`](Self::send), but a batch without an answer within the
+    /// patience is given up rather than left to linger: asking a hop again
+    /// while its first probes are still in flight should never stretch
+    /// the discovery beyond their timeout.
+    pub(crate) async fn send_again(
+        &mut self,
+        hop: usize,
+        probes: &[ProbeSpec],
+    ) -> Result<Vec<ProbeSpec>> {
+        self.exchange(hop, probes, false).await
+    }
+
+    async fn exchange(
+        &mut self,
+        hop: usize,
+        probes: &[ProbeSpec],
+        linger: bool,
     ) -> Result<Vec<ProbeSpec>> {
         if self.stop.load(Ordering::Relaxed) {
             self.trace.set_interrupted();
             return Ok(Vec::new());
         }
         self.last_sent.note(probes, Instant::now());
-        let outcomes = self.prober.send_batch(probes).await?;
-        self.log_batch(hop, &outcomes);
+        let prober = self.prober;
+        let owned = probes.to_vec();
+        let mut batch: InFlight<'a> = Box::pin(async move { prober.send_batch(&owned).await });
+        let give_up = Instant::now() + self.patience();
+        loop {
+            match self.wait(Some(&mut batch), Some(give_up)).await {
+                Event::Done(outcomes) => {
+                    let outcomes = outcomes?;
+                    self.log_batch(hop, &outcomes);
+                    return Ok(self.apply(hop, outcomes));
+                }
+                Event::Late(index, outcomes) => self.settle(index, outcomes)?,
+                Event::Due if linger => {
+                    info!(
+                        "TTL {}: no answer yet, probing on while its probes stay in flight",
+                        self.trace.hop(hop).ttl
+                    );
+                    self.lingering.push(Lingering {
+                        hop,
+                        probes: probes.to_vec(),
+                        batch,
+                    });
+                    return Ok(Vec::new());
+                }
+                Event::Due => {
+                    self.apply(hop, lost(probes));
+                    return Ok(Vec::new());
+                }
+            }
+        }
+    }
+
+    /// Waits until `until`, recording the answers of lingering batches
+    /// meanwhile, or until those answers make `done` true.
+    pub(crate) async fn sleep_until(
+        &mut self,
+        until: Instant,
+        done: impl Fn(&Trace) -> bool,
+    ) -> Result<()> {
+        while !done(&self.trace) {
+            match self.wait(None, Some(until)).await {
+                Event::Late(index, outcomes) => self.settle(index, outcomes)?,
+                Event::Done(_) | Event::Due => break,
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the session's lingering batches: each is waited for until its
+    /// probes' timeout, unless every hop it probed has answered since (a
+    /// rate-limited hop asked again) or `stop` is set; probes given up
+    /// count as lost. Discovery calls this before it reads the trace.
+    pub(crate) async fn finish(&mut self) -> Result<()> {
+        loop {
+            let stop = self.stop.load(Ordering::Relaxed);
+            let trace = &self.trace;
+            let (done, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.lingering)
+                .into_iter()
+                .partition(|batch| {
+                    stop || batch
+                        .probes
+                        .iter()
+                        .all(|probe| trace.answered_at(probe.ttl))
+                });
+            self.lingering = waiting;
+            for given_up in done {
+                self.apply(given_up.hop, lost(&given_up.probes));
+            }
+            if self.lingering.is_empty() {
+                return Ok(());
+            }
+            if let Event::Late(index, outcomes) = self.wait(None, None).await {
+                self.settle(index, outcomes)?;
+            }
+        }
+    }
+
+    /// Waits for whichever comes first: `current` finishing, a lingering
+    /// batch finishing, or `until`.
+    async fn wait(
+        &mut self,
+        mut current: Option<&mut InFlight<'a>>,
+        until: Option<Instant>,
+    ) -> Event {
+        let lingering = &mut self.lingering;
+        let mut due = pin!(until.map(sleep_until));
+        poll_fn(|cx| {
+            if let Some(batch) = current.as_mut()
+                && let Poll::Ready(outcomes) = batch.as_mut().poll(cx)
+            {
+                return Poll::Ready(Event::Done(outcomes));
+            }
+            for (index, waiting) in lingering.iter_mut().enumerate() {
+                if let Poll::Ready(outcomes) = waiting.batch.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Late(index, outcomes));
+                }
+            }
+            match due.as_mut().as_pin_mut().map(|sleep| sleep.poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(Event::Due),
+                _ => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Records the outcomes of the lingering batch `index`, which finished:
+    /// a hop that answers now replaces its black holes.
+    fn settle(&mut self, index: usize, outcomes: Outcomes) -> Result<()> {
+        let finished = self.lingering.swap_remove(index);
+        let outcomes = outcomes?;
+        self.log_batch(finished.hop, &outcomes);
+        let answered = self.apply(finished.hop, outcomes);
+        let mut hops: Vec<usize> = answered
+            .iter()
+            .filter_map(|probe| self.hop_index(probe.ttl))
+            .collect();
+        hops.dedup();
+        for hop in hops {
+            info!("TTL {}: answered late", self.trace.hop(hop).ttl);
+            self.trace.fill_holes(hop);
+        }
+        Ok(())
+    }
+
+    /// Records the outcomes of a batch sent at `hop`, each at the hop of its
+    /// probe's TTL; returns the probes answered.
+    fn apply(&mut self, hop: usize, outcomes: Vec<(ProbeSpec, ProbeOutcome)>) -> Vec<ProbeSpec> {
         let mut answered = Vec::new();
         for (probe, outcome) in outcomes {
             let at = self.hop_index(probe.ttl).unwrap_or(hop);
@@ -72,6 +283,7 @@ impl<'a, P: Prober> Session<'a, P> {
             );
             match outcome {
                 ProbeOutcome::Answered { hop: address, rtt } => {
+                    self.slowest = self.slowest.max(rtt);
                     if self.trace.record(at, address, probe.flow, rtt).is_some() {
                         info!("new vertex {address} at TTL {}", probe.ttl);
                     }
@@ -90,7 +302,7 @@ impl<'a, P: Prober> Session<'a, P> {
                 }
             }
         }
-        Ok(answered)
+        answered
     }
 
     /// At debug level, one line per batch: the root, the TTL and each

@@ -9,7 +9,10 @@ use std::{
     future::Future,
     hash::Hash,
     net::IpAddr,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -67,6 +70,7 @@ pub trait Wire: Send + Sync + 'static {
 
 /// A probe waiting for its answer: its batch's channel and its place there.
 struct Waiter {
+    batch: u64,
     flow: u16,
     index: usize,
     answer: mpsc::UnboundedSender<(usize, Reply, Instant)>,
@@ -109,9 +113,27 @@ impl<K: Eq + Hash> InFlight<K> {
 pub struct Engine<W: Wire> {
     wire: Arc<W>,
     in_flight: Arc<InFlight<W::Key>>,
+    /// Numbers the batches, so that each forgets only its own probes.
+    batches: AtomicU64,
     pacer: Arc<Pacer>,
     timeout: Duration,
     receivers: Vec<JoinHandle<()>>,
+}
+
+/// A batch's probes in the in-flight map; they leave it when the batch
+/// ends, also when discovery drops a batch it stopped waiting for, so
+/// late answers to them are ignored and their keys are free again.
+struct Registered<'e, K: Eq + Hash> {
+    in_flight: &'e InFlight<K>,
+    batch: u64,
+}
+
+impl<K: Eq + Hash> Drop for Registered<'_, K> {
+    fn drop(&mut self) {
+        self.in_flight
+            .lock()
+            .retain(|_, waiter| waiter.batch != self.batch);
+    }
 }
 
 impl<W: Wire> Engine<W> {
@@ -133,6 +155,7 @@ impl<W: Wire> Engine<W> {
         Self {
             wire,
             in_flight,
+            batches: AtomicU64::new(0),
             pacer,
             timeout,
             receivers,
@@ -156,6 +179,10 @@ impl<W: Wire> Engine<W> {
     /// outcome or deadline, or earlier once the batch has fallen [`quiet`].
     async fn exchange_all(&self, probes: &[ProbeSpec]) -> Result<Vec<Option<(Reply, Duration)>>> {
         let (answers_in, mut answers_out) = mpsc::unbounded_channel();
+        let registered = Registered {
+            in_flight: &self.in_flight,
+            batch: self.batches.fetch_add(1, Ordering::Relaxed),
+        };
         let mut sent = Vec::with_capacity(probes.len());
         for (index, &probe) in probes.iter().enumerate() {
             let Some(key) = self.wire.next_key() else {
@@ -169,6 +196,7 @@ impl<W: Wire> Engine<W> {
             self.in_flight.lock().insert(
                 key,
                 Waiter {
+                    batch: registered.batch,
                     flow: probe.flow,
                     index,
                     answer: answers_in.clone(),
@@ -202,12 +230,7 @@ impl<W: Wire> Engine<W> {
             }
         }
         // Late answers to the probes given up are ignored from now on.
-        let mut in_flight = self.in_flight.lock();
-        for (answer, entry) in answers.iter().zip(&sent) {
-            if let (None, Some((key, _))) = (answer, entry) {
-                in_flight.remove(key);
-            }
-        }
+        drop(registered);
         Ok(answers)
     }
 }
@@ -291,6 +314,7 @@ mod tests {
         in_flight.lock().insert(
             7u16,
             Waiter {
+                batch: 0,
                 flow: 33435,
                 index: 0,
                 answer,

@@ -9,7 +9,7 @@ pub(crate) mod socket;
 pub(crate) use engine::{Engine, Reply, Wire};
 pub use pacer::Pacer;
 #[cfg(test)]
-pub(crate) use quiet::{QUIET_FLOOR, Wait};
+pub(crate) use quiet::Wait;
 pub(crate) use socket::{RawSocket, Received};
 
 use std::net::{IpAddr, Ipv6Addr};

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 /// The shortest quiet period that ends a batch with answers: well above
 /// the answer time of any hop the answers so far came from, so that a
 /// slower branch of the same TTL is still waited for.
-pub(crate) const QUIET_FLOOR: Duration = Duration::from_millis(100);
+const QUIET_FLOOR: Duration = Duration::from_millis(100);
 
 /// How slow, relative to the slowest answer, a missing answer may be before
 /// it is given up.
