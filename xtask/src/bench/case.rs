@@ -15,7 +15,7 @@ use std::{
     fs::File,
     net::IpAddr,
     path::Path,
-    process::Stdio,
+    process::{ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
@@ -82,8 +82,7 @@ impl Case {
 
 /// What one run of the client cost.
 pub(super) struct Measured {
-    /// Whether the client exited with status 0.
-    pub success: bool,
+    pub status: ExitStatus,
     pub wall: Duration,
     pub cpu: Duration,
     pub max_rss_kib: u64,
@@ -94,6 +93,10 @@ pub(super) struct Measured {
     pub required: BTreeMap<&'static str, usize>,
     /// Per heading of the report (`FORWARD`, `REVERSE`): the hops shown.
     pub hops: BTreeMap<String, Hops>,
+    /// The client's report and log, kept because the next run overwrites
+    /// their files and a failed or wrong run is diagnosed from them.
+    pub stdout: String,
+    pub stderr: String,
 }
 
 /// Installs the counters [`counters`] reads in the client's namespace.
@@ -109,7 +112,7 @@ pub(super) fn install_counters(lab: &Lab) -> Result<()> {
 }
 
 /// One run of the client, counted and timed; a failed run is measured too
-/// (`success` false), its stderr left in `bench-client.err`.
+/// (`status` not success).
 pub(super) fn run_once(lab: &Lab, client: &Path, case: Case, output: &Path) -> Result<Measured> {
     let before = counters(lab)?;
     let (stdout_path, stderr_path) = (
@@ -168,13 +171,15 @@ pub(super) fn run_once(lab: &Lab, client: &Path, case: Case, output: &Path) -> R
         }
     }
     Ok(Measured {
-        success: usage.success,
+        status: usage.status,
         wall,
         cpu: usage.cpu,
         max_rss_kib: usage.max_rss_kib,
         probes,
         required,
         hops,
+        stdout: report,
+        stderr: log,
     })
 }
 

@@ -47,14 +47,13 @@ pub fn run(workspace: &Path, runs: usize, condition_runs: usize) -> Result<Vec<S
                 let measured = (0..runs)
                     .map(|_| {
                         let measured = run_once(&lab, &client, case, &demo.output)?;
-                        if measured.success {
+                        if measured.status.success() {
                             Ok(measured)
                         } else {
                             Err(Error::Bench(format!(
                                 "{}: the client failed: {}",
                                 case.name(),
-                                std::fs::read_to_string(demo.output.join("bench-client.err"))?
-                                    .trim()
+                                measured.stderr.trim()
                             )))
                         }
                     })

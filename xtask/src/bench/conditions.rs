@@ -11,13 +11,15 @@
 //! A run is right when it exits 0 and every direction it traced shows what
 //! the conditions let a trace see (`Conditions::visible`): a hop at every
 //! TTL, a silent router as `*`, both diamond branches in multipath, one
-//! vertex per hop in single-path.
+//! vertex per hop in single-path. A wrong run is named in its case's row
+//! with what was wrong, and its output is kept in a file of its own.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    fmt::Write as _,
     net::IpAddr,
     path::Path,
-    process::Stdio,
+    process::{ExitStatus, Stdio},
     thread::sleep,
     time::{Duration, Instant},
 };
@@ -28,7 +30,7 @@ use super::{
     measure::Summary,
 };
 use crate::Result;
-use reverse_tr_lab::{Conditions, Direction, Family, Host, Lab, command, fits};
+use reverse_tr_lab::{Conditions, Direction, Family, Hops, Host, Lab, command};
 
 /// Every router of the symmetric lab.
 const ROUTERS: [Host; 5] = [Host::R1, Host::R2a, Host::R2b, Host::R3, Host::R4];
@@ -37,6 +39,10 @@ const ROUTERS: [Host; 5] = [Host::R1, Host::R2a, Host::R2b, Host::R3, Host::R4];
 /// 250 ms apart and waits its `-w` for each silent probe, 6–30 s a run,
 /// and its probe count hardly varies between runs.
 const SCAMPER_RUNS: usize = 2;
+
+/// Wrong runs a row names with their reasons; the rest it counts, so a
+/// row stays readable when a setting goes badly wrong.
+const WRONG_LISTED: usize = 3;
 
 /// A condition of the lab and how the client is run under it.
 struct Setting {
@@ -127,13 +133,17 @@ fn settings() -> Vec<Setting> {
 /// The runs of one case under one setting.
 struct Outcome {
     case: Case,
-    /// Per run: right or not, wall time, probes per direction.
-    runs: Vec<(bool, Duration, BTreeMap<&'static str, u64>)>,
+    /// Per run: what was wrong with it (`None`: right), wall time, probes
+    /// per direction.
+    runs: Vec<(Option<String>, Duration, BTreeMap<&'static str, u64>)>,
 }
 
 impl Outcome {
     fn right(&self) -> usize {
-        self.runs.iter().filter(|(right, ..)| *right).count()
+        self.runs
+            .iter()
+            .filter(|(wrong, ..)| wrong.is_none())
+            .count()
     }
 
     fn wall(&self) -> Option<Summary> {
@@ -168,14 +178,32 @@ impl Outcome {
                 self.probes(name).map(|probes| format!("{name} {probes}"))
             })
             .collect();
-        format!(
+        let mut figure = format!(
             "{}/{} right; wall {:.2} s median, {:.2} s max; probes (median) {}",
             self.right(),
             self.runs.len(),
             wall.as_secs_f64(),
             self.max_wall().as_secs_f64(),
             probes.join(", ")
-        )
+        );
+        let wrong: Vec<String> = self
+            .runs
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (wrong, ..))| {
+                wrong
+                    .as_ref()
+                    .map(|reason| format!("run {} ({reason})", index + 1))
+            })
+            .collect();
+        if !wrong.is_empty() {
+            let listed = wrong.len().min(WRONG_LISTED);
+            let _ = write!(figure, "; wrong: {}", wrong[..listed].join(", "));
+            if wrong.len() > listed {
+                let _ = write!(figure, " and {} more", wrong.len() - listed);
+            }
+        }
+        figure
     }
 }
 
@@ -222,7 +250,9 @@ pub fn run(lab: &Lab, client: &Path, output: &Path, runs: usize) -> Result<Vec<S
             "bench: client under {} ({runs} runs per case)",
             setting.name
         );
+        let started = Instant::now();
         let outcomes = measure(lab, client, output, &setting, runs)?;
+        let client_time = started.elapsed();
         if setting.multipath {
             for family in Family::ALL {
                 let scamper = scamper(lab, &setting, family)?;
@@ -238,6 +268,12 @@ pub fn run(lab: &Lab, client: &Path, output: &Path, runs: usize) -> Result<Vec<S
                 });
             }
         }
+        eprintln!(
+            "bench: {} took {} s (the client's runs {} s)",
+            setting.name,
+            started.elapsed().as_secs(),
+            client_time.as_secs()
+        );
         let mut all_met = true;
         let mut worst: Option<(Duration, String)> = None;
         let (mut right, mut total) = (0, 0);
@@ -337,37 +373,151 @@ fn measure(
         for key in keys {
             last_use.insert(key, Instant::now());
         }
-        let right = is_right(lab, &setting.conditions, outcome.case, &measured);
+        let case = outcome.case;
+        let expected: Vec<(Direction, Hops)> = Direction::ALL
+            .into_iter()
+            .filter(|&direction| case.traces(direction))
+            .map(|direction| {
+                let hops = lab.expected_hops(direction, case.family);
+                (direction, setting.conditions.visible(&hops))
+            })
+            .collect();
+        let reason = wrong(measured.status, &measured.hops, &expected, case.multipath);
+        if let Some(reason) = &reason {
+            let run = outcome.runs.len() + 1;
+            keep_output(output, setting.name, case, run, reason, &measured)?;
+        }
         let probes = measured
             .probes
             .iter()
             .map(|(&direction, &(sent, _))| (direction, sent))
             .collect();
-        outcome.runs.push((right, measured.wall, probes));
+        outcome.runs.push((reason, measured.wall, probes));
     }
     Ok(outcomes)
 }
 
-/// Whether a run shows what the conditions let a trace see.
-fn is_right(lab: &Lab, conditions: &Conditions, case: Case, measured: &Measured) -> bool {
-    measured.success
-        && [
-            (Direction::Forward, "FORWARD"),
-            (Direction::Reverse, "REVERSE"),
-        ]
-        .into_iter()
-        .filter(|(direction, _)| case.traces(*direction))
-        .all(|(direction, heading)| {
-            let expected = conditions.visible(&lab.expected_hops(direction, case.family));
-            measured.hops.get(heading).is_some_and(|hops| {
-                fits(hops, &expected)
-                    && if case.multipath {
-                        *hops == expected
-                    } else {
-                        hops.values().all(|seen| seen.len() <= 1)
-                    }
+/// Writes a wrong run's report and log to a file of its own in `output`
+/// (the next run overwrites the client's) and names it on stderr, so the
+/// run can be diagnosed after the bench.
+fn keep_output(
+    output: &Path,
+    setting: &str,
+    case: Case,
+    run: usize,
+    reason: &str,
+    measured: &Measured,
+) -> Result<()> {
+    let title = format!("{setting}: {}, run {run}", case.name());
+    let slug: Vec<String> = title
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let path = output.join(format!("bench-wrong-{}.txt", slug.join("-")));
+    std::fs::write(
+        &path,
+        format!(
+            "{title}: {reason}\n\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            measured.stdout, measured.stderr
+        ),
+    )?;
+    eprintln!(
+        "bench: {title} wrong ({reason}); its output: {}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// What is wrong with a run that ended with `status` and reported
+/// `traced` (per heading: `FORWARD`, `REVERSE`), against `expected`, the
+/// hops the conditions let each direction it traced see; `None` if it is
+/// right. Right is [`reverse_tr_lab::fits`] (an answer at every TTL, each
+/// from an expected address, nothing past the destination) taken TTL by
+/// TTL, so that the reason can name the TTL, and the mode's rule: exactly
+/// the expected hops in multipath, at most one vertex per hop in
+/// single-path. A reason names each direction's first wrong TTL.
+fn wrong(
+    status: ExitStatus,
+    traced: &BTreeMap<String, Hops>,
+    expected: &[(Direction, Hops)],
+    multipath: bool,
+) -> Option<String> {
+    if !status.success() {
+        return Some(status.to_string());
+    }
+    let reasons: Vec<String> = expected
+        .iter()
+        .filter_map(|(direction, expected)| {
+            let name = direction.name();
+            let Some(traced) = traced.get(&name.to_uppercase()) else {
+                return Some(format!("{name}: not in the report"));
+            };
+            let ttls: BTreeSet<u8> = traced.keys().chain(expected.keys()).copied().collect();
+            ttls.into_iter().find_map(|ttl| {
+                hop_wrong(traced.get(&ttl), expected.get(&ttl), multipath)
+                    .map(|reason| format!("{name} TTL {ttl}: {reason}"))
             })
         })
+        .collect();
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
+/// What is wrong at one hop: `seen` there (`None`: the trace stopped
+/// before it) where `allowed` may answer (`None`: past the destination).
+fn hop_wrong(
+    seen: Option<&BTreeSet<IpAddr>>,
+    allowed: Option<&BTreeSet<IpAddr>>,
+    multipath: bool,
+) -> Option<String> {
+    let (seen, allowed) = match (seen, allowed) {
+        (Some(seen), Some(allowed)) => (seen, allowed),
+        (Some(seen), None) => {
+            return Some(format!("saw {} past the destination", addresses(seen)));
+        }
+        (None, Some(allowed)) => {
+            return Some(format!("not traced, expected {}", addresses(allowed)));
+        }
+        (None, None) => return None,
+    };
+    if seen.is_empty() && !allowed.is_empty() {
+        Some(if multipath || allowed.len() == 1 {
+            format!("{} missing", addresses(allowed))
+        } else {
+            format!("none of {} answered", addresses(allowed))
+        })
+    } else if !seen.is_subset(allowed) {
+        Some(format!(
+            "saw {}, expected {}",
+            addresses(seen),
+            addresses(allowed)
+        ))
+    } else if multipath && seen != allowed {
+        Some(format!(
+            "saw {} only, expected {}",
+            addresses(seen),
+            addresses(allowed)
+        ))
+    } else if !multipath && seen.len() > 1 {
+        Some(format!(
+            "{} vertices in single-path: {}",
+            seen.len(),
+            addresses(seen)
+        ))
+    } else {
+        None
+    }
+}
+
+/// A hop's addresses as a report shows them: `*` for none.
+fn addresses(hop: &BTreeSet<IpAddr>) -> String {
+    if hop.is_empty() {
+        return "*".to_owned();
+    }
+    hop.iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn judge(
@@ -503,7 +653,182 @@ fn scamper(lab: &Lab, setting: &Setting, family: Family) -> Result<Outcome> {
             .filter_map(|word| word.parse().ok())
             .collect();
         let probes = BTreeMap::from([("forward", after[0] - before[0])]);
-        outcome.runs.push((seen == expected, wall, probes));
+        // Its text gives links, not TTLs: the path is judged as one hop.
+        let reason = hop_wrong(Some(&seen), Some(&expected), true);
+        outcome.runs.push((reason, wall, probes));
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reverse_tr_lab::fits;
+    use std::os::unix::process::ExitStatusExt;
+
+    /// Exit status 0 as `wait` reports it.
+    const EXITED_0: i32 = 0;
+
+    /// Hops from TTL 1 on: each a list of addresses, empty for `*`.
+    fn hops(rows: &[&[&str]]) -> Hops {
+        (1..)
+            .zip(rows)
+            .map(|(ttl, row)| {
+                let addrs = row.iter().map(|a| a.parse().expect("address")).collect();
+                (ttl, addrs)
+            })
+            .collect()
+    }
+
+    /// The forward path of the symmetric lab: r1, the diamond, r3, r4, the
+    /// server.
+    fn forward() -> Hops {
+        hops(&[
+            &["10.255.0.1"],
+            &["10.255.0.2", "10.255.0.3"],
+            &["10.255.0.4"],
+            &["10.255.0.5"],
+            &["10.0.7.200"],
+        ])
+    }
+
+    /// A single-path trace of [`forward`]: one branch of the diamond.
+    fn single() -> Hops {
+        let mut hops = forward();
+        hops.insert(2, ["10.255.0.3".parse().expect("address")].into());
+        hops
+    }
+
+    /// What a run that exited with `raw` and traced `traced` forward gets.
+    fn judged(raw: i32, traced: Hops, expected: Hops, multipath: bool) -> Option<String> {
+        let report = BTreeMap::from([("FORWARD".to_owned(), traced.clone())]);
+        let status = ExitStatus::from_raw(raw);
+        let reason = wrong(
+            status,
+            &report,
+            &[(Direction::Forward, expected.clone())],
+            multipath,
+        );
+        // The reasons must not change what is right: exit 0, `fits`, and
+        // the mode's rule.
+        let right = status.success()
+            && fits(&traced, &expected)
+            && if multipath {
+                traced == expected
+            } else {
+                traced.values().all(|seen| seen.len() <= 1)
+            };
+        assert_eq!(reason.is_none(), right, "{reason:?}");
+        reason
+    }
+
+    #[test]
+    fn a_right_run_has_no_reason() {
+        assert_eq!(judged(EXITED_0, forward(), forward(), true), None);
+        assert_eq!(judged(EXITED_0, single(), forward(), false), None);
+        // A silent r3: `*` where nothing may answer.
+        let mut silent = forward();
+        silent.insert(3, BTreeSet::new());
+        assert_eq!(judged(EXITED_0, silent.clone(), silent, true), None);
+    }
+
+    #[test]
+    fn a_missing_vertex_is_named_with_its_ttl() {
+        let mut starred = forward();
+        starred.insert(3, BTreeSet::new());
+        assert_eq!(
+            judged(EXITED_0, starred, forward(), true).as_deref(),
+            Some("forward TTL 3: 10.255.0.4 missing")
+        );
+        let mut one_branch = forward();
+        one_branch.insert(2, ["10.255.0.2".parse().expect("address")].into());
+        assert_eq!(
+            judged(EXITED_0, one_branch, forward(), true).as_deref(),
+            Some("forward TTL 2: saw 10.255.0.2 only, expected 10.255.0.2 10.255.0.3")
+        );
+        let mut no_branch = forward();
+        no_branch.insert(2, BTreeSet::new());
+        assert_eq!(
+            judged(EXITED_0, no_branch, forward(), false).as_deref(),
+            Some("forward TTL 2: none of 10.255.0.2 10.255.0.3 answered")
+        );
+    }
+
+    #[test]
+    fn two_vertices_at_a_hop_are_wrong_in_single_path_only() {
+        assert_eq!(
+            judged(EXITED_0, forward(), forward(), false).as_deref(),
+            Some("forward TTL 2: 2 vertices in single-path: 10.255.0.2 10.255.0.3")
+        );
+    }
+
+    #[test]
+    fn a_failed_exit_is_the_reason_whatever_was_traced() {
+        assert_eq!(
+            judged(1 << 8, forward(), forward(), true).as_deref(),
+            Some("exit status: 1")
+        );
+    }
+
+    #[test]
+    fn a_short_long_or_strange_trace_is_named() {
+        let mut short = forward();
+        short.remove(&5);
+        assert_eq!(
+            judged(EXITED_0, short, forward(), true).as_deref(),
+            Some("forward TTL 5: not traced, expected 10.0.7.200")
+        );
+        let mut long = forward();
+        long.insert(6, ["10.0.7.200".parse().expect("address")].into());
+        assert_eq!(
+            judged(EXITED_0, long, forward(), true).as_deref(),
+            Some("forward TTL 6: saw 10.0.7.200 past the destination")
+        );
+        let mut strange = single();
+        strange.insert(4, ["10.9.9.9".parse().expect("address")].into());
+        assert_eq!(
+            judged(EXITED_0, strange, forward(), false).as_deref(),
+            Some("forward TTL 4: saw 10.9.9.9, expected 10.255.0.5")
+        );
+    }
+
+    #[test]
+    fn every_direction_traced_is_judged() {
+        let report = BTreeMap::from([("FORWARD".to_owned(), forward())]);
+        let expected = [
+            (Direction::Forward, forward()),
+            (Direction::Reverse, forward()),
+        ];
+        assert_eq!(
+            wrong(ExitStatus::from_raw(EXITED_0), &report, &expected, true).as_deref(),
+            Some("reverse: not in the report")
+        );
+    }
+
+    #[test]
+    fn a_row_names_three_wrong_runs_and_counts_the_rest() {
+        let run = |wrong: Option<&str>| (wrong.map(str::to_owned), Duration::ZERO, BTreeMap::new());
+        let outcome = Outcome {
+            case: Case {
+                directions: "forward",
+                multipath: true,
+                family: Family::V4,
+            },
+            runs: vec![
+                run(None),
+                run(Some("a")),
+                run(Some("b")),
+                run(None),
+                run(Some("c")),
+                run(Some("d")),
+                run(Some("e")),
+            ],
+        };
+        let figure = outcome.figure();
+        assert!(
+            figure.starts_with("2/7 right;")
+                && figure.ends_with("; wrong: run 2 (a), run 3 (b), run 5 (c) and 2 more"),
+            "{figure}"
+        );
+    }
 }

@@ -183,7 +183,7 @@ pub fn run(workspace: &Path, minutes: u64) -> Result<Vec<Section>> {
         .map_err(|_| Error::Bench("the line reader panicked".into()))?;
     server.stop()?;
     lab.down()?;
-    if !usage.success {
+    if !usage.status.success() {
         return Err(Error::Bench(format!(
             "the live client failed: {}",
             std::fs::read_to_string(&stderr)?.trim()

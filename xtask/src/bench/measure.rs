@@ -1,7 +1,7 @@
 //! Turning samples into figures, and reading what the kernel knows about a
 //! process: its CPU, its resident memory, the memory of its BPF maps.
 
-use std::{fs, io, time::Duration};
+use std::{fs, io, os::unix::process::ExitStatusExt, process::ExitStatus, time::Duration};
 
 /// Median and 90th percentile of a set of samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,8 +117,8 @@ pub struct Usage {
     /// ran. Not `wait4`'s `ru_maxrss`: exec records the spawning process's
     /// own peak there, so it reports this (larger) process, not the child.
     pub max_rss_kib: u64,
-    /// Whether it exited with status 0.
-    pub success: bool,
+    /// How it ended, which a wrong run's reason names.
+    pub status: ExitStatus,
 }
 
 /// Waits for child `pid`, reading its peak memory every millisecond, and
@@ -149,7 +149,7 @@ pub fn wait_child(pid: u32) -> io::Result<Usage> {
     Ok(Usage {
         cpu: time(usage.ru_utime) + time(usage.ru_stime),
         max_rss_kib,
-        success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        status: ExitStatus::from_raw(status),
     })
 }
 
