@@ -83,8 +83,9 @@ pub(crate) struct Options {
     /// Resolve TARGET to an IPv6 address only
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
-    /// How long to wait for answers after the last probe of a batch
-    /// (500ms, 2s, 1m; plain numbers are seconds)
+    /// The longest wait for one probe's answer (500ms, 2s, 1m; plain
+    /// numbers are seconds); a hop without any answer is passed by sooner,
+    /// its probes left in flight
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = positive_duration)]
     pub timeout: Duration,
     /// Time between two probes, e.g. 100ms (the reference's pacing; overrides --rate)
@@ -347,7 +348,8 @@ pub(crate) struct Singlepath {
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
     pub probes: u16,
     /// Times a hop whose probes were all lost is asked again, one probe with
-    /// each later hop's batch, at least 1 s after its last (rate limits)
+    /// each later hop's batch or all at the end, at least 1 s after its
+    /// last (rate limits)
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry: u32,
     /// Host name, IP address, or @NAME of a public server (--list-endpoints)
@@ -383,7 +385,8 @@ pub(crate) struct Multipath {
     /// probes); mda: flows per vertex
     #[arg(long, value_name = "NAME", value_enum, default_value_t = AlgorithmArg::MdaLite)]
     pub algorithm: AlgorithmArg,
-    /// Extra rounds for unanswered flows
+    /// Extra rounds for unanswered flows, and for a hop that never answered
+    /// while deeper ones did
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub retry: u32,
     /// Never re-probe new flows at a hop of one vertex; by default only a hop

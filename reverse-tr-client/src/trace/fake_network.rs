@@ -157,6 +157,24 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
 
 impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> Prober for FakeNetwork<F> {
     async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        self.exchange(probes, None).await
+    }
+
+    async fn send_batch_within(
+        &self,
+        probes: &[ProbeSpec],
+        patience: Duration,
+    ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        self.exchange(probes, Some(patience)).await
+    }
+}
+
+impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
+    async fn exchange(
+        &self,
+        probes: &[ProbeSpec],
+        patience: Option<Duration>,
+    ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
         let outcomes: Vec<(ProbeSpec, ProbeOutcome)> = {
             let mut log = self.log.lock().expect("log lock");
             let before = log.iter().map(|(_, batch)| batch.len()).sum::<usize>();
@@ -191,6 +209,9 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> Prober for FakeNetwo
                 start + slowest
             } else {
                 let mut wait = Wait::new(start, timeout);
+                if let Some(patience) = patience {
+                    wait = wait.within(patience);
+                }
                 if answered > 0 {
                     wait.answered(start + slowest, slowest);
                 }

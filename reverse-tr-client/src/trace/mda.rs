@@ -415,9 +415,10 @@ impl<P: Prober> Multipath<'_, '_, P> {
     /// piece goes out as one batch, all of it in flight at once. Only the
     /// flows whose answer is missing are retried, and only at a hop that
     /// answered in the run: a silent hop costs the session's patience, never
-    /// one per retry. The first retry goes at once (random loss); losses
-    /// that look like a rate limit, or that come again, are retried after
-    /// the pause of [`reprobe`](crate::trace::reprobe), and the hop is flagged.
+    /// one per retry. Scattered losses are retried at once; losses that
+    /// look like a rate limit (a burst, then nothing, or a retry without
+    /// any answer) are retried after the pause of
+    /// [`reprobe`](crate::trace::reprobe), and the hop is flagged.
     async fn send_flows(
         &mut self,
         hop: usize,
@@ -434,9 +435,9 @@ impl<P: Prober> Multipath<'_, '_, P> {
                     debug!("TTL {ttl} never answered: asked again at the end, if at all");
                     return Ok(());
                 }
-                // Lost again right after a retry, or a burst answered and
-                // then nothing: a rate limit, which only time refills.
-                if burst_spent || round > 1 {
+                // A burst answered and then nothing, or a retry without
+                // any answer: a rate limit, which only time refills.
+                if burst_spent {
                     self.session.trace.set_rate_limited(hop);
                     let rested = self.session.last_sent.rested_at(ttl);
                     self.session.sleep_until(rested, |_| false).await?;
@@ -459,7 +460,8 @@ impl<P: Prober> Multipath<'_, '_, P> {
                 answered.extend(got.iter().map(|probe| probe.flow));
                 start = end;
             }
-            burst_spent = looks_rate_limited(&pending, &answered);
+            burst_spent =
+                looks_rate_limited(&pending, &answered) || (round > 0 && answered.is_empty());
             pending.retain(|flow| !answered.contains(flow));
             if pending.is_empty() || self.session.trace.interrupted() {
                 return Ok(());

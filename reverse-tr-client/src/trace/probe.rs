@@ -89,4 +89,17 @@ pub trait Prober: Send + Sync {
         &self,
         probes: &[ProbeSpec],
     ) -> impl Future<Output = Result<Vec<(ProbeSpec, ProbeOutcome)>>> + Send;
+
+    /// [`send_batch`](Self::send_batch) for probes to hops known to answer
+    /// (a retry of lost probes): when nothing has answered `patience` after
+    /// the last probe, the rest are lost then, not at the timeout. Probers
+    /// without a clock of their own wait as `send_batch` does.
+    fn send_batch_within(
+        &self,
+        probes: &[ProbeSpec],
+        patience: Duration,
+    ) -> impl Future<Output = Result<Vec<(ProbeSpec, ProbeOutcome)>>> + Send {
+        let _ = patience;
+        self.send_batch(probes)
+    }
 }

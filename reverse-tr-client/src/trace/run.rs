@@ -5,6 +5,7 @@
 //! nothing), so the engine draws nothing itself.
 
 use std::{
+    future::Future,
     net::IpAddr,
     sync::{Arc, atomic::AtomicBool},
     time::Duration,
@@ -77,12 +78,31 @@ impl<'o, P: Prober, O: Observer> Observed<'o, P, O> {
     }
 }
 
-impl<P: Prober, O: Observer> Prober for Observed<'_, P, O> {
-    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+impl<P: Prober, O: Observer> Observed<'_, P, O> {
+    async fn observe(
+        &self,
+        probes: &[ProbeSpec],
+        batch: impl Future<Output = Result<Vec<(ProbeSpec, ProbeOutcome)>>>,
+    ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
         self.observer.sending(self.direction, probes);
-        let outcomes = self.prober.send_batch(probes).await?;
+        let outcomes = batch.await?;
         self.observer.outcomes(self.direction, &outcomes);
         Ok(outcomes)
+    }
+}
+
+impl<P: Prober, O: Observer> Prober for Observed<'_, P, O> {
+    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        self.observe(probes, self.prober.send_batch(probes)).await
+    }
+
+    async fn send_batch_within(
+        &self,
+        probes: &[ProbeSpec],
+        patience: Duration,
+    ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        self.observe(probes, self.prober.send_batch_within(probes, patience))
+            .await
     }
 }
 

@@ -36,6 +36,10 @@ use crate::{
 /// fraction of the usual `--timeout`.
 const PATIENCE_FLOOR: Duration = Duration::from_millis(500);
 
+/// The shortest wait, after its last probe, for an answer from a hop that
+/// has answered before (a retry of lost probes): its answer time is known.
+const RETRY_PATIENCE_FLOOR: Duration = Duration::from_millis(100);
+
 /// How slow, relative to the slowest answer so far, a hop's first answer
 /// may be before the hop is passed by.
 const PATIENCE_FACTOR: u32 = 4;
@@ -102,11 +106,10 @@ impl<'a, P: Prober> Session<'a, P> {
     }
 
     /// How long a batch may go without any answer before discovery moves
-    /// on: four times the slowest answer so far, at least
-    /// [`PATIENCE_FLOOR`]. (A batch never waits longer than the prober's
-    /// timeout in any case.)
-    fn patience(&self) -> Duration {
-        (self.slowest * PATIENCE_FACTOR).max(PATIENCE_FLOOR)
+    /// on: four times the slowest answer so far, at least `floor`. (A
+    /// batch never waits longer than the prober's timeout in any case.)
+    fn patience(&self, floor: Duration) -> Duration {
+        (self.slowest * PATIENCE_FACTOR).max(floor)
     }
 
     /// Sends one batch of probes, most with the TTL of `hop`, and records
@@ -148,10 +151,22 @@ impl<'a, P: Prober> Session<'a, P> {
         self.last_sent.note(probes, Instant::now());
         let prober = self.prober;
         let owned = probes.to_vec();
-        let mut batch: InFlight<'a> = Box::pin(async move { prober.send_batch(&owned).await });
-        let give_up = Instant::now() + self.patience();
+        // A retry at hops that have answered ends by itself soon after
+        // its last probe; a first batch at a hop may be passed by.
+        let retry = probes.iter().all(|probe| self.trace.answered_at(probe.ttl));
+        let (mut batch, give_up): (InFlight<'a>, _) = if retry {
+            let patience = self.patience(RETRY_PATIENCE_FLOOR);
+            let batch = async move { prober.send_batch_within(&owned, patience).await };
+            (Box::pin(batch), None)
+        } else {
+            let batch = async move { prober.send_batch(&owned).await };
+            (
+                Box::pin(batch),
+                Some(Instant::now() + self.patience(PATIENCE_FLOOR)),
+            )
+        };
         loop {
-            match self.wait(Some(&mut batch), Some(give_up)).await {
+            match self.wait(Some(&mut batch), give_up).await {
                 Event::Done(outcomes) => {
                     let outcomes = outcomes?;
                     self.log_batch(hop, &outcomes);

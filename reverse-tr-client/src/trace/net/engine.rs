@@ -167,9 +167,14 @@ impl<W: Wire> Engine<W> {
         &self.wire
     }
 
-    /// Sends one probe and returns what its answer said, unconverted.
-    pub async fn exchange(&self, probe: ProbeSpec) -> Result<Option<(Reply, Duration)>> {
-        let mut answers = self.exchange_all(&[probe]).await?;
+    /// Sends one probe and returns what its answer said, unconverted;
+    /// waits `patience` for it if given, else the timeout.
+    pub async fn exchange(
+        &self,
+        probe: ProbeSpec,
+        patience: Option<Duration>,
+    ) -> Result<Option<(Reply, Duration)>> {
+        let mut answers = self.exchange_all(&[probe], patience).await?;
         Ok(answers.pop().flatten())
     }
 
@@ -177,7 +182,11 @@ impl<W: Wire> Engine<W> {
     /// sending), in the order of `probes`. Each probe has its own deadline,
     /// `timeout` after it left; the wait ends when every probe has its
     /// outcome or deadline, or earlier once the batch has fallen [`quiet`].
-    async fn exchange_all(&self, probes: &[ProbeSpec]) -> Result<Vec<Option<(Reply, Duration)>>> {
+    async fn exchange_all(
+        &self,
+        probes: &[ProbeSpec],
+        patience: Option<Duration>,
+    ) -> Result<Vec<Option<(Reply, Duration)>>> {
         let (answers_in, mut answers_out) = mpsc::unbounded_channel();
         let registered = Registered {
             in_flight: &self.in_flight,
@@ -213,6 +222,9 @@ impl<W: Wire> Engine<W> {
         let mut waiting: usize = sent.iter().flatten().count();
         let last_send = sent.iter().flatten().map(|&(_, at)| at).max();
         let mut wait = Wait::new(last_send.unwrap_or_else(Instant::now), self.timeout);
+        if let Some(patience) = patience {
+            wait = wait.within(patience);
+        }
         while waiting > 0 {
             let deadline = wait.until();
             match tokio::time::timeout_at(deadline, answers_out.recv()).await {
@@ -235,14 +247,32 @@ impl<W: Wire> Engine<W> {
     }
 }
 
-impl<W: Wire> Prober for Engine<W> {
-    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
-        let answers = self.exchange_all(probes).await?;
+impl<W: Wire> Engine<W> {
+    async fn outcomes(
+        &self,
+        probes: &[ProbeSpec],
+        patience: Option<Duration>,
+    ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        let answers = self.exchange_all(probes, patience).await?;
         Ok(probes
             .iter()
             .zip(answers)
             .map(|(&probe, answer)| (probe, outcome(answer)))
             .collect())
+    }
+}
+
+impl<W: Wire> Prober for Engine<W> {
+    async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        self.outcomes(probes, None).await
+    }
+
+    async fn send_batch_within(
+        &self,
+        probes: &[ProbeSpec],
+        patience: Duration,
+    ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
+        self.outcomes(probes, Some(patience)).await
     }
 }
 

@@ -25,6 +25,9 @@ const QUIET_FACTOR: u32 = 4;
 pub(crate) struct Wait {
     last_send: Instant,
     timeout: Duration,
+    /// How long a batch without any answer waits: the timeout, or less
+    /// for probes to hops known to answer.
+    silence: Duration,
     last_answer: Option<Instant>,
     slowest: Duration,
 }
@@ -34,8 +37,18 @@ impl Wait {
         Self {
             last_send,
             timeout,
+            silence: timeout,
             last_answer: None,
             slowest: Duration::ZERO,
+        }
+    }
+
+    /// A batch to hops known to answer: without any answer `patience`
+    /// after its last probe, the rest is lost.
+    pub(crate) fn within(self, patience: Duration) -> Self {
+        Self {
+            silence: patience.min(self.timeout),
+            ..self
         }
     }
 
@@ -49,7 +62,7 @@ impl Wait {
     pub(crate) fn until(&self) -> Instant {
         let full = self.last_send + self.timeout;
         match self.last_answer {
-            None => full,
+            None => self.last_send + self.silence,
             Some(answer) => {
                 let quiet = (self.slowest * QUIET_FACTOR)
                     .max(QUIET_FLOOR)
@@ -70,6 +83,22 @@ mod tests {
     async fn a_batch_without_answers_waits_the_timeout() {
         let sent = Instant::now();
         assert_eq!(Wait::new(sent, TIMEOUT).until(), sent + TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_to_hops_known_to_answer_waits_its_patience_for_the_first_answer() {
+        let sent = Instant::now();
+        let patience = Duration::from_millis(100);
+        let mut wait = Wait::new(sent, TIMEOUT).within(patience);
+        assert_eq!(wait.until(), sent + patience);
+        // An answer turns the wait into the quiet period of any batch.
+        wait.answered(sent + Duration::from_millis(10), Duration::from_millis(10));
+        assert_eq!(wait.until(), sent + Duration::from_millis(10) + QUIET_FLOOR);
+        assert_eq!(
+            Wait::new(sent, TIMEOUT).within(3 * TIMEOUT).until(),
+            sent + TIMEOUT,
+            "never beyond the timeout"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -30,6 +30,11 @@ use crate::{
 /// Transmissions of the presence check (1 + 3 retries, §11.5.3).
 const PRESENCE_ATTEMPTS: usize = 4;
 
+/// How long each presence check but the last waits for its answer: well
+/// above a server's answer time, so a lost request or answer costs this
+/// rather than a `--timeout`; the last waits the timeout.
+const PRESENCE_PATIENCE: Duration = Duration::from_millis(500);
+
 /// Requests of one trace and the recognition of their responses.
 #[derive(Debug)]
 pub struct ReverseWire {
@@ -247,12 +252,17 @@ pub(crate) fn prober(
 }
 
 /// The presence check (§11.5.3): a TTL-0 request, sent up to four times,
-/// must be refused with state 1 (or answered) by a server.
+/// must be refused with state 1 (or answered) by a server. The first three
+/// wait [`PRESENCE_PATIENCE`] each, the last `--timeout`.
 pub(crate) async fn check_presence(prober: &ReverseProber) -> Result<()> {
     let target = prober.wire().target;
     for attempt in 1..=PRESENCE_ATTEMPTS {
         log::debug!("presence check {attempt} of {PRESENCE_ATTEMPTS}");
-        if let Some((reply, _)) = prober.exchange(ProbeSpec { ttl: 0, flow: 0 }).await? {
+        let patience = (attempt < PRESENCE_ATTEMPTS).then_some(PRESENCE_PATIENCE);
+        if let Some((reply, _)) = prober
+            .exchange(ProbeSpec { ttl: 0, flow: 0 }, patience)
+            .await?
+        {
             return presence(reply, target);
         }
     }
