@@ -99,9 +99,11 @@ pub(crate) struct FakeNetwork<F> {
     /// Set once this many batches were sent, to simulate Ctrl-C.
     stop_after: Option<(usize, Arc<AtomicBool>)>,
     /// With a timeout, each batch takes (tokio) time as the engine's would:
-    /// answers after 1 ms, the quiet period of `net::quiet` after them,
-    /// the whole timeout when nothing answered.
+    /// until its slowest answer, the quiet period of `net::quiet` after
+    /// them, the whole timeout (or the patience) when nothing answered.
     timeout: Option<Duration>,
+    /// What [`Prober::one_first_hop`] says.
+    one_first_hop: bool,
 }
 
 impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
@@ -111,6 +113,7 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
             log: Mutex::new(Vec::new()),
             stop_after: None,
             timeout: None,
+            one_first_hop: false,
         }
     }
 
@@ -124,10 +127,16 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
 
     pub(crate) fn stopping(route: F, batches: usize, stop: Arc<AtomicBool>) -> Self {
         Self {
-            route,
-            log: Mutex::new(Vec::new()),
             stop_after: Some((batches, stop)),
-            timeout: None,
+            ..Self::new(route)
+        }
+    }
+
+    /// As a forward prober on a host whose flows all leave by one route.
+    pub(crate) fn with_one_first_hop(self) -> Self {
+        Self {
+            one_first_hop: true,
+            ..self
         }
     }
 
@@ -156,6 +165,10 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
 }
 
 impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> Prober for FakeNetwork<F> {
+    fn one_first_hop(&self) -> bool {
+        self.one_first_hop
+    }
+
     async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
         self.exchange(probes, None).await
     }

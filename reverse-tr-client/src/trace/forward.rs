@@ -123,10 +123,33 @@ pub struct ForwardWire {
     last_id: Mutex<u16>,
     /// IPv6 sets the hop limit on the socket before each send: one at a time.
     sending: tokio::sync::Mutex<()>,
+    /// See [`Wire::one_first_hop`].
+    one_first_hop: bool,
+}
+
+/// The sysctl of the host's multipath hash for `family`.
+fn hash_policy_file(family: Family) -> &'static str {
+    match family {
+        Family::V4 => "/proc/sys/net/ipv4/fib_multipath_hash_policy",
+        Family::V6 => "/proc/sys/net/ipv6/fib_multipath_hash_policy",
+    }
+}
+
+/// Whether a multipath hash `policy` (the sysctl's text) leaves ports and
+/// ICMP fields out: 0 (addresses, and for IPv6 the flow label, which
+/// stays the same for every probe of a trace; Linux's default) or 2 (the
+/// same, or inner addresses our probes do not have). Every flow then takes
+/// the same route out of this host, to one first hop.
+fn hashes_addresses_only(policy: &str) -> bool {
+    matches!(policy.trim(), "0" | "2")
 }
 
 impl Wire for ForwardWire {
     type Key = u16;
+
+    fn one_first_hop(&self) -> bool {
+        self.one_first_hop
+    }
 
     fn next_key(&self) -> Option<u16> {
         // The lock guards a plain integer: poison cannot corrupt it.
@@ -178,6 +201,8 @@ pub(crate) fn prober(
         socket,
         last_id: Mutex::new(rand::random()),
         sending: tokio::sync::Mutex::new(()),
+        one_first_hop: std::fs::read_to_string(hash_policy_file(family))
+            .is_ok_and(|policy| hashes_addresses_only(&policy)),
     };
     Ok(Engine::new(wire, receivers, pacer, timeout))
 }
@@ -273,6 +298,13 @@ mod tests {
             }
         }
         message
+    }
+
+    #[test]
+    fn only_a_hash_of_addresses_keeps_every_flow_on_one_first_hop() {
+        for (policy, one) in [("0\n", true), ("2\n", true), ("1\n", false), ("3\n", false)] {
+            assert_eq!(hashes_addresses_only(policy), one, "{policy:?}");
+        }
     }
 
     #[test]

@@ -166,6 +166,9 @@ pub struct Trace {
     reached: bool,
     interrupted: bool,
     refusals: BTreeMap<ErrorState, u32>,
+    /// The root sends every flow to one first hop (see
+    /// [`Prober::one_first_hop`](crate::trace::probe::Prober::one_first_hop)).
+    one_first_hop: bool,
 }
 
 impl Index<VertexId> for Trace {
@@ -187,6 +190,7 @@ impl Trace {
             reached: false,
             interrupted: false,
             refusals: BTreeMap::new(),
+            one_first_hop: false,
         }
     }
 
@@ -359,6 +363,17 @@ impl Trace {
     /// Whether the hop probed with `ttl` has answered.
     pub(crate) fn answered_at(&self, ttl: u8) -> bool {
         self.answered_where(|probed| probed == ttl)
+    }
+
+    /// Notes that the root sends every flow to one first hop.
+    pub(crate) fn set_one_first_hop(&mut self) {
+        self.one_first_hop = true;
+    }
+
+    /// Whether `hop` is the first hop (TTL 1) of a root known to send every
+    /// flow there: one vertex, for certain.
+    pub(crate) fn is_sole_first_hop(&self, hop: usize) -> bool {
+        self.one_first_hop && self.hops[hop].ttl == 1
     }
 
     /// Whether `hop` has a black hole.

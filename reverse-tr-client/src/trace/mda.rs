@@ -24,7 +24,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use crate::{
     trace::Result,
     trace::flows::{FLOW_RANGE, FlowStream},
-    trace::graph::{Trace, Vertex},
+    trace::graph::{Trace, VertexId},
     trace::probe::{ProbeSpec, Prober},
     trace::reprobe::looks_rate_limited,
     trace::session::Session,
@@ -51,9 +51,13 @@ struct Shortfall {
 }
 
 /// `n(max(1, successors) + 1)`: a vertex is assumed to have one successor
-/// more than seen (§11.10.2).
-fn vertex_stopping_point(vertex: &Vertex, confidence: f64) -> usize {
-    stopping_point(vertex.successors.len().max(1) + 1, confidence)
+/// more than seen (§11.10.2); but the root known to send every flow to one
+/// first hop needs one flow there.
+fn vertex_stopping_point(trace: &Trace, id: VertexId, confidence: f64) -> usize {
+    if id == trace.root() && trace.hops().len() > 1 && trace.is_sole_first_hop(1) {
+        return 1;
+    }
+    stopping_point(trace[id].successors.len().max(1) + 1, confidence)
 }
 
 /// Adds to `batch` the flows each vertex of `hop` still needs at the next
@@ -71,7 +75,7 @@ fn take_vertex_flows(
     let mut short = Shortfall::default();
     for &id in &trace.hop(hop).vertices {
         let vertex = &trace[id];
-        let needed = vertex_stopping_point(vertex, confidence);
+        let needed = vertex_stopping_point(trace, id, confidence);
         let chosen = |flow: &u16| probed.contains(flow) || batch.contains(flow);
         let have = vertex.all_flows().filter(chosen).count();
         let more: Vec<u16> = vertex
@@ -121,7 +125,7 @@ fn hop_confirmed(trace: &Trace, hop: usize, confidence: f64) -> bool {
             .all_flows()
             .filter(|flow| answered.contains(flow))
             .count()
-            >= vertex_stopping_point(vertex, confidence)
+            >= vertex_stopping_point(trace, id, confidence)
     })
 }
 
@@ -134,10 +138,9 @@ fn flows_to_locate(trace: &Trace, hop: usize, confidence: f64) -> usize {
         .hop(hop)
         .vertices
         .iter()
-        .map(|&id| &trace[id])
-        .filter(|vertex| !vertex.is_black_hole() && vertex.flow_count() > 0)
-        .map(|vertex| {
-            (vertex_stopping_point(vertex, confidence) * total).div_ceil(vertex.flow_count())
+        .filter(|&&id| !trace[id].is_black_hole() && trace[id].flow_count() > 0)
+        .map(|&id| {
+            (vertex_stopping_point(trace, id, confidence) * total).div_ceil(trace[id].flow_count())
         })
         .max()
         .map_or(0, |needed| needed.saturating_sub(total))

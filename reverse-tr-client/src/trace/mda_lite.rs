@@ -35,8 +35,12 @@ use crate::{
 };
 
 /// `n(k + 1)` for the `k` responsive vertices of `hop` seen so far (at
-/// least one assumed): how many flows the hop needs in all.
+/// least one assumed): how many flows the hop needs in all; one for the
+/// first hop of a root known to send every flow there.
 fn hop_stopping_point(trace: &Trace, hop: usize, confidence: f64) -> usize {
+    if trace.is_sole_first_hop(hop) {
+        return 1;
+    }
     stopping_point(responsive(trace, hop).len().max(1) + 1, confidence)
 }
 
@@ -294,11 +298,17 @@ mod tests {
         route: Route,
         algorithm: Algorithm,
         expected: &[(u8, u8)],
+        one_first_hop: bool,
     ) -> (u64, Vec<usize>) {
         let mut complete = 0;
         let mut probes = Vec::new();
         for seed in 0..RUNS {
             let network = FakeNetwork::new(move |probe, _| route(probe));
+            let network = if one_first_hop {
+                network.with_one_first_hop()
+            } else {
+                network
+            };
             let stop = AtomicBool::new(false);
             let params = params(algorithm);
             let trace = Discovery::new(
@@ -330,14 +340,30 @@ mod tests {
 
     #[tokio::test]
     async fn a_uniform_diamond_costs_the_hop_stopping_points_only() {
-        let (complete, probes) = survey(uniform, Algorithm::MdaLite, &UNIFORM).await;
+        let (complete, probes) = survey(uniform, Algorithm::MdaLite, &UNIFORM, false).await;
         assert!(enough(complete, 1), "{complete} of {RUNS}");
         // n(2) at TTL 1, n(3) at TTL 2, n(2) at TTL 3, 4 and 5: 6 + 11 + 6 + 6 + 6.
         assert!(probes.iter().all(|&sent| sent == 35), "{probes:?}");
-        let (_, full) = survey(uniform, Algorithm::Mda, &UNIFORM).await;
+        let (_, full) = survey(uniform, Algorithm::Mda, &UNIFORM, false).await;
         assert!(
             full.iter().all(|&sent| sent > 35),
             "the full MDA spends more: {full:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_root_known_to_have_one_first_hop_asks_it_once() {
+        let (complete, probes) = survey(uniform, Algorithm::MdaLite, &UNIFORM, true).await;
+        assert!(enough(complete, 1), "{complete} of {RUNS}");
+        // 1 at TTL 1, then as above: 1 + 11 + 6 + 6 + 6.
+        assert!(probes.iter().all(|&sent| sent == 30), "{probes:?}");
+        let (complete, with) = survey(uniform, Algorithm::Mda, &UNIFORM, true).await;
+        assert!(enough(complete, 1), "{complete} of {RUNS}");
+        let (_, without) = survey(uniform, Algorithm::Mda, &UNIFORM, false).await;
+        let total = |runs: &[usize]| runs.iter().sum::<usize>();
+        assert!(
+            total(&with) * without.len() < total(&without) * with.len(),
+            "the full MDA saves too: {with:?} against {without:?}"
         );
     }
 
@@ -353,7 +379,7 @@ mod tests {
             (6, 200),
             (100, 1),
         ];
-        let (complete, probes) = survey(parallel, Algorithm::MdaLite, &expected).await;
+        let (complete, probes) = survey(parallel, Algorithm::MdaLite, &expected, false).await;
         assert!(enough(complete, 2), "{complete} of {RUNS}");
         // TTL 3 has two vertices, so n(3) flows there; nothing located again.
         assert!(
@@ -376,7 +402,7 @@ mod tests {
             (6, 200),
             (100, 1),
         ];
-        let (complete, _) = survey(meshed, Algorithm::MdaLite, &expected).await;
+        let (complete, _) = survey(meshed, Algorithm::MdaLite, &expected, false).await;
         assert!(enough(complete, 3), "{complete} of {RUNS}");
     }
 
@@ -394,7 +420,7 @@ mod tests {
             (7, 200),
             (100, 1),
         ];
-        let (complete, _) = survey(asymmetric, Algorithm::MdaLite, &expected).await;
+        let (complete, _) = survey(asymmetric, Algorithm::MdaLite, &expected, false).await;
         assert!(enough(complete, 2), "{complete} of {RUNS}");
     }
 }

@@ -90,6 +90,14 @@ pub trait Prober: Send + Sync {
         probes: &[ProbeSpec],
     ) -> impl Future<Output = Result<Vec<(ProbeSpec, ProbeOutcome)>>> + Send;
 
+    /// Whether every probe leaves the root towards one and the same first
+    /// hop, whatever its flow (checked on the host; false when unknown, as
+    /// for a server's probes): the first hop then needs one probe, not the
+    /// stopping point of a possible second vertex.
+    fn one_first_hop(&self) -> bool {
+        false
+    }
+
     /// [`send_batch`](Self::send_batch) for probes to hops known to answer
     /// (a retry of lost probes): when nothing has answered `patience` after
     /// the last probe, the rest are lost then, not at the timeout. Probers

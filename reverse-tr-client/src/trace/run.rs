@@ -92,6 +92,10 @@ impl<P: Prober, O: Observer> Observed<'_, P, O> {
 }
 
 impl<P: Prober, O: Observer> Prober for Observed<'_, P, O> {
+    fn one_first_hop(&self) -> bool {
+        self.prober.one_first_hop()
+    }
+
     async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
         self.observe(probes, self.prober.send_batch(probes)).await
     }

@@ -89,11 +89,15 @@ impl<'a, P: Prober> Session<'a, P> {
     /// A session probing from `root` through `prober`; `rng` draws the
     /// multipath flows (tests seed it).
     pub(crate) fn new(prober: &'a P, root: IpAddr, stop: &'a AtomicBool, rng: StdRng) -> Self {
+        let mut trace = Trace::new(root);
+        if prober.one_first_hop() {
+            trace.set_one_first_hop();
+        }
         Self {
             prober,
             stop,
             rng,
-            trace: Trace::new(root),
+            trace,
             last_sent: LastSent::default(),
             lingering: Vec::new(),
             slowest: Duration::ZERO,

@@ -66,6 +66,11 @@ pub trait Wire: Send + Sync + 'static {
     /// The probe key and meaning of a received packet, if it answers one of
     /// ours; called by the receive task of the socket it arrived on.
     fn recognise(&self, packet: &Received<'_>) -> Option<(Self::Key, Reply)>;
+
+    /// See [`Prober::one_first_hop`].
+    fn one_first_hop(&self) -> bool {
+        false
+    }
 }
 
 /// A probe waiting for its answer: its batch's channel and its place there.
@@ -263,6 +268,10 @@ impl<W: Wire> Engine<W> {
 }
 
 impl<W: Wire> Prober for Engine<W> {
+    fn one_first_hop(&self) -> bool {
+        self.wire.one_first_hop()
+    }
+
     async fn send_batch(&self, probes: &[ProbeSpec]) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
         self.outcomes(probes, None).await
     }
