@@ -21,7 +21,7 @@ use crate::{
 
 /// Flows a black hole is asked on again (multipath): a few, so that one
 /// lost probe does not hide a rate-limited router.
-const FLOWS_PER_HOLE: usize = 3;
+const FLOWS_PER_HOLE: usize = 2;
 
 /// How each hop is probed.
 #[derive(Debug, Clone, PartialEq)]
