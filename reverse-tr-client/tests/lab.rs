@@ -6,14 +6,13 @@
 mod support;
 
 use std::{
-    collections::BTreeSet,
     process::{Command, Stdio},
     thread::sleep,
     time::Duration,
 };
 
-use reverse_tr_lab::{Direction, Family, Host, Lab, LabConfig, describe, fits};
-use support::{FAMILIES, PROTOCOLS, client, parse_report, start_server};
+use reverse_tr_lab::{Family, Host, Lab, LabConfig};
+use support::{FAMILIES, PROTOCOLS, client, start_server, wrong_trace};
 
 /// Multipath with ε = 10⁻⁴: with the default 0.05 a diamond's second branch
 /// is missed about once in 32 traces by design (6 flows all hashed alike),
@@ -104,62 +103,9 @@ fn every_direction_protocol_mode_and_family_finds_the_true_hops(lab: &Lab) {
             for mode in [&["singlepath", "--flow", "33457"][..], MULTIPATH] {
                 for direction in ["forward", "reverse", "two-way"] {
                     let args = [&[direction, protocol], mode, &[target.as_str()]].concat();
-                    let output = client(lab, &args);
-                    let stdout = String::from_utf8_lossy(&output.stdout);
-                    let report = parse_report(&stdout);
-                    let mut problems = Vec::new();
-                    if !output.status.success() {
-                        problems.push(format!(
-                            "exit {:?}: {}",
-                            output.status.code(),
-                            String::from_utf8_lossy(&output.stderr)
-                        ));
-                    }
-                    let traced: Vec<(&str, Direction)> = match direction {
-                        "forward" => vec![("FORWARD", Direction::Forward)],
-                        "reverse" => vec![("REVERSE", Direction::Reverse)],
-                        _ => vec![
-                            ("FORWARD", Direction::Forward),
-                            ("REVERSE", Direction::Reverse),
-                        ],
-                    };
-                    for (heading, way) in traced {
-                        let expected = lab.expected_hops(way, family);
-                        let Some(hops) = report.get(heading) else {
-                            problems.push(format!("no {heading} trace"));
-                            continue;
-                        };
-                        if !fits(hops, &expected) {
-                            problems.push(format!(
-                                "{heading}: {} instead of {}",
-                                describe(hops),
-                                describe(&expected)
-                            ));
-                        }
-                        let widths: BTreeSet<usize> = hops.values().map(BTreeSet::len).collect();
-                        let diamond = expected
-                            .values()
-                            .map(BTreeSet::len)
-                            .max()
-                            .unwrap_or_default();
-                        let ok = if mode[0] == "multipath" {
-                            hops == &expected
-                        } else {
-                            widths == BTreeSet::from([1])
-                        };
-                        if !ok {
-                            let want = if mode[0] == "multipath" {
-                                format!("both {diamond} branches")
-                            } else {
-                                "one vertex per hop".to_owned()
-                            };
-                            problems
-                                .push(format!("{heading}: {} — expected {want}", describe(hops)));
-                        }
-                    }
-                    if !problems.is_empty() {
-                        failures.push(format!("{args:?}:\n  {}\n{stdout}", problems.join("\n  ")));
-                    }
+                    failures.extend(wrong_trace(lab, &args, |way| {
+                        lab.expected_hops(way, family)
+                    }));
                 }
             }
         }

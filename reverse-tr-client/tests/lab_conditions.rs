@@ -16,8 +16,8 @@ mod support;
 
 use std::{thread::sleep, time::Duration};
 
-use reverse_tr_lab::{Conditions, Direction, Family, Host, Lab, LabConfig, describe, fits};
-use support::{FAMILIES, client, parse_report, start_server};
+use reverse_tr_lab::{Conditions, Family, Host, Lab, LabConfig};
+use support::{FAMILIES, start_server, wrong_trace};
 
 /// Multipath with the ε of the other lab tests (see `lab.rs`): with the
 /// default 0.05 a branch is missed once in ~32 traces by design.
@@ -43,10 +43,8 @@ fn lab_with(conditions: &Conditions) -> (Lab, support::Server) {
 }
 
 /// Runs `reverse-tr DIRECTION udp MODE… TARGET` and returns what is wrong
-/// with it (nothing when right): it must succeed, and each direction it
-/// traced must show what the conditions let a trace see — a hop at every
-/// TTL, silent routers as `*`, both diamond branches in multipath, one
-/// vertex per hop in single-path.
+/// with it (nothing when right): each direction it traced must show what
+/// the conditions let a trace see (see `support::wrong_trace`).
 fn wrong(
     lab: &Lab,
     conditions: &Conditions,
@@ -56,54 +54,10 @@ fn wrong(
 ) -> Option<String> {
     let target = lab.addr(Host::Server, family).to_string();
     let args = [&[direction, "udp"], mode, &[target.as_str()]].concat();
-    let output = client(lab, &args);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = parse_report(&stdout);
-    let mut problems = Vec::new();
-    if !output.status.success() {
-        problems.push(format!(
-            "exit {:?}: {}",
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let multipath = mode == MULTIPATH;
-    for way in Direction::ALL {
-        let heading = match way {
-            Direction::Forward if direction != "reverse" => "FORWARD",
-            Direction::Reverse if direction != "forward" => "REVERSE",
-            _ => continue,
-        };
-        let expected = conditions.visible(&lab.expected_hops(way, family));
-        let Some(hops) = report.get(heading) else {
-            problems.push(format!("no {heading} trace"));
-            continue;
-        };
-        let right = fits(hops, &expected)
-            && if multipath {
-                *hops == expected
-            } else {
-                hops.values().all(|seen| seen.len() <= 1)
-            };
-        if !right {
-            let want = if multipath {
-                "both branches"
-            } else {
-                "one vertex per hop"
-            };
-            problems.push(format!(
-                "{heading}: {} — expected {} with {want}",
-                describe(hops),
-                describe(&expected)
-            ));
-        }
-    }
-    (!problems.is_empty()).then(|| {
-        format!(
-            "{family:?} {args:?} ({conditions}):\n  {}\n{stdout}",
-            problems.join("\n  ")
-        )
+    wrong_trace(lab, &args, |way| {
+        conditions.visible(&lab.expected_hops(way, family))
     })
+    .map(|wrong| format!("{family:?} ({conditions}) {wrong}"))
 }
 
 fn assert_all_right(failures: &[String], runs: usize) {

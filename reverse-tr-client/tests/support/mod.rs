@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use reverse_tr_lab::{Family, Hops, Host, Lab};
+use reverse_tr_lab::{Direction, Family, Hops, Host, Lab, wrong};
 
 /// Both families, as the lab names them.
 pub const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
@@ -101,6 +101,35 @@ pub fn client(lab: &Lab, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("the client runs")
+}
+
+/// Runs the client with `args` (`DIRECTION PROTOCOL MODE… TARGET`) and
+/// returns what is wrong with its run, nothing when right: each direction
+/// it traced is judged by [`reverse_tr_lab::wrong`] against the hops
+/// `expected` gives for it. The report follows the reasons.
+pub fn wrong_trace(
+    lab: &Lab,
+    args: &[&str],
+    expected: impl Fn(Direction) -> Hops,
+) -> Option<String> {
+    let output = client(lab, args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let direction = args.first().copied().unwrap_or_default();
+    let traced: Vec<(Direction, Hops)> = Direction::ALL
+        .into_iter()
+        .filter(|way| match way {
+            Direction::Forward => direction != "reverse",
+            Direction::Reverse => direction != "forward",
+        })
+        .map(|way| (way, expected(way)))
+        .collect();
+    let multipath = args.contains(&"multipath");
+    wrong(output.status, &parse_report(&stdout), &traced, multipath).map(|reason| {
+        format!(
+            "{args:?}: {reason}\n{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }
 
 /// The hops of each direction in the client's text report ("FORWARD …",

@@ -21,6 +21,7 @@
 pub mod command;
 mod conditions;
 mod error;
+mod judge;
 mod naming;
 mod setup;
 mod status;
@@ -39,6 +40,7 @@ pub use traceroute::{Protocol, TraceOptions};
 
 use command::run;
 pub use error::{Error, Result};
+pub use judge::{hop_wrong, wrong};
 
 /// The name `cargo xtask lab` uses when none is given.
 pub const DEFAULT_NAME: &str = "lab";
