@@ -106,26 +106,15 @@ mod tests {
     use std::os::unix::process::ExitStatusExt;
 
     use super::*;
-    use crate::topology::fits;
+    use crate::topology::{fits, hops_of};
 
     /// Exit status 0 as `wait` reports it.
     const EXITED_0: i32 = 0;
 
-    /// Hops from TTL 1 on: each a list of addresses, empty for `*`.
-    fn hops(rows: &[&[&str]]) -> Hops {
-        (1..)
-            .zip(rows)
-            .map(|(ttl, row)| {
-                let addrs = row.iter().map(|a| a.parse().expect("address")).collect();
-                (ttl, addrs)
-            })
-            .collect()
-    }
-
     /// The forward path of the symmetric lab: r1, the diamond, r3, r4, the
     /// server.
     fn forward() -> Hops {
-        hops(&[
+        hops_of(&[
             &["10.255.0.1"],
             &["10.255.0.2", "10.255.0.3"],
             &["10.255.0.4"],

@@ -35,7 +35,7 @@ pub use conditions::{Conditions, Loss, router};
 use naming::{Label, our_namespaces, parse_netns};
 pub use status::Check;
 use topology::Topology;
-pub use topology::{Direction, Family, HOST_INTERFACE, Hops, Host, describe, fits};
+pub use topology::{Direction, Family, HOST_INTERFACE, Hops, Host, describe, fits, hops_of};
 pub use traceroute::{Protocol, TraceOptions};
 
 use command::run;

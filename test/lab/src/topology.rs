@@ -369,6 +369,21 @@ pub fn fits(traced: &Hops, expected: &Hops) -> bool {
         })
 }
 
+/// Hops from TTL 1 on, written as rows of addresses (an empty row for a
+/// `*`), as tests state what a trace shows.
+///
+/// # Panics
+/// On a row entry that is not an IP address.
+pub fn hops_of(rows: &[&[&str]]) -> Hops {
+    (1..)
+        .zip(rows)
+        .map(|(ttl, row)| {
+            let addrs = row.iter().map(|a| a.parse().expect("address")).collect();
+            (ttl, addrs)
+        })
+        .collect()
+}
+
 /// `r1, r2a|r2b, r3`: hop sets by host name.
 pub fn describe(hops: &Hops) -> String {
     hops.values().map(names).collect::<Vec<_>>().join(", ")

@@ -661,23 +661,13 @@ fn scamper(lab: &Lab, setting: &Setting, family: Family) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Hops from TTL 1 on: each a list of addresses, empty for `*`.
-    fn hops(rows: &[&[&str]]) -> Hops {
-        (1..)
-            .zip(rows)
-            .map(|(ttl, row)| {
-                let addrs = row.iter().map(|a| a.parse().expect("address")).collect();
-                (ttl, addrs)
-            })
-            .collect()
-    }
+    use reverse_tr_lab::hops_of;
 
     #[test]
     fn a_branch_no_flow_took_is_told_from_a_branch_that_never_answered() {
         let root: IpAddr = "10.0.1.100".parse().expect("address");
-        let expected = hops(&[&["10.255.0.1"], &["10.255.0.21", "10.255.0.22"]]);
-        let missing_branch = hops(&[&["10.255.0.1"], &["10.255.0.21"]]);
+        let expected = hops_of(&[&["10.255.0.1"], &["10.255.0.21", "10.255.0.22"]]);
+        let missing_branch = hops_of(&[&["10.255.0.1"], &["10.255.0.21"]]);
         let report = |traced: &Hops| BTreeMap::from([("FORWARD".to_owned(), traced.clone())]);
         let rooted = [(Direction::Forward, root, expected.clone())];
         let untried = "[DEBUG] batch from 10.0.1.100 at TTL 2: 1=10.255.0.21 2=*\n\
@@ -690,7 +680,7 @@ mod tests {
             &report(&missing_branch),
             &rooted
         ));
-        let missing_hop = hops(&[&["10.255.0.1"], &[]]);
+        let missing_hop = hops_of(&[&["10.255.0.1"], &[]]);
         assert!(!untried_branches(untried, &report(&missing_hop), &rooted));
         assert!(!untried_branches("", &report(&missing_branch), &rooted));
     }
