@@ -206,13 +206,13 @@ impl<'a, P: Prober> Discovery<'a, P> {
         Ok(self.session.trace)
     }
 
-    /// Asks the hops still waiting in `pending` (those that never answered
-    /// while a deeper hop did) again, once the pause after their last probe
-    /// has passed, in one batch per round: each black hole left at such a
-    /// hop is asked on flows of the vertex before it (single-path: the
-    /// hop's probes on its flow; multipath: up to [`FLOWS_PER_HOLE`] of
-    /// them). Rounds go on while they find something, at most `retry`
-    /// times: a rate limit gives one answer a second, a silent hop none.
+    /// Asks the hops still waiting in `pending` again while black holes are
+    /// left there and they or a deeper hop answered, once the pause after
+    /// their last probe has passed, in one batch per round: each black hole
+    /// is asked on flows of the vertex before it (single-path: the hop's
+    /// probes on its flow; multipath: up to [`FLOWS_PER_HOLE`] of them).
+    /// Rounds go on while they find something, at most `retry` times: a
+    /// rate limit gives one answer a second, a silent hop none.
     async fn ask_again(&mut self) -> Result<()> {
         let ttls: Vec<u8> = self.pending.ttls().collect();
         let retry = match self.params.mode {
@@ -221,53 +221,40 @@ impl<'a, P: Prober> Discovery<'a, P> {
         };
         for _ in 0..retry {
             let trace = &self.session.trace;
-            let waiting: Vec<u8> = ttls
+            let waiting: Vec<(u8, usize)> = ttls
                 .iter()
-                .copied()
-                .filter(|&ttl| trace.answered_beyond(ttl) && !trace.answered_at(ttl))
-                .chain(ttls.iter().copied().filter(|&ttl| {
-                    trace.answered_at(ttl)
-                        && self
-                            .session
-                            .hop_index(ttl)
-                            .is_some_and(|hop| trace.has_holes(hop))
-                }))
+                .filter_map(|&ttl| Some((ttl, self.session.hop_index(ttl)?)))
+                .filter(|&(ttl, hop)| trace.has_holes(hop) && trace.answered_from(ttl))
                 .collect();
-            let Some(rested) = waiting
+            let rested = waiting
                 .iter()
-                .map(|&ttl| self.session.last_sent.rested_at(ttl))
-                .max()
-            else {
+                .map(|&(ttl, _)| self.session.last_sent.rested_at(ttl))
+                .max();
+            let (Some(&(_, hop)), Some(rested)) = (waiting.first(), rested) else {
                 return Ok(());
             };
-            let indices: Vec<usize> = waiting
-                .iter()
-                .filter_map(|&ttl| self.session.hop_index(ttl))
-                .collect();
-            let whole = |trace: &Trace| indices.iter().all(|&hop| !trace.has_holes(hop));
+            let whole = |trace: &Trace| waiting.iter().all(|&(_, hop)| !trace.has_holes(hop));
             self.session.sleep_until(rested, whole).await?;
             let batch = self.again_probes(&waiting);
-            let Some(first) = batch.first() else {
+            if batch.is_empty() {
                 return Ok(());
-            };
-            let hop = self.session.hop_index(first.ttl).unwrap_or_default();
+            }
             let answered = self.session.send_again(hop, &batch).await?;
             if answered.is_empty() {
                 return Ok(());
             }
-            self.reprobed(&waiting, &answered);
+            let ttls: Vec<u8> = waiting.iter().map(|&(ttl, _)| ttl).collect();
+            self.reprobed(&ttls, &answered);
         }
         Ok(())
     }
 
-    /// The probes asking the holes of the hops `ttls` again.
-    fn again_probes(&self, ttls: &[u8]) -> Vec<ProbeSpec> {
+    /// The probes asking the holes of the hops `waiting` (TTL and index)
+    /// again.
+    fn again_probes(&self, waiting: &[(u8, usize)]) -> Vec<ProbeSpec> {
         let trace = &self.session.trace;
         let mut batch = Vec::new();
-        for &ttl in ttls {
-            let Some(hop) = self.session.hop_index(ttl) else {
-                continue;
-            };
+        for &(ttl, hop) in waiting {
             for &hole in &trace.hop(hop).vertices {
                 if !trace[hole].is_black_hole() {
                     continue;

@@ -354,15 +354,15 @@ impl Trace {
         }
     }
 
-    /// Whether a hop deeper than `ttl` has answered: then silence at `ttl`
-    /// is the hop's, not the path's.
-    pub(crate) fn answered_beyond(&self, ttl: u8) -> bool {
-        self.answered_where(|probed| probed > ttl)
-    }
-
     /// Whether the hop probed with `ttl` has answered.
     pub(crate) fn answered_at(&self, ttl: u8) -> bool {
         self.answered_where(|probed| probed == ttl)
+    }
+
+    /// Whether the hop probed with `ttl` or a deeper one has answered: where
+    /// only a deeper one did, silence at `ttl` is the hop's, not the path's.
+    pub(crate) fn answered_from(&self, ttl: u8) -> bool {
+        self.answered_where(|probed| probed >= ttl)
     }
 
     /// Notes that the root sends every flow to one first hop.
@@ -370,10 +370,10 @@ impl Trace {
         self.one_first_hop = true;
     }
 
-    /// Whether `hop` is the first hop (TTL 1) of a root known to send every
-    /// flow there: one vertex, for certain.
-    pub(crate) fn is_sole_first_hop(&self, hop: usize) -> bool {
-        self.one_first_hop && self.hops[hop].ttl == 1
+    /// Whether the trace's first hop (index 1) is TTL 1 and the root is
+    /// known to send every flow there: one vertex, for certain.
+    pub(crate) fn first_hop_is_sole(&self) -> bool {
+        self.one_first_hop && self.hops.get(1).is_some_and(|hop| hop.ttl == 1)
     }
 
     /// Whether `hop` has a black hole.

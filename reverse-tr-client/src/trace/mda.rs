@@ -54,7 +54,7 @@ struct Shortfall {
 /// more than seen (§11.10.2); but the root known to send every flow to one
 /// first hop needs one flow there.
 fn vertex_stopping_point(trace: &Trace, id: VertexId, confidence: f64) -> usize {
-    if id == trace.root() && trace.hops().len() > 1 && trace.is_sole_first_hop(1) {
+    if id == trace.root() && trace.first_hop_is_sole() {
         return 1;
     }
     stopping_point(trace[id].successors.len().max(1) + 1, confidence)

@@ -38,7 +38,7 @@ use crate::{
 /// least one assumed): how many flows the hop needs in all; one for the
 /// first hop of a root known to send every flow there.
 fn hop_stopping_point(trace: &Trace, hop: usize, confidence: f64) -> usize {
-    if trace.is_sole_first_hop(hop) {
+    if hop == 1 && trace.first_hop_is_sole() {
         return 1;
     }
     stopping_point(responsive(trace, hop).len().max(1) + 1, confidence)

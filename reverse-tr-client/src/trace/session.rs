@@ -11,6 +11,7 @@
 //! steps ([`mda`](crate::trace::mda)) both send through it.
 
 use std::{
+    collections::BTreeSet,
     future::{Future, poll_fn},
     net::IpAddr,
     pin::{Pin, pin},
@@ -277,11 +278,10 @@ impl<'a, P: Prober> Session<'a, P> {
         let outcomes = outcomes?;
         self.log_batch(finished.hop, &outcomes);
         let answered = self.apply(finished.hop, outcomes);
-        let mut hops: Vec<usize> = answered
+        let hops: BTreeSet<usize> = answered
             .iter()
             .filter_map(|probe| self.hop_index(probe.ttl))
             .collect();
-        hops.dedup();
         for hop in hops {
             info!("TTL {}: answered late", self.trace.hop(hop).ttl);
             self.trace.fill_holes(hop);
