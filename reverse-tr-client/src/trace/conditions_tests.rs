@@ -25,23 +25,15 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 const DESTINATION: u8 = 200;
 
 fn single_path() -> Params {
-    Params {
-        min_ttl: 1,
-        max_ttl: 15,
-        abort: 3,
-        mode: Mode::SinglePath {
-            flow: 12_345,
-            probes: 3,
-            retry: 3,
-        },
-    }
+    Params::up_to_15(Mode::SinglePath {
+        flow: 12_345,
+        probes: 3,
+        retry: 3,
+    })
 }
 
 fn multipath() -> Params {
-    Params {
-        mode: Mode::MultiPath(MultipathSettings::default()),
-        ..single_path()
-    }
+    Params::up_to_15(Mode::MultiPath(MultipathSettings::default()))
 }
 
 /// Routers 1, 2 or 3 (by flow parity at TTL 2), 4, 5, then the destination.

@@ -81,6 +81,20 @@ impl Params {
     }
 }
 
+#[cfg(test)]
+impl Params {
+    /// The tests' discovery: TTL 1 to 15, stopping after 3 unproductive
+    /// hops, probing as `mode` says.
+    pub(crate) fn up_to_15(mode: Mode) -> Self {
+        Self {
+            min_ttl: 1,
+            max_ttl: 15,
+            abort: 3,
+            mode,
+        }
+    }
+}
+
 /// Discovers the graph from `root` (TTL 0) towards `destination`, probing
 /// through `prober`. Setting `stop` ends discovery after the batch in flight;
 /// the trace found so far is returned, flagged as interrupted.
@@ -342,16 +356,11 @@ mod tests {
     const FLOW: u16 = 12_345;
 
     fn single_path(probes: u16) -> Params {
-        Params {
-            min_ttl: 1,
-            max_ttl: 15,
-            abort: 3,
-            mode: Mode::SinglePath {
-                flow: FLOW,
-                probes,
-                retry: 3,
-            },
-        }
+        Params::up_to_15(Mode::SinglePath {
+            flow: FLOW,
+            probes,
+            retry: 3,
+        })
     }
 
     fn multipath(single_vertex_opt: bool) -> Params {
@@ -360,12 +369,7 @@ mod tests {
             single_vertex_opt,
             ..MultipathSettings::default()
         });
-        Params {
-            min_ttl: 1,
-            max_ttl: 15,
-            abort: 3,
-            mode,
-        }
+        Params::up_to_15(mode)
     }
 
     /// Runs discovery from `10.0.0.100` towards `10.0.0.200` with flows drawn

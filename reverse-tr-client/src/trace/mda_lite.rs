@@ -218,15 +218,10 @@ mod tests {
     const RUNS: u64 = 100;
 
     fn params(algorithm: Algorithm) -> Params {
-        Params {
-            min_ttl: 1,
-            max_ttl: 15,
-            abort: 3,
-            mode: Mode::MultiPath(MultipathSettings {
-                algorithm,
-                ..MultipathSettings::default()
-            }),
-        }
+        Params::up_to_15(Mode::MultiPath(MultipathSettings {
+            algorithm,
+            ..MultipathSettings::default()
+        }))
     }
 
     type Route = fn(ProbeSpec) -> ProbeOutcome;
