@@ -3,7 +3,7 @@
 //! in for silence, and stop at the destination, after `abort` unproductive
 //! hops, or at the last TTL.
 
-use std::{collections::BTreeSet, net::IpAddr, sync::atomic::AtomicBool};
+use std::{net::IpAddr, sync::atomic::AtomicBool};
 
 use log::info;
 use rand::{SeedableRng, rngs::StdRng};
@@ -15,6 +15,7 @@ use crate::{
     trace::mda::{Algorithm, MultipathSettings, multipath_step},
     trace::mda_lite::mda_lite_step,
     trace::probe::{ProbeSpec, Prober},
+    trace::probed::Probed,
     trace::reprobe::Pending,
     trace::session::Session,
 };
@@ -155,7 +156,7 @@ impl<'a, P: Prober> Discovery<'a, P> {
                     let session = &mut self.session;
                     match settings.algorithm {
                         Algorithm::Mda => {
-                            multipath_step(session, hop, next, settings, BTreeSet::new()).await?;
+                            multipath_step(session, hop, next, settings, Probed::default()).await?;
                         }
                         Algorithm::MdaLite => mda_lite_step(session, hop, next, settings).await?,
                     }
@@ -174,15 +175,8 @@ impl<'a, P: Prober> Discovery<'a, P> {
             {
                 self.pending.add(ttl, 1);
             }
-            let mut responsive = self
-                .session
-                .trace
-                .hop(next)
-                .vertices
-                .iter()
-                .copied()
-                .filter(|&id| !self.session.trace[id].is_black_hole());
-            match (responsive.next(), responsive.next()) {
+            let responsive: Vec<VertexId> = self.session.trace.responsive(next).take(2).collect();
+            match (responsive.first().copied(), responsive.get(1)) {
                 (None, _) => unresponsive += 1,
                 (Some(w), None) => {
                     if last_known.is_some_and(|known| self.session.trace.same_vertex(known, w)) {

@@ -376,6 +376,15 @@ impl Trace {
         self.one_first_hop && self.hops.get(1).is_some_and(|hop| hop.ttl == 1)
     }
 
+    /// The vertices of `hop` that answered.
+    pub(crate) fn responsive(&self, hop: usize) -> impl Iterator<Item = VertexId> + '_ {
+        self.hops[hop]
+            .vertices
+            .iter()
+            .copied()
+            .filter(|&id| !self[id].is_black_hole())
+    }
+
     /// Whether `hop` has a black hole.
     pub(crate) fn has_holes(&self, hop: usize) -> bool {
         self.hops[hop]

@@ -26,6 +26,7 @@ use crate::{
     trace::flows::{FLOW_RANGE, FlowStream},
     trace::graph::{Trace, VertexId},
     trace::probe::{ProbeSpec, Prober},
+    trace::probed::Probed,
     trace::reprobe::looks_rate_limited,
     trace::session::Session,
 };
@@ -68,7 +69,7 @@ fn vertex_stopping_point(trace: &Trace, id: VertexId, confidence: f64) -> usize 
 fn take_vertex_flows(
     trace: &Trace,
     hop: usize,
-    probed: &BTreeSet<u16>,
+    probed: &Probed,
     batch: &mut Vec<u16>,
     confidence: f64,
 ) -> Shortfall {
@@ -76,8 +77,11 @@ fn take_vertex_flows(
     for &id in &trace.hop(hop).vertices {
         let vertex = &trace[id];
         let needed = vertex_stopping_point(trace, id, confidence);
-        let chosen = |flow: &u16| probed.contains(flow) || batch.contains(flow);
-        let have = vertex.all_flows().filter(chosen).count();
+        let chosen = |flow: &u16| probed.sent(*flow) || batch.contains(flow);
+        let have = vertex
+            .all_flows()
+            .filter(|&flow| probed.counts(flow) || batch.contains(&flow))
+            .count();
         let more: Vec<u16> = vertex
             .all_flows()
             .filter(|flow| !chosen(flow))
@@ -96,7 +100,7 @@ fn take_vertex_flows(
 
 /// Whether every vertex of `hop` had the flows of its stopping point
 /// `probed` at the next hop.
-fn stopping_points_met(trace: &Trace, hop: usize, probed: &BTreeSet<u16>, confidence: f64) -> bool {
+fn stopping_points_met(trace: &Trace, hop: usize, probed: &Probed, confidence: f64) -> bool {
     let mut more = Vec::new();
     take_vertex_flows(trace, hop, probed, &mut more, confidence) == Shortfall::default()
         && more.is_empty()
@@ -204,7 +208,7 @@ pub(crate) async fn multipath_step<P: Prober>(
     hop: usize,
     next: usize,
     settings: MultipathSettings,
-    probed: BTreeSet<u16>,
+    probed: Probed,
 ) -> Result<()> {
     Multipath { session }
         .step(hop, next, settings, probed)
@@ -218,7 +222,7 @@ pub(crate) async fn probe_next<P: Prober>(
     session: &mut Session<'_, P>,
     (hop, next): (usize, usize),
     batch: Vec<u16>,
-    probed: &mut BTreeSet<u16>,
+    probed: &mut Probed,
     settings: MultipathSettings,
 ) -> Result<usize> {
     Multipath { session }
@@ -227,13 +231,13 @@ pub(crate) async fn probe_next<P: Prober>(
 }
 
 /// Sends `flows` to `hop` in bursts with retries (see
-/// `Multipath::send_flows`).
+/// `Multipath::send_flows`); returns the flows handed back.
 pub(crate) async fn send_flows<P: Prober>(
     session: &mut Session<'_, P>,
     hop: usize,
     flows: Vec<u16>,
     settings: MultipathSettings,
-) -> Result<()> {
+) -> Result<Vec<u16>> {
     Multipath { session }.send_flows(hop, flows, settings).await
 }
 
@@ -248,7 +252,7 @@ impl<P: Prober> Multipath<'_, '_, P> {
         hop: usize,
         next: usize,
         settings: MultipathSettings,
-        mut probed: BTreeSet<u16>,
+        mut probed: Probed,
     ) -> Result<()> {
         let mut fresh = FlowStream::new(
             &self.session.trace.hop_flows(hop),
@@ -260,13 +264,16 @@ impl<P: Prober> Multipath<'_, '_, P> {
             if batch.is_empty() || self.session.trace.interrupted() {
                 break;
             }
+            let counted = probed.count() + batch.len();
             let links = self
                 .probe_next(hop, next, batch, &mut probed, settings)
                 .await?;
             if self.session.trace.interrupted() {
                 break;
             }
-            if links == 0 {
+            // Flows handed back are replaced first: a spent rate limit
+            // is no sign that the hop has shown all its vertices.
+            if links == 0 && probed.count() == counted {
                 // §11.10.5 and Q-27: a batch without a new link ends the
                 // step, against rate-limited routers skewing the split.
                 // Usually the batch met the stopping points anyway; only
@@ -289,11 +296,12 @@ impl<P: Prober> Multipath<'_, '_, P> {
         hop: usize,
         next: usize,
         batch: Vec<u16>,
-        probed: &mut BTreeSet<u16>,
+        probed: &mut Probed,
         settings: MultipathSettings,
     ) -> Result<usize> {
-        probed.extend(batch.iter().copied());
-        self.send_flows(next, batch, settings).await?;
+        probed.send(batch.iter().copied());
+        let handed_back = self.send_flows(next, batch, settings).await?;
+        probed.hand_back(handed_back);
         if !self.session.trace.interrupted() {
             self.locate_missing(hop, next, settings).await?;
         }
@@ -313,7 +321,7 @@ impl<P: Prober> Multipath<'_, '_, P> {
     async fn next_batch(
         &mut self,
         hop: usize,
-        probed: &BTreeSet<u16>,
+        probed: &Probed,
         fresh: &mut FlowStream<StdRng>,
         settings: MultipathSettings,
     ) -> Result<Vec<u16>> {
@@ -353,6 +361,7 @@ impl<P: Prober> Multipath<'_, '_, P> {
                 return Ok(batch);
             }
             let known = self.session.trace.hop_flows(hop).len();
+            // Flows refused there stay unlocated, and unused.
             self.send_flows(hop, new, settings).await?;
             if self.session.trace.hop_flows(hop).len() == known {
                 return Ok(batch);
@@ -384,7 +393,8 @@ impl<P: Prober> Multipath<'_, '_, P> {
             return Ok(());
         };
         if self.session.trace.hop(hop).vertices.len() > 1 {
-            return self.send_flows(hop, missing, settings).await;
+            self.send_flows(hop, missing, settings).await?;
+            return Ok(());
         }
         if self.session.trace.hop(hop).ttl == 0 {
             // The root sent them itself.
@@ -420,14 +430,18 @@ impl<P: Prober> Multipath<'_, '_, P> {
     /// answered in the run: a silent hop costs the session's patience, never
     /// one per retry. Scattered losses are retried at once; losses that
     /// look like a rate limit (a burst, then nothing, or a retry without
-    /// any answer) are retried after the pause of
-    /// [`reprobe`](crate::trace::reprobe), and the hop is flagged.
+    /// any answer; any loss at a hop of several vertices flagged before)
+    /// flag the hop. At a hop where several vertices answered they are
+    /// handed back: returned unanswered, for the step to probe other flows
+    /// instead ([`Probed`]), at most `retry` times a hop. Otherwise they are
+    /// retried after the pause of [`reprobe`](crate::trace::reprobe).
+    /// Returns the flows handed back.
     async fn send_flows(
         &mut self,
         hop: usize,
         flows: Vec<u16>,
         settings: MultipathSettings,
-    ) -> Result<()> {
+    ) -> Result<Vec<u16>> {
         let ttl = self.session.trace.hop(hop).ttl;
         let mut chunk = settings.min_burst;
         let mut pending = flows;
@@ -436,12 +450,17 @@ impl<P: Prober> Multipath<'_, '_, P> {
             if round > 0 {
                 if !self.answered_ever(hop) {
                     debug!("TTL {ttl} never answered: asked again at the end, if at all");
-                    return Ok(());
+                    return Ok(Vec::new());
                 }
                 // A burst answered and then nothing, or a retry without
-                // any answer: a rate limit, which only time refills.
+                // any answer: a rate limit, which only time refills, or
+                // other vertices of the hop answer in its place.
                 if burst_spent {
                     self.session.trace.set_rate_limited(hop);
+                    if self.several_answered(hop) && self.session.hand_back(hop, settings.retry) {
+                        debug!("TTL {ttl}: {} flows handed back", pending.len());
+                        return Ok(pending);
+                    }
                     let rested = self.session.last_sent.rested_at(ttl);
                     self.session.sleep_until(rested, |_| false).await?;
                 }
@@ -463,11 +482,12 @@ impl<P: Prober> Multipath<'_, '_, P> {
                 answered.extend(got.iter().map(|probe| probe.flow));
                 start = end;
             }
-            burst_spent =
-                looks_rate_limited(&pending, &answered) || (round > 0 && answered.is_empty());
+            burst_spent = (self.session.trace.hop(hop).rate_limited && self.several_answered(hop))
+                || looks_rate_limited(&pending, &answered)
+                || (round > 0 && answered.is_empty());
             pending.retain(|flow| !answered.contains(flow));
             if pending.is_empty() || self.session.trace.interrupted() {
-                return Ok(());
+                return Ok(Vec::new());
             }
         }
         if self.answered_ever(hop) {
@@ -477,17 +497,23 @@ impl<P: Prober> Multipath<'_, '_, P> {
                 settings.retry
             );
         }
-        Ok(())
+        Ok(Vec::new())
+    }
+
+    /// How many vertices of `hop` answered in this run.
+    fn answered(&self, hop: usize) -> usize {
+        self.session.trace.responsive(hop).count()
     }
 
     /// Whether some vertex of `hop` ever answered in this run.
     fn answered_ever(&self, hop: usize) -> bool {
-        self.session
-            .trace
-            .hop(hop)
-            .vertices
-            .iter()
-            .any(|&id| !self.session.trace[id].is_black_hole())
+        self.answered(hop) > 0
+    }
+
+    /// Whether several vertices of `hop` answered in this run, so that
+    /// others can take the flows of one whose rate limit is spent.
+    fn several_answered(&self, hop: usize) -> bool {
+        self.answered(hop) > 1
     }
 }
 

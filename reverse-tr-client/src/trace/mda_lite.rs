@@ -20,8 +20,6 @@
 //! asymmetry), switches that pair of hops to the full MDA, which continues
 //! from the flows already probed.
 
-use std::collections::BTreeSet;
-
 use log::info;
 use rand::{SeedableRng, rngs::StdRng};
 
@@ -31,6 +29,7 @@ use crate::{
     trace::graph::{Trace, VertexId},
     trace::mda::{MultipathSettings, multipath_step, probe_next, send_flows, stopping_point},
     trace::probe::Prober,
+    trace::probed::Probed,
     trace::session::Session,
 };
 
@@ -41,25 +40,14 @@ fn hop_stopping_point(trace: &Trace, hop: usize, confidence: f64) -> usize {
     if hop == 1 && trace.first_hop_is_sole() {
         return 1;
     }
-    stopping_point(responsive(trace, hop).len().max(1) + 1, confidence)
-}
-
-/// The vertices of `hop` that answered.
-fn responsive(trace: &Trace, hop: usize) -> Vec<VertexId> {
-    trace
-        .hop(hop)
-        .vertices
-        .iter()
-        .copied()
-        .filter(|&id| !trace[id].is_black_hole())
-        .collect()
+    stopping_point(trace.responsive(hop).count().max(1) + 1, confidence)
 }
 
 /// Flows each vertex of `hop` needs probed at the next hop at least: one,
 /// so that none is left without a successor; two when the next hop has
 /// several vertices, so that a vertex with several successors shows.
 fn per_vertex(trace: &Trace, next: usize) -> usize {
-    if responsive(trace, next).len() > 1 {
+    if trace.responsive(next).count() > 1 {
         2
     } else {
         1
@@ -70,13 +58,7 @@ fn per_vertex(trace: &Trace, next: usize) -> usize {
 /// many per vertex as it lacks of `per_vertex`, then round robin over the
 /// vertices until `wanted` flows are chosen (so the flows stay spread over
 /// the hop as the uniform assumption has them).
-fn known_flows(
-    trace: &Trace,
-    hop: usize,
-    next: usize,
-    probed: &BTreeSet<u16>,
-    wanted: usize,
-) -> Vec<u16> {
+fn known_flows(trace: &Trace, hop: usize, next: usize, probed: &Probed, wanted: usize) -> Vec<u16> {
     let minimum = per_vertex(trace, next);
     let mut unprobed: Vec<Vec<u16>> = trace
         .hop(hop)
@@ -85,7 +67,7 @@ fn known_flows(
         .map(|&id| {
             trace[id]
                 .all_flows()
-                .filter(|flow| !probed.contains(flow))
+                .filter(|&flow| !probed.sent(flow))
                 .collect()
         })
         .collect();
@@ -93,7 +75,7 @@ fn known_flows(
     for (&id, flows) in trace.hop(hop).vertices.iter().zip(&mut unprobed) {
         let have = trace[id]
             .all_flows()
-            .filter(|flow| probed.contains(flow))
+            .filter(|&flow| probed.counts(flow))
             .count();
         for _ in have..minimum {
             take_new(flows, &mut batch);
@@ -126,7 +108,7 @@ fn take_new(flows: &mut Vec<u16>, batch: &mut Vec<u16>) {
 /// predecessors), or uneven (vertices of `hop` with different numbers of
 /// successors).
 fn needs_full_mda(trace: &Trace, hop: usize, next: usize) -> bool {
-    let vertices = responsive(trace, hop);
+    let vertices: Vec<VertexId> = trace.responsive(hop).collect();
     let successors: Vec<usize> = vertices
         .iter()
         .map(|&id| {
@@ -138,7 +120,7 @@ fn needs_full_mda(trace: &Trace, hop: usize, next: usize) -> bool {
         })
         .collect();
     let forks = successors.iter().any(|&count| count > 1);
-    let joins = responsive(trace, next).iter().any(|&w| {
+    let joins = trace.responsive(next).any(|w| {
         vertices
             .iter()
             .filter(|&&v| trace[v].successors.contains(&w))
@@ -164,17 +146,22 @@ pub(crate) async fn mda_lite_step<P: Prober>(
         FLOW_RANGE,
         StdRng::from_rng(&mut session.rng),
     );
-    let mut probed = BTreeSet::new();
+    let mut probed = Probed::default();
+    let mut replacing = false;
     loop {
         let target = hop_stopping_point(&session.trace, next, settings.confidence);
-        let wanted = target.saturating_sub(probed.len());
+        let lacking = target.saturating_sub(probed.count());
+        // Flows handed back are replaced twice over: at a hop of two
+        // vertices, one of them spent, a new flow meets it half the time.
+        let wanted = if replacing { 2 * lacking } else { lacking };
         let mut batch = known_flows(&session.trace, hop, next, &probed, wanted);
         let short = wanted.saturating_sub(batch.len());
         if short > 0 {
             let new: Vec<u16> = fresh.by_ref().take(short).collect();
             if session.trace.hop(hop).vertices.len() > 1 && !new.is_empty() {
                 // Which vertex a new flow crosses must be known for the
-                // links: ask the hop first, keep those it answered.
+                // links: ask the hop first, keep those it answered (not
+                // those it handed back).
                 send_flows(session, hop, new.clone(), settings).await?;
                 let known = session.trace.hop_flows(hop);
                 batch.extend(new.into_iter().filter(|flow| known.contains(flow)));
@@ -185,7 +172,9 @@ pub(crate) async fn mda_lite_step<P: Prober>(
         if batch.is_empty() || session.trace.interrupted() {
             break;
         }
+        let counted = probed.count() + batch.len();
         probe_next(session, (hop, next), batch, &mut probed, settings).await?;
+        replacing = probed.count() < counted;
         if session.trace.interrupted() {
             break;
         }

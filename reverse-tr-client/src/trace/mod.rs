@@ -20,6 +20,7 @@ pub(crate) mod merge;
 pub(crate) mod net;
 pub(crate) mod paths;
 pub(crate) mod probe;
+mod probed;
 mod reprobe;
 pub(crate) mod reverse;
 pub(crate) mod run;

@@ -11,7 +11,7 @@
 //! steps ([`mda`](crate::trace::mda)) both send through it.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     future::{Future, poll_fn},
     net::IpAddr,
     pin::{Pin, pin},
@@ -84,6 +84,8 @@ pub(crate) struct Session<'a, P> {
     pub(crate) last_sent: LastSent,
     lingering: Vec<Lingering<'a>>,
     slowest: Duration,
+    /// How often each hop handed flows back (see [`hand_back`](Self::hand_back)).
+    handed_back: HashMap<usize, u32>,
 }
 
 impl<'a, P: Prober> Session<'a, P> {
@@ -102,12 +104,23 @@ impl<'a, P: Prober> Session<'a, P> {
             last_sent: LastSent::default(),
             lingering: Vec::new(),
             slowest: Duration::ZERO,
+            handed_back: HashMap::new(),
         }
     }
 
     /// The hop probed with `ttl`, if there is one yet.
     pub(crate) fn hop_index(&self, ttl: u8) -> Option<usize> {
         self.trace.hops().iter().position(|hop| hop.ttl == ttl)
+    }
+
+    /// Whether flows refused at `hop` by a spent rate limit may go back to
+    /// the multipath step once more, for other flows to take their place:
+    /// at most `times` a hop, as a hop whose every router is spent would
+    /// refuse the new flows too. Counts the time.
+    pub(crate) fn hand_back(&mut self, hop: usize, times: u32) -> bool {
+        let count = self.handed_back.entry(hop).or_default();
+        *count += 1;
+        *count <= times
     }
 
     /// How long a batch may go without any answer before discovery moves
