@@ -300,3 +300,35 @@ async fn loss_on_two_routers_costs_no_hop_and_no_branch() {
     // ε = 0.05 allows one miss in 20 on average even without loss.
     assert!(missed <= 2, "{missed} of 20 multipath traces incomplete");
 }
+
+#[tokio::test(start_paused = true)]
+async fn flows_over_a_lone_routers_burst_are_asked_again_at_the_end_not_waited_for() {
+    // The full MDA gives each of the two branch routers 6 flows at TTL 3:
+    // 12 for the one router there, which refuses 6. Discovery goes on to
+    // the destination at once; the refused flows are asked once more after
+    // the pause, all hops' in one batch.
+    let network = FakeNetwork::timed(rate_limited(diamond), TIMEOUT);
+    let params = Params::up_to_15(Mode::MultiPath(MultipathSettings {
+        algorithm: Algorithm::Mda,
+        ..MultipathSettings::default()
+    }));
+    for seed in 0..5 {
+        let start = Instant::now();
+        let trace = run(&network, &params, seed).await;
+        let elapsed = start.elapsed();
+        assert!(complete(&trace, false), "run {seed}: {:?}", hops(&trace));
+        assert!(trace.hops()[3].rate_limited, "run {seed}");
+        let sent = network.sent();
+        let destination_asked = sent
+            .iter()
+            .filter(|&&(at, _)| at >= start)
+            .find(|(_, batch)| batch.iter().any(|probe| probe.ttl == 5))
+            .map(|&(at, _)| at - start);
+        assert!(
+            destination_asked.is_some_and(|at| at < PAUSE),
+            "run {seed}: destination asked after {destination_asked:?}"
+        );
+        assert!(elapsed < 2 * PAUSE, "run {seed}: {elapsed:?}");
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+}

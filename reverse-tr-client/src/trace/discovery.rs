@@ -3,7 +3,7 @@
 //! in for silence, and stop at the destination, after `abort` unproductive
 //! hops, or at the last TTL.
 
-use std::{net::IpAddr, sync::atomic::AtomicBool};
+use std::{collections::BTreeSet, net::IpAddr, sync::atomic::AtomicBool};
 
 use log::info;
 use rand::{SeedableRng, rngs::StdRng};
@@ -214,11 +214,12 @@ impl<'a, P: Prober> Discovery<'a, P> {
         Ok(self.session.trace)
     }
 
-    /// Asks the hops still waiting in `pending` again while black holes are
-    /// left there and they or a deeper hop answered, once the pause after
-    /// their last probe has passed, in one batch per round: each black hole
-    /// is asked on flows of the vertex before it (single-path: the hop's
-    /// probes on its flow; multipath: up to [`FLOWS_PER_HOLE`] of them).
+    /// Asks again, once the pause after their last probe has passed, in
+    /// one batch per round: the hops still waiting in `pending` while black
+    /// holes are left there and they or a deeper hop answered (each black
+    /// hole on flows of the vertex before it; single-path: the hop's probes
+    /// on its flow; multipath: up to [`FLOWS_PER_HOLE`] of them), and, in
+    /// the first round, the flows a spent rate limit made multipath defer.
     /// Rounds go on while they find something, at most `retry` times: a
     /// rate limit gives one answer a second, a silent hop none.
     async fn ask_again(&mut self) -> Result<()> {
@@ -234,25 +235,45 @@ impl<'a, P: Prober> Discovery<'a, P> {
                 .filter_map(|&ttl| Some((ttl, self.session.hop_index(ttl)?)))
                 .filter(|&(ttl, hop)| trace.has_holes(hop) && trace.answered_from(ttl))
                 .collect();
-            let rested = waiting
+            let Some(rested) = waiting
                 .iter()
-                .map(|&(ttl, _)| self.session.last_sent.rested_at(ttl))
-                .max();
-            let (Some(&(_, hop)), Some(rested)) = (waiting.first(), rested) else {
+                .map(|&(ttl, _)| ttl)
+                .chain(self.session.deferred.ttls())
+                .map(|ttl| self.session.last_sent.rested_at(ttl))
+                .max()
+            else {
                 return Ok(());
             };
-            let whole = |trace: &Trace| waiting.iter().all(|&(_, hop)| !trace.has_holes(hop));
+            // Late answers may fill the holes meanwhile; deferred flows
+            // are asked in any case.
+            let nothing_deferred = self.session.deferred.ttls().next().is_none();
+            let whole = |trace: &Trace| {
+                nothing_deferred && waiting.iter().all(|&(_, hop)| !trace.has_holes(hop))
+            };
             self.session.sleep_until(rested, whole).await?;
-            let batch = self.again_probes(&waiting);
-            if batch.is_empty() {
+            let mut batch = self.again_probes(&waiting);
+            batch.extend(self.session.deferred.take());
+            let Some(hop) = batch
+                .first()
+                .and_then(|probe| self.session.hop_index(probe.ttl))
+            else {
                 return Ok(());
-            }
+            };
             let answered = self.session.send_again(hop, &batch).await?;
             if answered.is_empty() {
                 return Ok(());
             }
             let ttls: Vec<u8> = waiting.iter().map(|&(ttl, _)| ttl).collect();
             self.reprobed(&ttls, &answered);
+            // Deferred flows answered: link them (holes were seen to).
+            let late: BTreeSet<usize> = answered
+                .iter()
+                .filter(|probe| !ttls.contains(&probe.ttl))
+                .filter_map(|probe| self.session.hop_index(probe.ttl))
+                .collect();
+            for hop in late {
+                self.session.trace.fill_holes(hop);
+            }
         }
         Ok(())
     }

@@ -434,8 +434,9 @@ impl<P: Prober> Multipath<'_, '_, P> {
     /// flag the hop. At a hop where several vertices answered they are
     /// handed back: returned unanswered, for the step to probe other flows
     /// instead ([`Probed`]), at most `retry` times a hop. Otherwise they are
-    /// retried after the pause of [`reprobe`](crate::trace::reprobe).
-    /// Returns the flows handed back.
+    /// deferred: asked again after the pause of
+    /// [`reprobe`](crate::trace::reprobe), at the end of the discovery,
+    /// while the step goes on without them. Returns the flows handed back.
     async fn send_flows(
         &mut self,
         hop: usize,
@@ -461,8 +462,9 @@ impl<P: Prober> Multipath<'_, '_, P> {
                         debug!("TTL {ttl}: {} flows handed back", pending.len());
                         return Ok(pending);
                     }
-                    let rested = self.session.last_sent.rested_at(ttl);
-                    self.session.sleep_until(rested, |_| false).await?;
+                    debug!("TTL {ttl}: {} flows asked again at the end", pending.len());
+                    self.session.deferred.add(ttl, pending);
+                    return Ok(Vec::new());
                 }
             }
             let mut answered = BTreeSet::new();
@@ -755,7 +757,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn missing_flows_are_retried_after_a_pause_when_several_were_lost() {
+    async fn missing_flows_are_deferred_not_waited_for_when_several_were_lost() {
         // The hop answers the first three flows of each batch only.
         let network = FakeNetwork::new(|probe, _| {
             if probe.flow % 10 < 4 {
@@ -764,9 +766,24 @@ mod tests {
                 ProbeOutcome::Lost
             }
         });
+        let stop = AtomicBool::new(false);
+        let mut session = Session::new(&network, host(100), &stop, StdRng::seed_from_u64(1));
+        let hop = session.trace.push_hop(1);
         let start = tokio::time::Instant::now();
-        let sizes = burst_sizes(&network, settings(2, 20, 500), (1..=6).collect()).await;
-        assert_eq!(sizes, [6, 3, 3], "only the missing flows, retry + 1 times");
-        assert!(start.elapsed() >= 2 * crate::trace::reprobe::PAUSE);
+        let handed_back = Multipath {
+            session: &mut session,
+        }
+        .send_flows(hop, (1..=6).collect(), settings(2, 20, 500))
+        .await
+        .expect("fake network");
+        assert!(handed_back.is_empty(), "one vertex: nobody to take them");
+        assert_eq!(
+            network.batches().len(),
+            1,
+            "a burst, then nothing: no retry now"
+        );
+        assert_eq!(start.elapsed(), Duration::ZERO, "no pause");
+        let ttl1 = |flow| ProbeSpec { ttl: 1, flow };
+        assert_eq!(session.deferred.take(), [ttl1(4), ttl1(5), ttl1(6)]);
     }
 }

@@ -8,10 +8,12 @@
 //! along with later batches where it can, else at the end of the discovery;
 //! it is reported silent only if it never answered in the run. Losses at a
 //! hop that answered are plain loss, retried at once, unless they look like
-//! a rate limit: a burst answered, then nothing.
+//! a rate limit: a burst answered, then nothing. Those flows are
+//! [`Deferred`]: discovery goes on, and they are asked again once the pause
+//! has passed, at the end, with every other hop's in one batch.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     time::Duration,
 };
 
@@ -55,6 +57,32 @@ impl LastSent {
     /// Whether `PAUSE` has passed since `ttl` was last probed.
     pub(crate) fn rested(&self, ttl: u8) -> bool {
         self.rested_at(ttl) <= Instant::now()
+    }
+}
+
+/// Flows (by TTL) of hops that answered, refused by a spent rate limit and
+/// waiting to be asked again after the pause: once, as what answers then
+/// (an unseen vertex among them has its own budget) is all a second pause
+/// would add, bar the one error a second of the spent routers.
+#[derive(Debug, Default)]
+pub(crate) struct Deferred(BTreeMap<u8, BTreeSet<u16>>);
+
+impl Deferred {
+    pub(crate) fn add(&mut self, ttl: u8, flows: impl IntoIterator<Item = u16>) {
+        self.0.entry(ttl).or_default().extend(flows);
+    }
+
+    /// The TTLs waiting.
+    pub(crate) fn ttls(&self) -> impl Iterator<Item = u8> + '_ {
+        self.0.keys().copied()
+    }
+
+    /// The probes waiting, taken to be sent.
+    pub(crate) fn take(&mut self) -> Vec<ProbeSpec> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .flat_map(|(ttl, flows)| flows.into_iter().map(move |flow| ProbeSpec { ttl, flow }))
+            .collect()
     }
 }
 
@@ -118,6 +146,18 @@ mod tests {
         pending.add(5, 3);
         pending.answered(5);
         assert!(pending.take(|_| true).is_empty());
+    }
+
+    #[test]
+    fn deferred_flows_are_taken_once() {
+        let mut deferred = Deferred::default();
+        deferred.add(3, [8, 7]);
+        deferred.add(2, [5]);
+        deferred.add(3, [7]);
+        assert_eq!(deferred.ttls().collect::<Vec<_>>(), [2, 3]);
+        let probe = |ttl, flow| ProbeSpec { ttl, flow };
+        assert_eq!(deferred.take(), [probe(2, 5), probe(3, 7), probe(3, 8)]);
+        assert!(deferred.take().is_empty());
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::{
     trace::Result,
     trace::graph::Trace,
     trace::probe::{ProbeOutcome, ProbeSpec, Prober},
-    trace::reprobe::LastSent,
+    trace::reprobe::{Deferred, LastSent},
 };
 
 /// The shortest wait for a batch's first answer before discovery moves on
@@ -82,6 +82,7 @@ pub(crate) struct Session<'a, P> {
     pub(crate) rng: StdRng,
     pub(crate) trace: Trace,
     pub(crate) last_sent: LastSent,
+    pub(crate) deferred: Deferred,
     lingering: Vec<Lingering<'a>>,
     slowest: Duration,
     /// How often each hop handed flows back (see [`hand_back`](Self::hand_back)).
@@ -102,6 +103,7 @@ impl<'a, P: Prober> Session<'a, P> {
             rng,
             trace,
             last_sent: LastSent::default(),
+            deferred: Deferred::default(),
             lingering: Vec::new(),
             slowest: Duration::ZERO,
             handed_back: HashMap::new(),
