@@ -393,6 +393,21 @@ impl Trace {
             .any(|&id| self[id].is_black_hole())
     }
 
+    /// Whether a vertex of `hop` that answered is no successor of any
+    /// vertex of the hop before: found on flows never asked there, it is
+    /// on no path from the root yet.
+    pub(crate) fn has_unlinked(&self, hop: usize) -> bool {
+        let Some(previous) = hop.checked_sub(1) else {
+            return false;
+        };
+        self.responsive(hop).any(|id| {
+            !self.hops[previous]
+                .vertices
+                .iter()
+                .any(|&v| self[v].successors.contains(&id))
+        })
+    }
+
     /// Whether a hop whose TTL `ttls` accepts has a responsive vertex.
     fn answered_where(&self, ttls: impl Fn(u8) -> bool) -> bool {
         self.hops

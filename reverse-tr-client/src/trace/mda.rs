@@ -304,8 +304,26 @@ impl<P: Prober> Multipath<'_, '_, P> {
         probed.hand_back(handed_back);
         if !self.session.trace.interrupted() {
             self.locate_missing(hop, next, settings).await?;
+            self.link_back(hop, settings).await?;
         }
         Ok(self.session.trace.connect(hop, next))
+    }
+
+    /// Locating flows at `hop` can reveal a vertex there that its own step
+    /// missed (its flows were lost, or deferred, there): none of its flows
+    /// was asked at the hop before, so it has no predecessor and would drop
+    /// off the graph. Its flows are located at the hop before, and so on
+    /// back while that reveals unlinked vertices too.
+    async fn link_back(&mut self, mut hop: usize, settings: MultipathSettings) -> Result<()> {
+        while let Some(previous) = hop.checked_sub(1)
+            && self.session.trace.has_unlinked(hop)
+            && !self.session.trace.interrupted()
+        {
+            self.locate_missing(previous, hop, settings).await?;
+            self.session.trace.connect(previous, hop);
+            hop = previous;
+        }
+        Ok(())
     }
 
     /// The flows to probe the next hop with so that every vertex of `hop`
@@ -521,7 +539,7 @@ impl<P: Prober> Multipath<'_, '_, P> {
 
 #[cfg(test)]
 mod tests {
-    use std::{sync::atomic::AtomicBool, time::Duration};
+    use std::{net::IpAddr, sync::atomic::AtomicBool, time::Duration};
 
     use rand::rngs::StdRng;
 
@@ -785,5 +803,58 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO, "no pause");
         let ttl1 = |flow| ProbeSpec { ttl: 1, flow };
         assert_eq!(session.deferred.take(), [ttl1(4), ttl1(5), ttl1(6)]);
+    }
+
+    #[tokio::test]
+    async fn a_vertex_found_while_probing_past_its_hop_is_linked_to_the_hop_before() {
+        // Routers 1, then 2 or 3 by flow parity, then 4. TTL 2 was seen on
+        // even flows only (its other answers lost): router 3 shows only
+        // when the odd flows probed at TTL 3 are located at TTL 2.
+        let network = FakeNetwork::new(|probe: ProbeSpec, _| match probe.ttl {
+            1 => answer(1, probe),
+            2 => answer(2 + u8::from(probe.flow % 2 == 1), probe),
+            _ => answer(4, probe),
+        });
+        let stop = AtomicBool::new(false);
+        let mut session = Session::new(&network, host(100), &stop, StdRng::seed_from_u64(1));
+        let first = session.trace.push_hop(1);
+        let second = session.trace.push_hop(2);
+        let third = session.trace.push_hop(3);
+        let root = session.trace.root();
+        let even = vec![2, 4, 6, 8, 10, 12];
+        session.trace.vertex_mut(root).flows.extend(&even);
+        let settings = settings(2, 20, 500);
+        let mut multipath = Multipath {
+            session: &mut session,
+        };
+        for (hop, flows) in [(first, even), (second, vec![2, 4])] {
+            multipath
+                .send_flows(hop, flows, settings)
+                .await
+                .expect("fake network");
+            multipath.session.trace.connect(hop - 1, hop);
+        }
+        multipath
+            .probe_next(
+                second,
+                third,
+                vec![2, 4, 1, 3],
+                &mut Probed::default(),
+                settings,
+            )
+            .await
+            .expect("fake network");
+        let trace = &mut session.trace;
+        trace.prune();
+        let hops: Vec<Vec<IpAddr>> = trace.hops()[1..]
+            .iter()
+            .map(|hop| {
+                hop.vertices
+                    .iter()
+                    .filter_map(|&id| trace[id].address())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(hops, [vec![host(1)], vec![host(2), host(3)], vec![host(4)]]);
     }
 }

@@ -189,7 +189,7 @@ impl<'a, P: Prober> Session<'a, P> {
             match self.wait(Some(&mut batch), give_up).await {
                 Event::Done(outcomes) => {
                     let outcomes = outcomes?;
-                    self.log_batch(hop, &outcomes);
+                    self.log_batch(&outcomes);
                     return Ok(self.apply(hop, outcomes));
                 }
                 Event::Late(index, outcomes) => self.settle(index, outcomes)?,
@@ -291,7 +291,7 @@ impl<'a, P: Prober> Session<'a, P> {
     fn settle(&mut self, index: usize, outcomes: Outcomes) -> Result<()> {
         let finished = self.lingering.swap_remove(index);
         let outcomes = outcomes?;
-        self.log_batch(finished.hop, &outcomes);
+        self.log_batch(&outcomes);
         let answered = self.apply(finished.hop, outcomes);
         let hops: BTreeSet<usize> = answered
             .iter()
@@ -339,29 +339,32 @@ impl<'a, P: Prober> Session<'a, P> {
         answered
     }
 
-    /// At debug level, one line per batch: the root, the TTL and each
-    /// probe's flow with what answered it (`*` lost, `!` refused), in the
-    /// order sent. `cargo xtask bench` reads these lines to replay the
-    /// stopping rule on the flows a run used and the branches they took.
-    fn log_batch(&self, hop: usize, outcomes: &[(ProbeSpec, ProbeOutcome)]) {
+    /// At debug level, one line per batch and TTL (a late batch mixes
+    /// hops): the root, the TTL and each probe's flow with what answered
+    /// it (`*` lost, `!` refused), in the order sent. `cargo xtask bench`
+    /// reads these lines to replay the stopping rule on the flows a run
+    /// used and the branches they took.
+    fn log_batch(&self, outcomes: &[(ProbeSpec, ProbeOutcome)]) {
         if !log_enabled!(Level::Debug) {
             return;
         }
-        let probes: Vec<String> = outcomes
-            .iter()
-            .map(|(probe, outcome)| match outcome {
-                ProbeOutcome::Answered { hop: address, .. } => format!("{}={address}", probe.flow),
-                ProbeOutcome::Lost => format!("{}=*", probe.flow),
-                ProbeOutcome::Refused { .. } => format!("{}=!", probe.flow),
-            })
-            .collect();
         let root = self.trace[self.trace.root()]
             .address()
             .map_or_else(|| "*".to_owned(), |address| address.to_string());
-        debug!(
-            "batch from {root} at TTL {}: {}",
-            self.trace.hop(hop).ttl,
-            probes.join(" ")
-        );
+        let ttls: BTreeSet<u8> = outcomes.iter().map(|(probe, _)| probe.ttl).collect();
+        for ttl in ttls {
+            let probes: Vec<String> = outcomes
+                .iter()
+                .filter(|(probe, _)| probe.ttl == ttl)
+                .map(|(probe, outcome)| match outcome {
+                    ProbeOutcome::Answered { hop: address, .. } => {
+                        format!("{}={address}", probe.flow)
+                    }
+                    ProbeOutcome::Lost => format!("{}=*", probe.flow),
+                    ProbeOutcome::Refused { .. } => format!("{}=!", probe.flow),
+                })
+                .collect();
+            debug!("batch from {root} at TTL {ttl}: {}", probes.join(" "));
+        }
     }
 }
