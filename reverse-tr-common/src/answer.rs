@@ -13,6 +13,7 @@ use crate::constants::{
     PROTOCOL_TCP, PROTOCOL_UDP,
 };
 use crate::error::{read, read_u8, read_u16, read_u32};
+use crate::packet::{icmp, ipv4, ipv6, tcp, udp};
 use crate::probe::{ProbeProtocol, answers_syn, identifier_from_sequence};
 
 /// A probe recognised in an answer.
@@ -68,8 +69,9 @@ impl Proof {
 }
 
 /// Offset of the random octets in an ICMP or UDP probe's transport part
-/// (§5.2, §5.3).
-const RANDOM_AT: usize = 8;
+/// (§5.2, §5.3): right after either 8-octet header.
+const RANDOM_AT: usize = icmp::field::BODY;
+const _: () = assert!(RANDOM_AT == udp::field::PAYLOAD);
 
 /// True for the ICMP errors whose quote is matched (§6.2): Time Exceeded
 /// code 0 and Destination Unreachable with any code.
@@ -109,10 +111,18 @@ impl<'a> Quote<'a> {
     pub(crate) fn parse(family: Family, quote: &'a [u8]) -> Option<Self> {
         let first = read_u8(quote, 0).ok()?;
         let (header_len, protocol_at, source_at, destination_at) = match family {
-            Family::V4 if first >> 4 == 4 && first & 0x0F >= 5 => {
-                (usize::from(first & 0x0F) * 4, 9, 12, 16)
-            }
-            Family::V6 if first >> 4 == 6 => (IPV6_HEADER_LEN, 6, 8, 24),
+            Family::V4 if first >> 4 == 4 && first & 0x0F >= 5 => (
+                usize::from(first & 0x0F) * 4,
+                ipv4::field::PROTOCOL,
+                ipv4::field::SOURCE.start,
+                ipv4::field::DESTINATION.start,
+            ),
+            Family::V6 if first >> 4 == 6 => (
+                IPV6_HEADER_LEN,
+                ipv6::field::NEXT_HEADER,
+                ipv6::field::SOURCE.start,
+                ipv6::field::DESTINATION.start,
+            ),
             _ => return None,
         };
         Some(Self {
@@ -126,7 +136,7 @@ impl<'a> Quote<'a> {
     /// For a quoted Echo Request with code 0: (checksum field, identifier, sequence).
     #[inline(always)]
     pub(crate) fn echo_request(&self, family: Family) -> Option<(u16, u16, u16)> {
-        let [icmp_type, code] = read::<2>(self.transport, 0).ok()?;
+        let [icmp_type, code] = read::<2>(self.transport, icmp::field::TYPE).ok()?;
         if self.protocol != family.icmp_protocol()
             || icmp_type != family.echo_request()
             || code != 0
@@ -134,9 +144,9 @@ impl<'a> Quote<'a> {
             return None;
         }
         Some((
-            read_u16(self.transport, 2).ok()?,
-            read_u16(self.transport, 4).ok()?,
-            read_u16(self.transport, 6).ok()?,
+            read_u16(self.transport, icmp::field::CHECKSUM.start).ok()?,
+            read_u16(self.transport, icmp::field::IDENTIFIER.start).ok()?,
+            read_u16(self.transport, icmp::field::SEQUENCE.start).ok()?,
         ))
     }
 }
@@ -156,18 +166,19 @@ pub fn match_quoted(family: Family, quote: &[u8]) -> Option<ProbeMatch> {
             probe_ports(transport)?;
             (
                 ProbeProtocol::Udp,
-                read_u16(transport, 6).ok()?,
-                read_u16(transport, 2).ok()?,
+                // The UDP probe's checksum field carries its identifier (§5.3).
+                read_u16(transport, udp::field::CHECKSUM.start).ok()?,
+                read_u16(transport, udp::field::DESTINATION_PORT.start).ok()?,
                 payload,
             )
         }
         PROTOCOL_TCP => {
             probe_ports(transport)?;
-            let sequence = read_u32(transport, 4).ok()?;
+            let sequence = read_u32(transport, tcp::field::SEQUENCE.start).ok()?;
             (
                 ProbeProtocol::Tcp,
                 identifier_from_sequence(sequence),
-                read_u16(transport, 2).ok()?,
+                read_u16(transport, tcp::field::DESTINATION_PORT.start).ok()?,
                 sequence_proof(sequence),
             )
         }
@@ -199,7 +210,9 @@ fn sequence_proof(sequence: u32) -> Proof {
 /// `Some` if the UDP/TCP header starts with the probe source port.
 #[inline(always)]
 fn probe_ports(transport: &[u8]) -> Option<()> {
-    (read_u16(transport, 0).ok()? == PROBE_SOURCE_PORT).then_some(())
+    // UDP and TCP both begin with the source port.
+    const _: () = assert!(udp::field::SOURCE_PORT.start == tcp::field::SOURCE_PORT.start);
+    (read_u16(transport, udp::field::SOURCE_PORT.start).ok()? == PROBE_SOURCE_PORT).then_some(())
 }
 
 /// Matches a direct ICMP answer (§6.3): an Echo Reply with code 0 and
@@ -207,14 +220,14 @@ fn probe_ports(transport: &[u8]) -> Option<()> {
 /// payload (a reply without it echoes nothing of ours).
 #[inline(always)]
 pub fn match_echo_reply(family: Family, source: IpAddr, icmp: &[u8]) -> Option<ProbeMatch> {
-    let [icmp_type, code] = read::<2>(icmp, 0).ok()?;
-    let sequence = read_u16(icmp, 6).ok()?;
+    let [icmp_type, code] = read::<2>(icmp, icmp::field::TYPE).ok()?;
+    let sequence = read_u16(icmp, icmp::field::SEQUENCE.start).ok()?;
     if icmp_type != family.echo_reply() || code != 0 || sequence != PROBE_ICMP_SEQUENCE {
         return None;
     }
     Some(ProbeMatch {
         session: source,
-        identifier: read_u16(icmp, 4).ok()?,
+        identifier: read_u16(icmp, icmp::field::IDENTIFIER.start).ok()?,
         protocol: ProbeProtocol::Icmp,
         flow: None,
         source: None,
@@ -227,15 +240,20 @@ pub fn match_echo_reply(family: Family, source: IpAddr, icmp: &[u8]) -> Option<P
 /// (its identifier in the low half, its proof in the high half).
 #[inline(always)]
 pub fn match_tcp(source: IpAddr, tcp: &[u8]) -> Option<ProbeMatch> {
-    if !is_tcp_answer(read_u16(tcp, 2).ok()?, read_u8(tcp, 13).ok()?) {
+    if !is_tcp_answer(
+        read_u16(tcp, tcp::field::DESTINATION_PORT.start).ok()?,
+        read_u8(tcp, tcp::field::FLAGS).ok()?,
+    ) {
         return None;
     }
-    let sequence = read_u32(tcp, 8).ok()?.wrapping_sub(1);
+    let sequence = read_u32(tcp, tcp::field::ACKNOWLEDGEMENT.start)
+        .ok()?
+        .wrapping_sub(1);
     Some(ProbeMatch {
         session: source,
         identifier: identifier_from_sequence(sequence),
         protocol: ProbeProtocol::Tcp,
-        flow: Some(read_u16(tcp, 0).ok()?),
+        flow: Some(read_u16(tcp, tcp::field::SOURCE_PORT.start).ok()?),
         source: None,
         proof: sequence_proof(sequence),
     })
