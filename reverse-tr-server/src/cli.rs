@@ -155,6 +155,7 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1m")]
     pub summary_every: Duration,
     /// Log level (error, warn, info, debug, trace); overrides RUST_LOG.
+    /// At debug the loader's own lines stay at info; trace shows them.
     #[arg(long, value_name = "LEVEL")]
     pub log_level: Option<LevelFilter>,
     /// Print the verifier log when the kernel rejects the program.

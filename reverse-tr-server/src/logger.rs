@@ -15,16 +15,29 @@ use log::{Level, LevelFilter};
 
 /// Installs the logger: `level` or RUST_LOG, info by default.
 pub fn init(level: Option<LevelFilter>) {
-    let mut builder =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    if let Some(level) = level {
-        builder.filter_level(level);
-    }
+    let mut builder = builder(level);
     if stderr_is_journal() {
         builder
             .format(|out, record| writeln!(out, "{}", journal_line(record.level(), record.args())));
     }
     builder.init();
+}
+
+/// The filter of `init`. `--log-level debug` is for the daemon's own
+/// records (sessions, refusals, the program's log): aya's loader stays at
+/// info there, since its debug lines (a hundred BTF fix-ups at start) bury
+/// them; `trace` shows everything.
+fn builder(level: Option<LevelFilter>) -> env_logger::Builder {
+    let mut builder =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    if let Some(level) = level {
+        builder.filter_level(level);
+        if level == LevelFilter::Debug {
+            // A module filter matches by prefix: aya, aya_obj and aya_log.
+            builder.filter_module("aya", LevelFilter::Info);
+        }
+    }
+    builder
 }
 
 /// The syslog priority of a level (sd-daemon(3)).
@@ -70,7 +83,30 @@ fn stderr_is_journal() -> bool {
 mod tests {
     use log::Level;
 
-    use super::{journal_line, priority};
+    use super::{builder, journal_line, priority};
+
+    #[test]
+    fn debug_shows_the_daemons_records_but_not_ayas_loader() {
+        let shown = |level, target: &str, record_level| {
+            builder(Some(level)).build().matches(
+                &log::Record::builder()
+                    .level(record_level)
+                    .target(target)
+                    .build(),
+            )
+        };
+        let debug = log::LevelFilter::Debug;
+        assert!(shown(debug, "reverse_tr_server::daemon", Level::Debug));
+        assert!(
+            shown(debug, "reverse_tr", Level::Debug),
+            "the program's log"
+        );
+        assert!(!shown(debug, "aya_obj::btf::btf", Level::Debug));
+        assert!(shown(debug, "aya::programs", Level::Info));
+        let trace = log::LevelFilter::Trace;
+        assert!(shown(trace, "aya_obj::btf::btf", Level::Debug));
+        assert!(!shown(log::LevelFilter::Warn, "aya", Level::Info));
+    }
 
     #[test]
     fn levels_map_to_syslog_priorities() {
