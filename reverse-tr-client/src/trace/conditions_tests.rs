@@ -3,19 +3,14 @@
 //! rate-limit their ICMP errors as Linux does, and loss. Time is tokio's
 //! paused clock, so the costs asserted are behaviour, not measurements.
 
-use std::{
-    collections::HashMap,
-    net::IpAddr,
-    sync::{Mutex, atomic::AtomicBool},
-    time::Duration,
-};
+use std::{net::IpAddr, sync::atomic::AtomicBool, time::Duration};
 
 use rand::{SeedableRng, rngs::StdRng};
 use tokio::time::Instant;
 
 use crate::{
     trace::discovery::{Discovery, Mode, Params},
-    trace::fake_network::{FakeNetwork, answer, host},
+    trace::fake_network::{FakeNetwork, answer, host, rate_limited, rate_limited_spent},
     trace::graph::Trace,
     trace::mda::{Algorithm, MultipathSettings},
     trace::probe::{ProbeOutcome, ProbeSpec},
@@ -165,42 +160,6 @@ async fn a_slow_hop_is_waited_for_while_the_hops_after_it_are_probed() {
             "{:?}",
             params.mode
         );
-    }
-}
-
-/// Linux's default ICMP error limit per router: a burst of 6, then one per
-/// second (`net.ipv4.icmp_ratelimit=1000`), on the paused clock.
-fn rate_limited(
-    route: fn(ProbeSpec) -> ProbeOutcome,
-) -> impl Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync {
-    rate_limited_spent(route, &[])
-}
-
-/// [`rate_limited`], the routers `spent` starting with an empty bucket (a
-/// run just before spent their burst).
-fn rate_limited_spent(
-    route: fn(ProbeSpec) -> ProbeOutcome,
-    spent: &[u8],
-) -> impl Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync {
-    let buckets: Mutex<HashMap<IpAddr, (f64, Instant)>> = Mutex::new(HashMap::new());
-    let spent: Vec<IpAddr> = spent.iter().map(|&n| host(n)).collect();
-    move |probe, _| {
-        let outcome = route(probe);
-        let ProbeOutcome::Answered { hop, .. } = outcome else {
-            return outcome;
-        };
-        let now = Instant::now();
-        let mut buckets = buckets.lock().expect("buckets");
-        let burst = if spent.contains(&hop) { 0.0 } else { 6.0 };
-        let (tokens, last) = buckets.entry(hop).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64()).min(6.0);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            outcome
-        } else {
-            ProbeOutcome::Lost
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! of each probe, and every probe and batch is logged for assertions.
 
 use std::{
+    collections::HashMap,
     net::{IpAddr, Ipv4Addr},
     sync::{
         Arc, Mutex,
@@ -22,6 +23,42 @@ use crate::{
 
 /// How long an answer takes on a timed fake network.
 const ANSWER_TIME: Duration = Duration::from_millis(1);
+
+/// Linux's default ICMP error limit per router: a burst of 6, then one per
+/// second (`net.ipv4.icmp_ratelimit=1000`), on the paused clock.
+pub(crate) fn rate_limited(
+    route: fn(ProbeSpec) -> ProbeOutcome,
+) -> impl Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync {
+    rate_limited_spent(route, &[])
+}
+
+/// [`rate_limited`], the routers `spent` starting with an empty bucket (a
+/// run just before spent their burst).
+pub(crate) fn rate_limited_spent(
+    route: fn(ProbeSpec) -> ProbeOutcome,
+    spent: &[u8],
+) -> impl Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync {
+    let buckets: Mutex<HashMap<IpAddr, (f64, Instant)>> = Mutex::new(HashMap::new());
+    let spent: Vec<IpAddr> = spent.iter().map(|&n| host(n)).collect();
+    move |probe, _| {
+        let outcome = route(probe);
+        let ProbeOutcome::Answered { hop, .. } = outcome else {
+            return outcome;
+        };
+        let now = Instant::now();
+        let mut buckets = buckets.lock().expect("buckets");
+        let burst = if spent.contains(&hop) { 0.0 } else { 6.0 };
+        let (tokens, last) = buckets.entry(hop).or_insert((burst, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64()).min(6.0);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            outcome
+        } else {
+            ProbeOutcome::Lost
+        }
+    }
+}
 
 /// `10.0.0.n`.
 pub(crate) fn host(n: u8) -> IpAddr {

@@ -5,6 +5,7 @@
 //! after the previous one (or when it ended, if it took longer), so with
 //! an interval of 1 s no router is asked more than once a second per
 //! direction: the sustained rate of Linux's default ICMP error budget.
+//! The first cycle waits that second too, after discovery's probes.
 
 use std::{
     sync::atomic::{AtomicBool, Ordering},
@@ -124,6 +125,10 @@ pub(crate) async fn monitor<F: Prober, R: Prober>(
         forward: forward.map(|watched| watched.path),
         reverse: reverse.map(|watched| watched.path),
     };
+    // Discovery has just spent the routers' bursts of errors, which
+    // refill at one a second: the first cycle waits that second, or it
+    // loses probes (a stop cuts the wait short).
+    let _ = tokio::time::timeout(MIN_INTERVAL, control.wake.notified()).await;
     let start = Instant::now();
     // Probes are chosen by the cycle number, which a reset does not rewind.
     let mut turn = 0;
@@ -188,7 +193,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        trace::fake_network::{FakeNetwork, host},
+        trace::fake_network::{FakeNetwork, host, rate_limited},
         trace::graph::Direction,
     };
 
@@ -215,6 +220,25 @@ mod tests {
             1 | 2 => answer(probe.ttl),
             _ => answer(DESTINATION),
         }
+    }
+
+    /// `cycles` of the forward direction alone, on `line(7)`.
+    async fn forward_only<F>(network: &FakeNetwork<F>, cycles: u64) -> Snapshot
+    where
+        F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
+    {
+        monitor(
+            Some(Watched {
+                prober: network,
+                path: line(7),
+            }),
+            None::<Watched<'_, FakeNetwork<fn(ProbeSpec, usize) -> ProbeOutcome>>>,
+            settings(cycles),
+            &Control::default(),
+            |_| {},
+        )
+        .await
+        .expect("monitoring")
     }
 
     fn settings(cycles: u64) -> LiveSettings {
@@ -249,7 +273,11 @@ mod tests {
             seen, expected,
             "one snapshot a cycle, cycles an interval apart"
         );
-        assert_eq!(start.elapsed(), SECOND * 4, "no wait after the last cycle");
+        assert_eq!(
+            start.elapsed(),
+            MIN_INTERVAL + SECOND * 4,
+            "a rest after discovery, no wait after the last cycle"
+        );
         for (network, flow) in [(&forward, 7), (&reverse, 8)] {
             let batches = network.batches();
             assert_eq!(batches.len(), 5);
@@ -268,24 +296,36 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn routers_whose_burst_discovery_spent_lose_no_probe_of_the_first_cycle() {
+        // Linux's limit; discovery has just spent every router's burst.
+        let network = FakeNetwork::new(rate_limited(|probe| clean(probe, 0)));
+        let discovery: Vec<ProbeSpec> = (1..=3)
+            .flat_map(|ttl| (0..6).map(move |flow| ProbeSpec { ttl, flow }))
+            .collect();
+        let answered = network.send_batch(&discovery).await.expect("fake network");
+        assert!(
+            answered
+                .iter()
+                .all(|(_, outcome)| matches!(outcome, ProbeOutcome::Answered { .. }))
+        );
+        let snapshot = forward_only(&network, 5).await;
+        for vertex in snapshot
+            .paths()
+            .flat_map(|(_, path)| path.hops())
+            .flat_map(|hop| &hop.vertices)
+        {
+            assert_eq!((vertex.stats.sent(), vertex.stats.received()), (5, 5));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn monitoring_follows_a_route_change_without_a_restart() {
         // After 9 probes (3 cycles), TTL 2 is answered by host(5).
         let network = FakeNetwork::new(|probe: ProbeSpec, sequence| match probe.ttl {
             2 if sequence >= 9 => answer(5),
             _ => clean(probe, sequence),
         });
-        let snapshot = monitor(
-            Some(Watched {
-                prober: &network,
-                path: line(7),
-            }),
-            None::<Watched<'_, FakeNetwork<fn(ProbeSpec, usize) -> ProbeOutcome>>>,
-            settings(15),
-            &Control::default(),
-            |_| {},
-        )
-        .await
-        .expect("monitoring");
+        let snapshot = forward_only(&network, 15).await;
         let path = snapshot.forward.expect("forward");
         let hop = &path.hops()[1];
         let addresses: Vec<_> = hop.vertices.iter().map(|v| v.address).collect();
@@ -323,7 +363,7 @@ mod tests {
                 (snapshot, cycles)
             })
         };
-        tokio::time::sleep(SECOND * 3 / 2).await; // two cycles ran
+        tokio::time::sleep(MIN_INTERVAL + SECOND * 3 / 2).await; // the rest, two cycles
         assert!(control.toggle_pause());
         tokio::time::sleep(SECOND * 3).await;
         assert_eq!(network.batches().len(), 2, "nothing is sent while paused");
