@@ -25,7 +25,7 @@ pub fn init(level: Option<LevelFilter>) {
 
 /// The filter of `init`. `--log-level debug` is for the daemon's own
 /// records (sessions, refusals, the program's log): aya's loader stays at
-/// info there, since its debug lines (a hundred BTF fix-ups at start) bury
+/// info there, since its debug lines (196 BTF fix-ups at start) bury
 /// them; `trace` shows everything.
 fn builder(level: Option<LevelFilter>) -> env_logger::Builder {
     let mut builder =
