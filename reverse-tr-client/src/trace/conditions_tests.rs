@@ -291,3 +291,55 @@ async fn flows_over_a_lone_routers_burst_are_asked_again_at_the_end_not_waited_f
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_branch_that_answers_only_after_the_pause_is_linked_to_both_neighbouring_hops() {
+    // Router 2 alone at TTL 2, then 4 (even flows) or 5 (odd) at TTL 3;
+    // a run just before spent 5's burst. Its flows are deferred, new ones
+    // sent past router 2 without being asked there among them, and answer
+    // after the pause: router 5 shows up then, and must hang off router 2
+    // and lead on to router 6.
+    let route = |probe: ProbeSpec| match probe.ttl {
+        1..=2 => answer(probe.ttl, probe),
+        3 => answer(4 + u8::from(probe.flow % 2 == 1), probe),
+        4 => answer(6, probe),
+        _ => answer(DESTINATION, probe),
+    };
+    for algorithm in [Algorithm::MdaLite, Algorithm::Mda] {
+        let params = Params::up_to_15(Mode::MultiPath(MultipathSettings {
+            algorithm,
+            ..MultipathSettings::default()
+        }));
+        let mut asked = 0;
+        for seed in 0..10 {
+            let network = FakeNetwork::timed(rate_limited_spent(route, &[5]), TIMEOUT);
+            let trace = run(&network, &params, seed).await;
+            let odd = |probe: &ProbeSpec| probe.ttl == 3 && probe.flow % 2 == 1;
+            if !network.probes().iter().any(odd) {
+                // The miss ε allows: no flow of the first 6 took router 5.
+                continue;
+            }
+            asked += 1;
+            assert_eq!(
+                hops(&trace)[2].0,
+                [host(4), host(5)],
+                "{algorithm:?}, seed {seed}: {:?}",
+                hops(&trace)
+            );
+            assert!(trace.hops()[3].rate_limited, "{algorithm:?}, seed {seed}");
+            // And leads on: its flows were asked at TTL 4 in turn.
+            let successors: Vec<Option<IpAddr>> = trace.hops()[3]
+                .vertices
+                .iter()
+                .filter(|&&id| trace[id].address() == Some(host(5)))
+                .flat_map(|&id| &trace[id].successors)
+                .map(|&id| trace[id].address())
+                .collect();
+            assert_eq!(successors, [Some(host(6))], "{algorithm:?}, seed {seed}");
+        }
+        assert!(
+            asked >= 8,
+            "{algorithm:?}: router 5 asked in {asked} of 10 runs"
+        );
+    }
+}

@@ -12,7 +12,7 @@ use crate::{
     trace::Result,
     trace::TraceError,
     trace::graph::{Trace, VertexId},
-    trace::mda::{Algorithm, MultipathSettings, multipath_step},
+    trace::mda::{Algorithm, MultipathSettings, link_back, multipath_step},
     trace::mda_lite::mda_lite_step,
     trace::probe::{ProbeSpec, Prober},
     trace::probed::Probed,
@@ -219,8 +219,9 @@ impl<'a, P: Prober> Discovery<'a, P> {
     /// holes are left there and they or a deeper hop answered (each black
     /// hole on flows of the vertex before it; single-path: the hop's probes
     /// on its flow; multipath: up to [`FLOWS_PER_HOLE`] of them), and, in
-    /// the first round, the flows a spent rate limit made multipath defer.
-    /// Rounds go on while they find something, at most `retry` times: a
+    /// the first round, the flows a spent rate limit made multipath defer
+    /// (in later rounds, the flows of the vertices those revealed, one hop
+    /// on). Rounds go on while they find something, at most `retry` times: a
     /// rate limit gives one answer a second, a silent hop none.
     async fn ask_again(&mut self) -> Result<()> {
         let ttls: Vec<u8> = self.pending.ttls().collect();
@@ -265,7 +266,9 @@ impl<'a, P: Prober> Discovery<'a, P> {
             }
             let ttls: Vec<u8> = waiting.iter().map(|&(ttl, _)| ttl).collect();
             self.reprobed(&ttls, &answered);
-            // Deferred flows answered: link them (holes were seen to).
+            // Deferred flows answered: link them (holes were seen to). A
+            // vertex they reveal may sit on flows never asked at the hop
+            // before (sent past a lone router there): locate them.
             let late: BTreeSet<usize> = answered
                 .iter()
                 .filter(|probe| !ttls.contains(&probe.ttl))
@@ -273,9 +276,29 @@ impl<'a, P: Prober> Discovery<'a, P> {
                 .collect();
             for hop in late {
                 self.session.trace.fill_holes(hop);
+                if let Mode::MultiPath(settings) = self.params.mode {
+                    link_back(&mut self.session, hop, settings).await?;
+                    self.defer_onwards(hop);
+                }
             }
         }
         Ok(())
+    }
+
+    /// A vertex of `hop` that only a late batch revealed was never probed
+    /// past: its flows are asked at the next hop in the next round, so it
+    /// leads on instead of ending the path there.
+    fn defer_onwards(&mut self, hop: usize) {
+        let trace = &self.session.trace;
+        let Some(next) = trace.hops().get(hop + 1) else {
+            return;
+        };
+        let flows: Vec<u16> = trace
+            .responsive(hop)
+            .filter(|&id| trace[id].successors.is_empty())
+            .flat_map(|id| trace[id].all_flows())
+            .collect();
+        self.session.deferred.add(next.ttl, flows);
     }
 
     /// The probes asking the holes of the hops `waiting` (TTL and index)

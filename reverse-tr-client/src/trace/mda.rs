@@ -241,6 +241,17 @@ pub(crate) async fn send_flows<P: Prober>(
     Multipath { session }.send_flows(hop, flows, settings).await
 }
 
+/// Links the vertices of `hop` that answered only on flows never asked at
+/// the hop before (see `Multipath::link_back`), e.g. flows deferred past a
+/// lone router and answered after the pause.
+pub(crate) async fn link_back<P: Prober>(
+    session: &mut Session<'_, P>,
+    hop: usize,
+    settings: MultipathSettings,
+) -> Result<()> {
+    Multipath { session }.link_back(hop, settings).await
+}
+
 /// Multipath steps over a discovery's probing session.
 struct Multipath<'s, 'a, P> {
     session: &'s mut Session<'a, P>,

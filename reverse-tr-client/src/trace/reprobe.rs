@@ -68,8 +68,12 @@ impl LastSent {
 pub(crate) struct Deferred(BTreeMap<u8, BTreeSet<u16>>);
 
 impl Deferred {
+    /// Defers `flows` at `ttl`; none leaves `ttl` off the TTLs waiting.
     pub(crate) fn add(&mut self, ttl: u8, flows: impl IntoIterator<Item = u16>) {
-        self.0.entry(ttl).or_default().extend(flows);
+        let mut flows = flows.into_iter().peekable();
+        if flows.peek().is_some() {
+            self.0.entry(ttl).or_default().extend(flows);
+        }
     }
 
     /// The TTLs waiting.
@@ -154,6 +158,7 @@ mod tests {
         deferred.add(3, [8, 7]);
         deferred.add(2, [5]);
         deferred.add(3, [7]);
+        deferred.add(4, []);
         assert_eq!(deferred.ttls().collect::<Vec<_>>(), [2, 3]);
         let probe = |ttl, flow| ProbeSpec { ttl, flow };
         assert_eq!(deferred.take(), [probe(2, 5), probe(3, 7), probe(3, 8)]);
