@@ -459,7 +459,9 @@ impl<P: Prober> Multipath<'_, '_, P> {
     /// answered in the run: a silent hop costs the session's patience, never
     /// one per retry. Scattered losses are retried at once; losses that
     /// look like a rate limit (a burst, then nothing, or a retry without
-    /// any answer; any loss at a hop of several vertices flagged before)
+    /// any answer; any loss at a hop of several vertices flagged before or
+    /// one of whose routers is out of errors,
+    /// [`ErrorBudget`](crate::trace::reprobe::ErrorBudget))
     /// flag the hop. At a hop where several vertices answered they are
     /// handed back: returned unanswered, for the step to probe other flows
     /// instead ([`Probed`]), at most `retry` times a hop. Otherwise they are
@@ -513,7 +515,11 @@ impl<P: Prober> Multipath<'_, '_, P> {
                 answered.extend(got.iter().map(|probe| probe.flow));
                 start = end;
             }
-            burst_spent = (self.session.trace.hop(hop).rate_limited && self.several_answered(hop))
+            // At a hop of several vertices, a loss while one of them is
+            // out of errors is most likely its refusal: a new flow has the
+            // better chance, and costs no more than a retry.
+            burst_spent = (self.several_answered(hop)
+                && (self.session.trace.hop(hop).rate_limited || self.session.spent_at(hop)))
                 || looks_rate_limited(&pending, &answered)
                 || (round > 0 && answered.is_empty());
             pending.retain(|flow| !answered.contains(flow));
@@ -556,7 +562,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        trace::fake_network::{FakeNetwork, answer, host},
+        trace::fake_network::{FakeNetwork, answer, host, rate_limited},
         trace::graph::VertexId,
         trace::probe::ProbeOutcome,
     };
@@ -814,6 +820,49 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO, "no pause");
         let ttl1 = |flow| ProbeSpec { ttl: 1, flow };
         assert_eq!(session.deferred.take(), [ttl1(4), ttl1(5), ttl1(6)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_loss_while_a_router_of_the_hop_is_out_of_errors_is_handed_back_at_once() {
+        // Routers 1 (even flows) and 2 (odd) keep Linux's limit: the 7th
+        // even flow is refused, between answers, as random loss would be.
+        let network = FakeNetwork::new(rate_limited(|probe| {
+            answer(1 + u8::from(probe.flow % 2 == 1), probe)
+        }));
+        let stop = AtomicBool::new(false);
+        let mut session = Session::new(&network, host(100), &stop, StdRng::seed_from_u64(1));
+        let hop = session.trace.push_hop(1);
+        let handed_back = Multipath {
+            session: &mut session,
+        }
+        .send_flows(
+            hop,
+            vec![2, 4, 6, 1, 8, 10, 12, 3, 14, 5],
+            settings(2, 20, 500),
+        )
+        .await
+        .expect("fake network");
+        assert_eq!(handed_back, [14], "router 1 answered its burst of 6");
+        assert_eq!(network.batches().len(), 1, "no retry to prove the refusal");
+        assert!(session.trace.hop(hop).rate_limited);
+        // A loss where every router has errors left is retried.
+        let network = FakeNetwork::new(|probe: ProbeSpec, sequence| {
+            if sequence == 2 {
+                ProbeOutcome::Lost
+            } else {
+                answer(1 + u8::from(probe.flow % 2 == 1), probe)
+            }
+        });
+        let mut session = Session::new(&network, host(100), &stop, StdRng::seed_from_u64(1));
+        let hop = session.trace.push_hop(1);
+        let handed_back = Multipath {
+            session: &mut session,
+        }
+        .send_flows(hop, vec![2, 1, 4, 3, 6], settings(2, 20, 500))
+        .await
+        .expect("fake network");
+        assert!(handed_back.is_empty());
+        assert_eq!(network.batches()[1], [ProbeSpec { ttl: 1, flow: 4 }]);
     }
 
     #[tokio::test]

@@ -14,6 +14,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
+    net::IpAddr,
     time::Duration,
 };
 
@@ -24,6 +25,41 @@ use crate::trace::probe::ProbeSpec;
 /// How long after a hop's last probe a rate-limited router is asked again:
 /// Linux refills one error per second.
 pub(super) const PAUSE: Duration = Duration::from_secs(1);
+
+/// How many errors a Linux router sends one destination at once before
+/// its rate limit holds it to one per [`PAUSE`] (`XRLIM_BURST_FACTOR`).
+const BURST: f64 = 6.0;
+
+/// The errors each router that answered has left for us, by Linux's
+/// default limit as seen from its answers: a full burst at first sight,
+/// one fewer per answer, one more per [`PAUSE`]. A router that has none
+/// left most likely refused a probe it did not answer, so a loss at its
+/// hop is taken for a refusal at once, without a retry to prove it. Other
+/// routers may allow more; then the guess only swaps a retry for a new
+/// flow, which serves the stopping rule as well.
+#[derive(Debug, Default)]
+pub(crate) struct ErrorBudget(HashMap<IpAddr, (f64, Instant)>);
+
+impl ErrorBudget {
+    /// `router` answered at `at`.
+    pub(crate) fn spend(&mut self, router: IpAddr, at: Instant) {
+        let (left, last) = self.0.entry(router).or_insert((BURST, at));
+        *left = (refilled(*left, *last, at) - 1.0).max(0.0);
+        *last = at;
+    }
+
+    /// Whether `router` has no error left at `now`.
+    pub(crate) fn spent(&self, router: IpAddr, now: Instant) -> bool {
+        self.0
+            .get(&router)
+            .is_some_and(|&(left, last)| refilled(left, last, now) < 1.0)
+    }
+}
+
+/// `left` errors at `last`, refilled up to `now`.
+fn refilled(left: f64, last: Instant, now: Instant) -> f64 {
+    (left + now.saturating_duration_since(last).as_secs_f64() / PAUSE.as_secs_f64()).min(BURST)
+}
 
 /// Whether the losses among `sent` (flows in the order sent) look like a
 /// rate limit rather than random loss: more than one lost, and every lost
@@ -163,6 +199,29 @@ mod tests {
         let probe = |ttl, flow| ProbeSpec { ttl, flow };
         assert_eq!(deferred.take(), [probe(2, 5), probe(3, 7), probe(3, 8)]);
         assert!(deferred.take().is_empty());
+    }
+
+    #[test]
+    fn a_router_is_spent_after_its_burst_until_a_pause_refills_one_error() {
+        let router = IpAddr::from([10, 0, 0, 1]);
+        let other = IpAddr::from([10, 0, 0, 2]);
+        let start = Instant::now();
+        let mut budget = ErrorBudget::default();
+        for _ in 0..5 {
+            budget.spend(router, start);
+        }
+        assert!(!budget.spent(router, start), "one error left");
+        budget.spend(router, start);
+        assert!(budget.spent(router, start));
+        assert!(budget.spent(router, start + PAUSE / 2));
+        assert!(!budget.spent(router, start + PAUSE));
+        assert!(!budget.spent(other, start), "never seen: nothing known");
+        // A router that answers one error a second never runs out.
+        let mut budget = ErrorBudget::default();
+        for second in 0..20 {
+            budget.spend(router, start + PAUSE * second);
+        }
+        assert!(!budget.spent(router, start + PAUSE * 19));
     }
 
     #[test]

@@ -28,7 +28,7 @@ use crate::{
     trace::Result,
     trace::graph::Trace,
     trace::probe::{ProbeOutcome, ProbeSpec, Prober},
-    trace::reprobe::{Deferred, LastSent},
+    trace::reprobe::{Deferred, ErrorBudget, LastSent},
 };
 
 /// The shortest wait for a batch's first answer before discovery moves on
@@ -83,6 +83,7 @@ pub(crate) struct Session<'a, P> {
     pub(crate) trace: Trace,
     pub(crate) last_sent: LastSent,
     pub(crate) deferred: Deferred,
+    budget: ErrorBudget,
     lingering: Vec<Lingering<'a>>,
     slowest: Duration,
     /// How often each hop handed flows back (see [`hand_back`](Self::hand_back)).
@@ -104,6 +105,7 @@ impl<'a, P: Prober> Session<'a, P> {
             trace,
             last_sent: LastSent::default(),
             deferred: Deferred::default(),
+            budget: ErrorBudget::default(),
             lingering: Vec::new(),
             slowest: Duration::ZERO,
             handed_back: HashMap::new(),
@@ -123,6 +125,16 @@ impl<'a, P: Prober> Session<'a, P> {
         let count = self.handed_back.entry(hop).or_default();
         *count += 1;
         *count <= times
+    }
+
+    /// Whether a router that answered at `hop` has, by Linux's default
+    /// limit, no error left for us now ([`ErrorBudget`]).
+    pub(crate) fn spent_at(&self, hop: usize) -> bool {
+        let now = Instant::now();
+        self.trace
+            .responsive(hop)
+            .filter_map(|id| self.trace[id].address())
+            .any(|router| self.budget.spent(router, now))
     }
 
     /// How long a batch may go without any answer before discovery moves
@@ -318,6 +330,7 @@ impl<'a, P: Prober> Session<'a, P> {
             match outcome {
                 ProbeOutcome::Answered { hop: address, rtt } => {
                     self.slowest = self.slowest.max(rtt);
+                    self.budget.spend(address, Instant::now());
                     if self.trace.record(at, address, probe.flow, rtt).is_some() {
                         info!("new vertex {address} at TTL {}", probe.ttl);
                     }
