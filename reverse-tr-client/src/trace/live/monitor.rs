@@ -63,8 +63,9 @@ impl Snapshot {
     }
 }
 
-/// Requests from outside the loop (a key pressed, Ctrl-C), taken at the
-/// start of the next cycle; stopping also cuts the wait between cycles.
+/// Requests from outside the loop (a key pressed, Ctrl-C): a pause is
+/// taken at the start of the next cycle, a reset once no cycle is in
+/// flight, and a stop ends the wait between cycles.
 #[derive(Debug, Default)]
 pub(crate) struct Control {
     stop: AtomicBool,
@@ -93,7 +94,7 @@ impl Control {
         self.paused.load(Ordering::Relaxed)
     }
 
-    /// Clears the statistics before the next cycle.
+    /// Clears the statistics now; cycles keep their beat.
     pub(crate) fn reset(&self) {
         self.reset.store(true, Ordering::Relaxed);
         self.wake.notify_one();
@@ -127,20 +128,20 @@ pub(crate) async fn monitor<F: Prober, R: Prober>(
     };
     // Discovery has just spent the routers' bursts of errors, which
     // refill at one a second: the first cycle waits that second, or it
-    // loses probes (a stop cuts the wait short).
-    let _ = tokio::time::timeout(MIN_INTERVAL, control.wake.notified()).await;
+    // loses probes.
+    rest(
+        Instant::now() + MIN_INTERVAL,
+        control,
+        &mut snapshot,
+        &mut observer,
+    )
+    .await;
     let start = Instant::now();
     // Probes are chosen by the cycle number, which a reset does not rewind.
     let mut turn = 0;
     while !control.is_stopped() && settings.cycles.is_none_or(|cycles| snapshot.cycle < cycles) {
         let cycle_start = Instant::now();
-        if control.reset.swap(false, Ordering::Relaxed) {
-            for path in snapshot.forward.iter_mut().chain(&mut snapshot.reverse) {
-                path.reset();
-            }
-            snapshot.cycle = 0;
-            observer(&snapshot);
-        }
+        take_reset(control, &mut snapshot, &mut observer);
         if !control.is_paused() {
             let at = cycle_start.duration_since(start);
             let (forward, reverse) = tokio::join!(
@@ -160,11 +161,44 @@ pub(crate) async fn monitor<F: Prober, R: Prober>(
         {
             break;
         }
-        // A stop or reset cuts the wait short.
-        let _ =
-            tokio::time::timeout_at(cycle_start + settings.interval, control.wake.notified()).await;
+        rest(
+            cycle_start + settings.interval,
+            control,
+            &mut snapshot,
+            &mut observer,
+        )
+        .await;
     }
     Ok(snapshot)
+}
+
+/// Waits until `until`; only a stop cuts the wait short. A reset clears
+/// the statistics at once but keeps the next cycle's time: an early cycle
+/// would ask the routers for errors before their budget refills.
+async fn rest(
+    until: Instant,
+    control: &Control,
+    snapshot: &mut Snapshot,
+    observer: &mut impl FnMut(&Snapshot),
+) {
+    while !control.is_stopped()
+        && tokio::time::timeout_at(until, control.wake.notified())
+            .await
+            .is_ok()
+    {
+        take_reset(control, snapshot, observer);
+    }
+}
+
+/// Clears the statistics and shows them cleared, if a reset was asked for.
+fn take_reset(control: &Control, snapshot: &mut Snapshot, observer: &mut impl FnMut(&Snapshot)) {
+    if control.reset.swap(false, Ordering::Relaxed) {
+        for path in snapshot.forward.iter_mut().chain(&mut snapshot.reverse) {
+            path.reset();
+        }
+        snapshot.cycle = 0;
+        observer(snapshot);
+    }
 }
 
 /// Sends one cycle's probes of a direction.
@@ -369,7 +403,7 @@ mod tests {
         assert_eq!(network.batches().len(), 2, "nothing is sent while paused");
         assert!(!control.toggle_pause());
         control.reset();
-        tokio::time::sleep(SECOND / 2).await;
+        tokio::time::sleep(SECOND).await;
         control.stop();
         let (snapshot, cycles) = task.await.expect("task");
         let snapshot = snapshot.expect("monitoring");
@@ -377,5 +411,56 @@ mod tests {
         let path = snapshot.forward.expect("forward");
         let vertex = &path.hops()[0].vertices[0];
         assert_eq!(vertex.stats.sent(), 1, "statistics since the reset");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_clears_at_once_but_never_brings_a_cycle_forward() {
+        let network = Arc::new(FakeNetwork::new(clean));
+        let control = Arc::new(Control::default());
+        let start = Instant::now();
+        let task = {
+            let (network, control) = (Arc::clone(&network), Arc::clone(&control));
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                monitor(
+                    Some(Watched {
+                        prober: &*network,
+                        path: line(7),
+                    }),
+                    None::<Watched<'_, FakeNetwork<fn(ProbeSpec, usize) -> ProbeOutcome>>>,
+                    settings(2),
+                    &control,
+                    |snapshot| seen.push((snapshot.cycle, start.elapsed())),
+                )
+                .await
+                .expect("monitoring");
+                seen
+            })
+        };
+        // One reset in the rest after discovery, one between the cycles.
+        for _ in 0..2 {
+            tokio::time::sleep(SECOND / 2).await;
+            control.reset();
+            tokio::time::sleep(SECOND / 2).await;
+        }
+        let seen = task.await.expect("task");
+        let half = SECOND / 2;
+        // Two cycles counted since the last reset: three in all.
+        assert_eq!(
+            seen,
+            [
+                (0, half),
+                (1, SECOND),
+                (0, SECOND + half),
+                (1, SECOND * 2),
+                (2, SECOND * 3)
+            ]
+        );
+        let sent: Vec<Duration> = network.sent().iter().map(|&(at, _)| at - start).collect();
+        assert_eq!(
+            sent,
+            [SECOND, SECOND * 2, SECOND * 3],
+            "on the interval's beat"
+        );
     }
 }
