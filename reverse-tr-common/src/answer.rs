@@ -217,43 +217,45 @@ fn probe_ports(transport: &[u8]) -> Option<()> {
 
 /// Matches a direct ICMP answer (§6.3): an Echo Reply with code 0 and
 /// sequence 0xFFFF from `source`, the session address, echoing the probe's
-/// payload (a reply without it echoes nothing of ours).
+/// payload (a reply without it echoes nothing of ours); `message` starts at
+/// its ICMP header.
 #[inline(always)]
-pub fn match_echo_reply(family: Family, source: IpAddr, icmp: &[u8]) -> Option<ProbeMatch> {
-    let [icmp_type, code] = read::<2>(icmp, icmp::field::TYPE).ok()?;
-    let sequence = read_u16(icmp, icmp::field::SEQUENCE.start).ok()?;
+pub fn match_echo_reply(family: Family, source: IpAddr, message: &[u8]) -> Option<ProbeMatch> {
+    let [icmp_type, code] = read::<2>(message, icmp::field::TYPE).ok()?;
+    let sequence = read_u16(message, icmp::field::SEQUENCE.start).ok()?;
     if icmp_type != family.echo_reply() || code != 0 || sequence != PROBE_ICMP_SEQUENCE {
         return None;
     }
     Some(ProbeMatch {
         session: source,
-        identifier: read_u16(icmp, icmp::field::IDENTIFIER.start).ok()?,
+        identifier: read_u16(message, icmp::field::IDENTIFIER.start).ok()?,
         protocol: ProbeProtocol::Icmp,
         flow: None,
         source: None,
-        proof: Proof::Payload(read(icmp, RANDOM_AT).ok()?),
+        proof: Proof::Payload(read(message, RANDOM_AT).ok()?),
     })
 }
 
 /// Matches a direct TCP answer (§6.3, REF-1 rule): to port 1021 with RST,
 /// or with SYN and ACK; the probe's whole sequence number is `ack − 1`
-/// (its identifier in the low half, its proof in the high half).
+/// (its identifier in the low half, its proof in the high half); `segment`
+/// starts at its TCP header.
 #[inline(always)]
-pub fn match_tcp(source: IpAddr, tcp: &[u8]) -> Option<ProbeMatch> {
+pub fn match_tcp(source: IpAddr, segment: &[u8]) -> Option<ProbeMatch> {
     if !is_tcp_answer(
-        read_u16(tcp, tcp::field::DESTINATION_PORT.start).ok()?,
-        read_u8(tcp, tcp::field::FLAGS).ok()?,
+        read_u16(segment, tcp::field::DESTINATION_PORT.start).ok()?,
+        read_u8(segment, tcp::field::FLAGS).ok()?,
     ) {
         return None;
     }
-    let sequence = read_u32(tcp, tcp::field::ACKNOWLEDGEMENT.start)
+    let sequence = read_u32(segment, tcp::field::ACKNOWLEDGEMENT.start)
         .ok()?
         .wrapping_sub(1);
     Some(ProbeMatch {
         session: source,
         identifier: identifier_from_sequence(sequence),
         protocol: ProbeProtocol::Tcp,
-        flow: Some(read_u16(tcp, tcp::field::SOURCE_PORT.start).ok()?),
+        flow: Some(read_u16(segment, tcp::field::SOURCE_PORT.start).ok()?),
         source: None,
         proof: sequence_proof(sequence),
     })
