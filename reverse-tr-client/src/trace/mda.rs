@@ -458,10 +458,10 @@ impl<P: Prober> Multipath<'_, '_, P> {
     /// flows whose answer is missing are retried, and only at a hop that
     /// answered in the run: a silent hop costs the session's patience, never
     /// one per retry. Scattered losses are retried at once; losses that
-    /// look like a rate limit (a burst, then nothing, or a retry without
-    /// any answer; any loss at a hop of several vertices flagged before or
-    /// one of whose routers is out of errors,
-    /// [`ErrorBudget`](crate::trace::reprobe::ErrorBudget))
+    /// look like a rate limit (a burst that spent the routers' errors,
+    /// then nothing, or a retry without any answer; any loss at a hop of
+    /// several vertices flagged before or one of whose routers is out of
+    /// errors, [`ErrorBudget`](crate::trace::reprobe::ErrorBudget))
     /// flag the hop. At a hop where several vertices answered they are
     /// handed back: returned unanswered, for the step to probe other flows
     /// instead ([`Probed`]), at most `retry` times a hop. Otherwise they are
@@ -517,11 +517,18 @@ impl<P: Prober> Multipath<'_, '_, P> {
             }
             // At a hop of several vertices, a loss while one of them is
             // out of errors is most likely its refusal: a new flow has the
-            // better chance, and costs no more than a retry.
-            burst_spent = (self.several_answered(hop)
-                && (self.session.trace.hop(hop).rate_limited || self.session.spent_at(hop)))
-                || looks_rate_limited(&pending, &answered)
-                || (round > 0 && answered.is_empty());
+            // better chance, and costs no more than a retry. A burst, then
+            // nothing, is a rate limit only if the routers' answers spent
+            // their burst; otherwise it is loss at the end of a batch, and
+            // a retry now beats the pause. A retry without any answer is a
+            // limit the answers did not show (spent before the run) or
+            // loss twice over: where only the pause could follow, a router
+            // with errors left gets one more retry first.
+            let spent = self.session.spent_at(hop);
+            let several = self.several_answered(hop);
+            burst_spent = (several && (self.session.trace.hop(hop).rate_limited || spent))
+                || (spent && looks_rate_limited(&pending, &answered))
+                || (round > 0 && answered.is_empty() && (spent || several || round > 1));
             pending.retain(|flow| !answered.contains(flow));
             if pending.is_empty() || self.session.trace.interrupted() {
                 return Ok(Vec::new());
@@ -740,6 +747,38 @@ mod tests {
         }
     }
 
+    /// What `send_flows` of `flows` at TTL 1 left behind.
+    struct Sent {
+        handed_back: Vec<u16>,
+        deferred: Vec<ProbeSpec>,
+        rate_limited: bool,
+    }
+
+    /// Runs `send_flows` for `flows` at TTL 1 of a fresh session.
+    async fn send_at_ttl_1<F>(
+        network: &FakeNetwork<F>,
+        settings: MultipathSettings,
+        flows: Vec<u16>,
+    ) -> Sent
+    where
+        F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
+    {
+        let stop = AtomicBool::new(false);
+        let mut session = Session::new(network, host(100), &stop, StdRng::seed_from_u64(1));
+        let hop = session.trace.push_hop(1);
+        let handed_back = Multipath {
+            session: &mut session,
+        }
+        .send_flows(hop, flows, settings)
+        .await
+        .expect("fake network");
+        Sent {
+            handed_back,
+            deferred: session.deferred.take(),
+            rate_limited: session.trace.hop(hop).rate_limited,
+        }
+    }
+
     /// Runs `send_flows` for `flows` at TTL 1 and returns the batch sizes.
     async fn burst_sizes<F>(
         network: &FakeNetwork<F>,
@@ -749,16 +788,12 @@ mod tests {
     where
         F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync,
     {
-        let stop = AtomicBool::new(false);
-        let mut session = Session::new(network, host(100), &stop, StdRng::seed_from_u64(1));
-        let hop = session.trace.push_hop(1);
-        Multipath {
-            session: &mut session,
-        }
-        .send_flows(hop, flows, settings)
-        .await
-        .expect("fake network");
+        send_at_ttl_1(network, settings, flows).await;
         network.batches().iter().map(Vec::len).collect()
+    }
+
+    fn ttl1(flow: u16) -> ProbeSpec {
+        ProbeSpec { ttl: 1, flow }
     }
 
     #[tokio::test]
@@ -781,7 +816,7 @@ mod tests {
         });
         let sizes = burst_sizes(&network, settings(3, 2, 16), (1..=20).collect()).await;
         assert_eq!(sizes, [2, 4, 2, 4, 8, 1]);
-        assert_eq!(network.batches()[5], [ProbeSpec { ttl: 1, flow: 6 }]);
+        assert_eq!(network.batches()[5], [ttl1(6)]);
     }
 
     #[tokio::test]
@@ -792,34 +827,72 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn missing_flows_are_deferred_not_waited_for_when_several_were_lost() {
-        // The hop answers the first three flows of each batch only.
-        let network = FakeNetwork::new(|probe, _| {
-            if probe.flow % 10 < 4 {
-                answer(1, probe)
-            } else {
-                ProbeOutcome::Lost
-            }
-        });
-        let stop = AtomicBool::new(false);
-        let mut session = Session::new(&network, host(100), &stop, StdRng::seed_from_u64(1));
-        let hop = session.trace.push_hop(1);
+    async fn flows_over_a_routers_burst_are_deferred_not_waited_for() {
+        // Linux's limit: the router answers 6 of the 9 flows, then refuses.
+        let network = FakeNetwork::new(rate_limited(|probe| answer(1, probe)));
         let start = tokio::time::Instant::now();
-        let handed_back = Multipath {
-            session: &mut session,
-        }
-        .send_flows(hop, (1..=6).collect(), settings(2, 20, 500))
-        .await
-        .expect("fake network");
-        assert!(handed_back.is_empty(), "one vertex: nobody to take them");
+        let sent = send_at_ttl_1(&network, settings(2, 20, 500), (1..=9).collect()).await;
+        assert!(
+            sent.handed_back.is_empty(),
+            "one vertex: nobody to take them"
+        );
         assert_eq!(
             network.batches().len(),
             1,
             "a burst, then nothing: no retry now"
         );
         assert_eq!(start.elapsed(), Duration::ZERO, "no pause");
-        let ttl1 = |flow| ProbeSpec { ttl: 1, flow };
-        assert_eq!(session.deferred.take(), [ttl1(4), ttl1(5), ttl1(6)]);
+        assert!(sent.rate_limited);
+        assert_eq!(sent.deferred, [ttl1(7), ttl1(8), ttl1(9)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn losses_at_a_batchs_end_from_a_router_with_errors_left_are_retried_at_once() {
+        // The last three of the first six probes are lost: a burst, then
+        // nothing, but after 3 answers a Linux router has 3 errors left.
+        let network = FakeNetwork::new(|probe, sequence| {
+            if (3..6).contains(&sequence) {
+                ProbeOutcome::Lost
+            } else {
+                answer(1, probe)
+            }
+        });
+        let sent = send_at_ttl_1(&network, settings(2, 20, 500), (1..=6).collect()).await;
+        assert!(sent.handed_back.is_empty());
+        let batches = network.batches();
+        assert_eq!(batches.len(), 2, "retried at once, not deferred");
+        assert_eq!(batches[1], [ttl1(4), ttl1(5), ttl1(6)]);
+        assert!(sent.deferred.is_empty());
+        assert!(!sent.rate_limited, "loss, not a limit");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flow_lost_twice_at_a_router_with_errors_left_is_retried_not_deferred() {
+        // Flow 6 is lost on its first two tries; the router answered 5.
+        let tries = std::sync::Mutex::new(0);
+        let network = FakeNetwork::new(move |probe: ProbeSpec, _| {
+            let mut tries = tries.lock().expect("tries");
+            if probe.flow == 6 && *tries < 2 {
+                *tries += 1;
+                ProbeOutcome::Lost
+            } else {
+                answer(1, probe)
+            }
+        });
+        let sizes = burst_sizes(&network, settings(3, 20, 500), (1..=6).collect()).await;
+        assert_eq!(sizes, [6, 1, 1], "two retries, the second answered");
+        // A router out of errors before the run, unknown to the budget,
+        // refuses every retry: deferred after the second.
+        let network = FakeNetwork::new(|probe: ProbeSpec, _| {
+            if probe.flow == 6 {
+                ProbeOutcome::Lost
+            } else {
+                answer(1, probe)
+            }
+        });
+        let sent = send_at_ttl_1(&network, settings(3, 20, 500), (1..=6).collect()).await;
+        assert_eq!(network.batches().len(), 3);
+        assert_eq!(sent.deferred, [ttl1(6)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -829,22 +902,11 @@ mod tests {
         let network = FakeNetwork::new(rate_limited(|probe| {
             answer(1 + u8::from(probe.flow % 2 == 1), probe)
         }));
-        let stop = AtomicBool::new(false);
-        let mut session = Session::new(&network, host(100), &stop, StdRng::seed_from_u64(1));
-        let hop = session.trace.push_hop(1);
-        let handed_back = Multipath {
-            session: &mut session,
-        }
-        .send_flows(
-            hop,
-            vec![2, 4, 6, 1, 8, 10, 12, 3, 14, 5],
-            settings(2, 20, 500),
-        )
-        .await
-        .expect("fake network");
-        assert_eq!(handed_back, [14], "router 1 answered its burst of 6");
+        let flows = vec![2, 4, 6, 1, 8, 10, 12, 3, 14, 5];
+        let sent = send_at_ttl_1(&network, settings(2, 20, 500), flows).await;
+        assert_eq!(sent.handed_back, [14], "router 1 answered its burst of 6");
         assert_eq!(network.batches().len(), 1, "no retry to prove the refusal");
-        assert!(session.trace.hop(hop).rate_limited);
+        assert!(sent.rate_limited);
         // A loss where every router has errors left is retried.
         let network = FakeNetwork::new(|probe: ProbeSpec, sequence| {
             if sequence == 2 {
@@ -853,16 +915,9 @@ mod tests {
                 answer(1 + u8::from(probe.flow % 2 == 1), probe)
             }
         });
-        let mut session = Session::new(&network, host(100), &stop, StdRng::seed_from_u64(1));
-        let hop = session.trace.push_hop(1);
-        let handed_back = Multipath {
-            session: &mut session,
-        }
-        .send_flows(hop, vec![2, 1, 4, 3, 6], settings(2, 20, 500))
-        .await
-        .expect("fake network");
-        assert!(handed_back.is_empty());
-        assert_eq!(network.batches()[1], [ProbeSpec { ttl: 1, flow: 4 }]);
+        let sent = send_at_ttl_1(&network, settings(2, 20, 500), vec![2, 1, 4, 3, 6]).await;
+        assert!(sent.handed_back.is_empty());
+        assert_eq!(network.batches()[1], [ttl1(4)]);
     }
 
     #[tokio::test]

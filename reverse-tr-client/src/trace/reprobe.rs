@@ -8,7 +8,8 @@
 //! along with later batches where it can, else at the end of the discovery;
 //! it is reported silent only if it never answered in the run. Losses at a
 //! hop that answered are plain loss, retried at once, unless they look like
-//! a rate limit: a burst answered, then nothing. Those flows are
+//! a rate limit: a burst answered, then nothing, from routers that by their
+//! answers are out of errors ([`ErrorBudget`]). Those flows are
 //! [`Deferred`]: discovery goes on, and they are asked again once the pause
 //! has passed, at the end, with every other hop's in one batch.
 
