@@ -320,6 +320,8 @@ impl<'a, P: Prober> Session<'a, P> {
     /// probe's TTL; returns the probes answered.
     fn apply(&mut self, hop: usize, outcomes: Vec<(ProbeSpec, ProbeOutcome)>) -> Vec<ProbeSpec> {
         let mut answered = Vec::new();
+        // The batch's answers are in: they spent their routers' errors by now.
+        let now = Instant::now();
         for (probe, outcome) in outcomes {
             let at = self.hop_index(probe.ttl).unwrap_or(hop);
             self.trace.count_probes(
@@ -330,7 +332,7 @@ impl<'a, P: Prober> Session<'a, P> {
             match outcome {
                 ProbeOutcome::Answered { hop: address, rtt } => {
                     self.slowest = self.slowest.max(rtt);
-                    self.budget.spend(address, Instant::now());
+                    self.budget.spend(address, now);
                     if self.trace.record(at, address, probe.flow, rtt).is_some() {
                         info!("new vertex {address} at TTL {}", probe.ttl);
                     }
