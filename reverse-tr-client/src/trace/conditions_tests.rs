@@ -3,7 +3,7 @@
 //! rate-limit their ICMP errors as Linux does, and loss. Time is tokio's
 //! paused clock, so the costs asserted are behaviour, not measurements.
 
-use std::{net::IpAddr, sync::atomic::AtomicBool, time::Duration};
+use std::{collections::BTreeSet, net::IpAddr, sync::atomic::AtomicBool, time::Duration};
 
 use rand::{SeedableRng, rngs::StdRng};
 use tokio::time::Instant;
@@ -12,7 +12,7 @@ use crate::{
     trace::discovery::{Discovery, Mode, Params},
     trace::fake_network::{FakeNetwork, answer, host, rate_limited, rate_limited_spent},
     trace::graph::Trace,
-    trace::mda::{Algorithm, MultipathSettings},
+    trace::mda::{Algorithm, MultipathSettings, stopping_point},
     trace::probe::{ProbeOutcome, ProbeSpec},
     trace::reprobe::PAUSE,
 };
@@ -342,4 +342,64 @@ async fn a_branch_that_answers_only_after_the_pause_is_linked_to_both_neighbouri
             "{algorithm:?}: router 5 asked in {asked} of 10 runs"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn flows_deferred_at_a_hop_that_met_its_stopping_point_are_not_asked_again() {
+    // Router 2 takes three flows in four at TTL 2 and refuses after its
+    // burst (the other routers answer all), so new flows keep meeting it
+    // and the last are deferred. When the hop has the answered flows of
+    // its stopping point anyway, asking them again would only cost the
+    // pause. (The full MDA may still want them: located at TTL 2, they
+    // give router 3 its own stopping point at TTL 3.)
+    fn skewed(probe: ProbeSpec) -> ProbeOutcome {
+        match probe.ttl {
+            2 => answer(2 + u8::from(probe.flow.is_multiple_of(4)), probe),
+            _ => diamond(probe),
+        }
+    }
+    let limited = rate_limited(skewed);
+    let route = move |probe: ProbeSpec, sequence| match probe.ttl {
+        2 => limited(probe, sequence),
+        _ => skewed(probe),
+    };
+    let network = FakeNetwork::timed(route, TIMEOUT);
+    let (mut met, mut deferred) = (0, 0);
+    for seed in 0..20 {
+        let start = Instant::now();
+        let trace = run(&network, &multipath(), seed).await;
+        let elapsed = start.elapsed();
+        let again: BTreeSet<u16> = network
+            .sent()
+            .into_iter()
+            .filter(|&(at, _)| at >= start + PAUSE)
+            .flat_map(|(_, batch)| batch)
+            .filter(|probe| probe.ttl == 2)
+            .map(|probe| probe.flow)
+            .collect();
+        // Flows TTL 2 answered before the pause.
+        let answered = trace.hops()[2]
+            .vertices
+            .iter()
+            .flat_map(|&id| trace[id].flows.iter())
+            .filter(|flow| !again.contains(flow))
+            .count();
+        if answered >= stopping_point(3, MultipathSettings::default().confidence) {
+            met += 1;
+            assert!(
+                again.is_empty() && elapsed < PAUSE,
+                "seed {seed}: TTL 2 had {answered} flows, asked {again:?} again, {elapsed:?}"
+            );
+        }
+        deferred += u32::from(trace.hops()[2].rate_limited);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    assert!(
+        met >= 10,
+        "TTL 2 met its stopping point in {met} of 20 runs"
+    );
+    assert!(
+        deferred >= 5,
+        "router 2 refused flows in {deferred} of 20 runs"
+    );
 }

@@ -5,15 +5,15 @@
 
 use std::{collections::BTreeSet, net::IpAddr, sync::atomic::AtomicBool};
 
-use log::info;
+use log::{debug, info};
 use rand::{SeedableRng, rngs::StdRng};
 
 use crate::{
     trace::Result,
     trace::TraceError,
     trace::graph::{Trace, VertexId},
-    trace::mda::{Algorithm, MultipathSettings, link_back, multipath_step},
-    trace::mda_lite::mda_lite_step,
+    trace::mda::{Algorithm, MultipathSettings, hop_confirmed, link_back, multipath_step},
+    trace::mda_lite::{hop_settled, mda_lite_step},
     trace::probe::{ProbeSpec, Prober},
     trace::probed::Probed,
     trace::reprobe::Pending,
@@ -230,6 +230,9 @@ impl<'a, P: Prober> Discovery<'a, P> {
             Mode::MultiPath(settings) => settings.retry,
         };
         for _ in 0..retry {
+            if let Mode::MultiPath(settings) = self.params.mode {
+                self.withdraw_settled(settings);
+            }
             let trace = &self.session.trace;
             let waiting: Vec<(u8, usize)> = ttls
                 .iter()
@@ -283,6 +286,38 @@ impl<'a, P: Prober> Discovery<'a, P> {
             }
         }
         Ok(())
+    }
+
+    /// Drops the deferred flows of each hop of several vertices whose
+    /// stopping rule, and the next hop's (for which flows are located at
+    /// it), the answers met alone: asking them again would add no
+    /// confidence, only the pause. There, as for flows handed back, the
+    /// losses are taken for a spent vertex's refusals, which skew the
+    /// answers towards the others, seen or not. At a hop of one vertex
+    /// they may be all an unseen one's, spent before the run: kept.
+    fn withdraw_settled(&mut self, settings: MultipathSettings) {
+        let trace = &self.session.trace;
+        let settled = |next: usize| {
+            next >= trace.hops().len()
+                || match settings.algorithm {
+                    Algorithm::Mda => hop_confirmed(trace, next, settings.confidence),
+                    Algorithm::MdaLite => hop_settled(trace, next - 1, next, settings.confidence),
+                }
+        };
+        let done: Vec<u8> = self
+            .session
+            .deferred
+            .ttls()
+            .filter(|&ttl| {
+                self.session.hop_index(ttl).is_some_and(|hop| {
+                    trace.responsive(hop).nth(1).is_some() && settled(hop) && settled(hop + 1)
+                })
+            })
+            .collect();
+        for ttl in done {
+            let withdrawn = self.session.deferred.withdraw(ttl);
+            debug!("TTL {ttl}: stopping point met, {withdrawn} deferred flows not asked again");
+        }
     }
 
     /// A vertex of `hop` that only a late batch revealed was never probed

@@ -113,7 +113,7 @@ fn stopping_points_met(trace: &Trace, hop: usize, probed: &Probed, confidence: f
 /// the reference does without `--opt-single-vertex-hop` (§11.10.5), costs
 /// a probe the stopping rule does not ask for. A hop whose step stopped
 /// short (no new link, lost probes) is still re-probed.
-fn hop_confirmed(trace: &Trace, hop: usize, confidence: f64) -> bool {
+pub(crate) fn hop_confirmed(trace: &Trace, hop: usize, confidence: f64) -> bool {
     let Some(previous) = hop.checked_sub(1) else {
         return false;
     };

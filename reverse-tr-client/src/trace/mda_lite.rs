@@ -131,6 +131,21 @@ fn needs_full_mda(trace: &Trace, hop: usize, next: usize) -> bool {
     (forks && joins) || (vertices.len() > 1 && uneven)
 }
 
+/// Whether the step towards `next` ended as one that lost nothing would:
+/// the flows of the hop's stopping point answered there, a successor for
+/// every vertex of `hop`, and the pair left to MDA-Lite.
+pub(crate) fn hop_settled(trace: &Trace, hop: usize, next: usize, confidence: f64) -> bool {
+    let answered: usize = trace.responsive(next).map(|id| trace[id].flows.len()).sum();
+    answered >= hop_stopping_point(trace, next, confidence)
+        && trace.responsive(hop).all(|id| {
+            trace[id]
+                .successors
+                .iter()
+                .any(|&successor| !trace[successor].is_black_hole())
+        })
+        && !needs_full_mda(trace, hop, next)
+}
+
 /// One hop step of MDA-Lite in `session`: probe `next` until it has the
 /// flows of its stopping point and every vertex of `hop` its share, then
 /// test the assumptions and fall back to the full MDA for this pair if

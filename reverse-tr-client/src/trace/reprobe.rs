@@ -118,6 +118,12 @@ impl Deferred {
         self.0.keys().copied()
     }
 
+    /// Drops the flows waiting at `ttl`, a hop that needs them no more;
+    /// returns how many there were.
+    pub(crate) fn withdraw(&mut self, ttl: u8) -> usize {
+        self.0.remove(&ttl).map_or(0, |flows| flows.len())
+    }
+
     /// The probes waiting, taken to be sent.
     pub(crate) fn take(&mut self) -> Vec<ProbeSpec> {
         std::mem::take(&mut self.0)
@@ -190,12 +196,15 @@ mod tests {
     }
 
     #[test]
-    fn deferred_flows_are_taken_once() {
+    fn deferred_flows_are_taken_once_unless_withdrawn() {
         let mut deferred = Deferred::default();
         deferred.add(3, [8, 7]);
         deferred.add(2, [5]);
         deferred.add(3, [7]);
         deferred.add(4, []);
+        deferred.add(5, [1]);
+        assert_eq!(deferred.withdraw(5), 1);
+        assert_eq!(deferred.withdraw(6), 0);
         assert_eq!(deferred.ttls().collect::<Vec<_>>(), [2, 3]);
         let probe = |ttl, flow| ProbeSpec { ttl, flow };
         assert_eq!(deferred.take(), [probe(2, 5), probe(3, 7), probe(3, 8)]);
