@@ -180,6 +180,19 @@ async fn rate_limited_routers_lose_no_hop_in_back_to_back_single_path_runs() {
         flagged > 0,
         "a hop that answered only after a pause is flagged"
     );
+    // Hops asked again ride along with later ones, interleaved: each
+    // batch of several hops opens with one probe to each.
+    let mixed: Vec<Vec<ProbeSpec>> = network
+        .batches()
+        .into_iter()
+        .filter(|batch| batch.iter().any(|probe| probe.ttl != batch[0].ttl))
+        .collect();
+    assert!(!mixed.is_empty(), "no hop rode along");
+    for batch in mixed {
+        let ttls: BTreeSet<u8> = batch.iter().map(|probe| probe.ttl).collect();
+        let opening: BTreeSet<u8> = batch[..ttls.len()].iter().map(|probe| probe.ttl).collect();
+        assert_eq!(opening, ttls, "{batch:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -65,6 +65,26 @@ fn lost(probes: &[ProbeSpec]) -> Vec<(ProbeSpec, ProbeOutcome)> {
         .collect()
 }
 
+/// `probes` in the order they go out: round robin over their TTLs (in
+/// order of first appearance), each TTL's probes in the order given. A
+/// batch that carries several hops (hops asked again, riding along) thus
+/// never sends one router its probes back to back while another hop's
+/// could go in between: the gaps spread each router's share of the batch,
+/// as Yarrp and Diamond-Miner interleave TTLs, at no cost in time.
+fn interleaved(probes: &[ProbeSpec]) -> Vec<ProbeSpec> {
+    let mut ttls: Vec<Vec<ProbeSpec>> = Vec::new();
+    for &probe in probes {
+        match ttls.iter_mut().find(|same| same[0].ttl == probe.ttl) {
+            Some(same) => same.push(probe),
+            None => ttls.push(vec![probe]),
+        }
+    }
+    let longest = ttls.iter().map(Vec::len).max().unwrap_or(0);
+    (0..longest)
+        .flat_map(|round| ttls.iter().filter_map(move |same| same.get(round).copied()))
+        .collect()
+}
+
 /// What woke a session waiting on its batches.
 enum Event {
     /// The batch being sent finished.
@@ -182,7 +202,7 @@ impl<'a, P: Prober> Session<'a, P> {
         }
         self.last_sent.note(probes, Instant::now());
         let prober = self.prober;
-        let owned = probes.to_vec();
+        let owned = interleaved(probes);
         // A retry at hops that have answered ends by itself soon after
         // its last probe; a first batch at a hop may be passed by.
         let retry = probes.iter().all(|probe| self.trace.answered_at(probe.ttl));
@@ -381,5 +401,37 @@ impl<'a, P: Prober> Session<'a, P> {
                 .collect();
             debug!("batch from {root} at TTL {ttl}: {}", probes.join(" "));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_of_several_hops_goes_out_round_robin_over_them() {
+        let probe = |ttl, flow| ProbeSpec { ttl, flow };
+        let batch = [
+            probe(5, 1),
+            probe(5, 2),
+            probe(5, 3),
+            probe(3, 9),
+            probe(4, 7),
+            probe(3, 8),
+        ];
+        assert_eq!(
+            interleaved(&batch),
+            [
+                probe(5, 1),
+                probe(3, 9),
+                probe(4, 7),
+                probe(5, 2),
+                probe(3, 8),
+                probe(5, 3)
+            ]
+        );
+        let one_hop = [probe(2, 4), probe(2, 1)];
+        assert_eq!(interleaved(&one_hop), one_hop, "one hop keeps its order");
+        assert!(interleaved(&[]).is_empty());
     }
 }
