@@ -416,3 +416,20 @@ async fn flows_deferred_at_a_hop_that_met_its_stopping_point_are_not_asked_again
         "router 2 refused flows in {deferred} of 20 runs"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_destination_that_answers_only_when_asked_again_ends_the_trace_there() {
+    // The destination's own error budget was spent by the runs before:
+    // TTL 5 and 6 reach it while it refuses, TTL 7 once it has refilled
+    // one error. Asked again after the pause, TTL 5 answers from the
+    // destination: the trace ends there, not two hops past it.
+    let network = FakeNetwork::timed(rate_limited_spent(diamond, &[DESTINATION]), TIMEOUT);
+    let trace = run(&network, &single_path(), 1).await;
+    assert!(trace.reached());
+    assert!(complete(&trace, true), "{:?}", hops(&trace));
+    assert!(
+        network.sent_at(6) > 0,
+        "TTL 6 was probed: {:?}",
+        network.batches()
+    );
+}

@@ -206,6 +206,15 @@ impl<'a, P: Prober> Discovery<'a, P> {
         }
         self.ask_again().await?;
         self.session.finish().await?;
+        // A hop asked again may have answered from the destination only
+        // now (its own rate limit refused the hop's step): the trace ends
+        // at the first hop where the destination answered alone.
+        if let Some(reached) =
+            destination.and_then(|address| self.session.trace.first_alone(address))
+        {
+            self.session.trace.set_reached();
+            last_known = Some(reached);
+        }
         // Cut the chain of black holes or repeated copies after the last new vertex.
         if let Some(known) = last_known {
             self.session.trace.vertex_mut(known).successors.clear();

@@ -385,6 +385,17 @@ impl Trace {
             .filter(|&id| !self[id].is_black_hole())
     }
 
+    /// The vertex of the first hop where `address` answered alone.
+    pub(crate) fn first_alone(&self, address: IpAddr) -> Option<VertexId> {
+        (0..self.hops.len()).find_map(|hop| {
+            let mut responsive = self.responsive(hop);
+            match (responsive.next(), responsive.next()) {
+                (Some(id), None) if self[id].address() == Some(address) => Some(id),
+                _ => None,
+            }
+        })
+    }
+
     /// Whether `hop` has a black hole.
     pub(crate) fn has_holes(&self, hop: usize) -> bool {
         self.hops[hop]
