@@ -18,7 +18,7 @@ use crate::{
     trace::graph::Trace,
     trace::net::Wait,
     trace::paths::{Path, PathTable, path_flow},
-    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober, Within},
 };
 
 /// How long an answer takes on a timed fake network.
@@ -213,9 +213,9 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> Prober for FakeNetwo
     async fn send_batch_within(
         &self,
         probes: &[ProbeSpec],
-        patience: Duration,
+        within: Within,
     ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
-        self.exchange(probes, Some(patience)).await
+        self.exchange(probes, Some(within)).await
     }
 }
 
@@ -223,9 +223,9 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
     async fn exchange(
         &self,
         probes: &[ProbeSpec],
-        patience: Option<Duration>,
+        within: Option<Within>,
     ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
-        let outcomes: Vec<(ProbeSpec, ProbeOutcome)> = {
+        let mut outcomes: Vec<(ProbeSpec, ProbeOutcome)> = {
             let mut log = self.log.lock().expect("log lock");
             let before = log.iter().map(|(_, batch)| batch.len()).sum::<usize>();
             let outcomes = probes
@@ -241,6 +241,9 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
             }
             outcomes
         };
+        if let Some(enough) = within.map(|within| within.enough) {
+            give_up_after(&mut outcomes, enough);
+        }
         if let Some(timeout) = self.timeout {
             let start = Instant::now();
             let answered = outcomes
@@ -255,12 +258,17 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
                 })
                 .max()
                 .unwrap_or(ANSWER_TIME);
-            let end = if answered == outcomes.len() {
+            let hops = outcomes
+                .iter()
+                .filter(|(_, outcome)| matches!(outcome, ProbeOutcome::Answered { .. }))
+                .count();
+            let enough = within.is_some_and(|within| hops >= within.enough);
+            let end = if answered == outcomes.len() || enough {
                 start + slowest
             } else {
                 let mut wait = Wait::new(start, timeout);
-                if let Some(patience) = patience {
-                    wait = wait.within(patience);
+                if let Some(within) = within {
+                    wait = wait.within(within);
                 }
                 if answered > 0 {
                     wait.answered(start + slowest, slowest);
@@ -270,5 +278,27 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
             tokio::time::sleep_until(end).await;
         }
         Ok(outcomes)
+    }
+}
+
+/// As the engine ends a batch once it has `enough` answers: the answers
+/// slower than the `enough`-th fastest are lost, bar those as fast.
+fn give_up_after(outcomes: &mut [(ProbeSpec, ProbeOutcome)], enough: usize) {
+    let rtt = |outcome: &ProbeOutcome| match outcome {
+        ProbeOutcome::Answered { rtt, .. } => Some(*rtt),
+        _ => None,
+    };
+    let mut rtts: Vec<Duration> = outcomes
+        .iter()
+        .filter_map(|(_, outcome)| rtt(outcome))
+        .collect();
+    rtts.sort();
+    let Some(&last) = enough.checked_sub(1).and_then(|index| rtts.get(index)) else {
+        return;
+    };
+    for (_, outcome) in outcomes {
+        if rtt(outcome).is_some_and(|rtt| rtt > last) {
+            *outcome = ProbeOutcome::Lost;
+        }
     }
 }

@@ -215,18 +215,19 @@ pub(crate) async fn multipath_step<P: Prober>(
         .await
 }
 
-/// Probes `next` with `batch` (noted in `probed`), locates the flows that
-/// reached it unseen at `hop`, and links the two hops; returns the number
-/// of new links.
+/// Probes `next` with `batch` (noted in `probed`) until `enough` of its
+/// flows are answered (the rest are spares, handed back), locates the
+/// flows that reached it unseen at `hop`, and links the two hops; returns
+/// the number of new links.
 pub(crate) async fn probe_next<P: Prober>(
     session: &mut Session<'_, P>,
     (hop, next): (usize, usize),
-    batch: Vec<u16>,
+    (batch, enough): (Vec<u16>, usize),
     probed: &mut Probed,
     settings: MultipathSettings,
 ) -> Result<usize> {
     Multipath { session }
-        .probe_next(hop, next, batch, probed, settings)
+        .probe_next(hop, next, (batch, enough), probed, settings)
         .await
 }
 
@@ -276,8 +277,9 @@ impl<P: Prober> Multipath<'_, '_, P> {
                 break;
             }
             let counted = probed.count() + batch.len();
+            let all = batch.len();
             let links = self
-                .probe_next(hop, next, batch, &mut probed, settings)
+                .probe_next(hop, next, (batch, all), &mut probed, settings)
                 .await?;
             if self.session.trace.interrupted() {
                 break;
@@ -306,12 +308,12 @@ impl<P: Prober> Multipath<'_, '_, P> {
         &mut self,
         hop: usize,
         next: usize,
-        batch: Vec<u16>,
+        (batch, enough): (Vec<u16>, usize),
         probed: &mut Probed,
         settings: MultipathSettings,
     ) -> Result<usize> {
         probed.send(batch.iter().copied());
-        let handed_back = self.send_flows(next, batch, settings).await?;
+        let handed_back = self.send_flows_until(next, batch, enough, settings).await?;
         probed.hand_back(handed_back);
         if !self.session.trace.interrupted() {
             self.locate_missing(hop, next, settings).await?;
@@ -474,7 +476,23 @@ impl<P: Prober> Multipath<'_, '_, P> {
         flows: Vec<u16>,
         settings: MultipathSettings,
     ) -> Result<Vec<u16>> {
+        let all = flows.len();
+        self.send_flows_until(hop, flows, all, settings).await
+    }
+
+    /// [`send_flows`](Self::send_flows) until `enough` of `flows` are
+    /// answered: the others are spares, sent in case some are refused,
+    /// and once enough answered they are neither waited for nor retried
+    /// but handed back, counting for nothing.
+    async fn send_flows_until(
+        &mut self,
+        hop: usize,
+        flows: Vec<u16>,
+        enough: usize,
+        settings: MultipathSettings,
+    ) -> Result<Vec<u16>> {
         let ttl = self.session.trace.hop(hop).ttl;
+        let mut answers = 0;
         let mut chunk = settings.min_burst;
         let mut pending = flows;
         let mut burst_spent = false;
@@ -506,14 +524,25 @@ impl<P: Prober> Multipath<'_, '_, P> {
                     .iter()
                     .map(|&flow| ProbeSpec { ttl, flow })
                     .collect();
-                let got = self.session.send(hop, &probes).await?;
+                let got = self
+                    .session
+                    .send_until(hop, &probes, enough.saturating_sub(answers))
+                    .await?;
                 chunk = if got.len() == chunk {
                     chunk.saturating_mul(2).min(settings.max_burst)
                 } else {
                     settings.min_burst
                 };
+                answers += got.len();
                 answered.extend(got.iter().map(|probe| probe.flow));
                 start = end;
+                if answers >= enough {
+                    pending.retain(|flow| !answered.contains(flow));
+                    if !pending.is_empty() {
+                        debug!("TTL {ttl}: enough answered, {} spare flows", pending.len());
+                    }
+                    return Ok(pending);
+                }
             }
             // At a hop of several vertices, a loss while one of them is
             // out of errors is most likely its refusal: a new flow has the
@@ -827,6 +856,48 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn spare_flows_are_neither_waited_for_nor_retried_once_enough_answered() {
+        // Flow 2 is lost; with flow 1 answered the batch has enough.
+        fn flow_2_lost(probe: ProbeSpec, _: usize) -> ProbeOutcome {
+            if probe.flow == 2 {
+                ProbeOutcome::Lost
+            } else {
+                answer(1, probe)
+            }
+        }
+        let stop = AtomicBool::new(false);
+        let settings = MultipathSettings::default();
+        for enough in [1, 2] {
+            let network = FakeNetwork::timed(flow_2_lost, Duration::from_secs(2));
+            let mut session = Session::new(&network, host(100), &stop, StdRng::seed_from_u64(1));
+            let hop = session.trace.push_hop(1);
+            let mut multipath = Multipath {
+                session: &mut session,
+            };
+            multipath
+                .send_flows(hop, vec![9], settings)
+                .await
+                .expect("fake network");
+            let start = tokio::time::Instant::now();
+            let spares = multipath
+                .send_flows_until(hop, vec![1, 2], enough, settings)
+                .await
+                .expect("fake network");
+            let elapsed = start.elapsed();
+            if enough == 2 {
+                // Without spares the same loss is waited for and retried.
+                assert!(network.batches().len() > 2, "retried");
+                continue;
+            }
+            assert_eq!(spares, [2], "handed back, counting for nothing");
+            assert_eq!(elapsed, RTT, "ended at the answer, no quiet period");
+            assert_eq!(network.batches().len(), 2, "not retried");
+            assert!(session.deferred.take().is_empty(), "not deferred");
+            assert_eq!(session.trace.hop(hop).loss(), 0.0, "not counted as lost");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn flows_over_a_routers_burst_are_deferred_not_waited_for() {
         // Linux's limit: the router answers 6 of the 9 flows, then refuses.
         let network = FakeNetwork::new(rate_limited(|probe| answer(1, probe)));
@@ -953,7 +1024,7 @@ mod tests {
             .probe_next(
                 second,
                 third,
-                vec![2, 4, 1, 3],
+                (vec![2, 4, 1, 3], 4),
                 &mut Probed::default(),
                 settings,
             )

@@ -187,8 +187,16 @@ pub(crate) async fn mda_lite_step<P: Prober>(
         if batch.is_empty() || session.trace.interrupted() {
             break;
         }
+        // Flows in place of refused ones: the first `lacking` answers
+        // settle the hop, the rest are spares, not waited for (unless a
+        // vertex of `hop` still needs a flow of its own among them).
+        let enough = if replacing && known_flows(&session.trace, hop, next, &probed, 0).is_empty() {
+            lacking
+        } else {
+            batch.len()
+        };
         let counted = probed.count() + batch.len();
-        probe_next(session, (hop, next), batch, &mut probed, settings).await?;
+        probe_next(session, (hop, next), (batch, enough), &mut probed, settings).await?;
         replacing = probed.count() < counted;
         if session.trace.interrupted() {
             break;

@@ -80,6 +80,17 @@ impl fmt::Display for ErrorState {
     }
 }
 
+/// How a batch to hops known to answer (a retry, flows in place of
+/// refused ones) may end before every probe has its outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Within {
+    /// Nothing answered this long after the last probe: the rest are lost.
+    pub patience: Duration,
+    /// This many probes answered: the rest are not needed, and are not
+    /// waited for (their outcome is lost).
+    pub enough: usize,
+}
+
 /// Sends probes of one direction and collects their outcomes.
 pub trait Prober: Send + Sync {
     /// Sends every probe of the batch (many in flight at once, within the
@@ -99,15 +110,15 @@ pub trait Prober: Send + Sync {
     }
 
     /// [`send_batch`](Self::send_batch) for probes to hops known to answer
-    /// (a retry of lost probes): when nothing has answered `patience` after
-    /// the last probe, the rest are lost then, not at the timeout. Probers
-    /// without a clock of their own wait as `send_batch` does.
+    /// (a retry of lost probes, spare flows): it ends as [`Within`] says,
+    /// not at the timeout. Probers without a clock of their own wait as
+    /// `send_batch` does.
     fn send_batch_within(
         &self,
         probes: &[ProbeSpec],
-        patience: Duration,
+        within: Within,
     ) -> impl Future<Output = Result<Vec<(ProbeSpec, ProbeOutcome)>>> + Send {
-        let _ = patience;
+        let _ = within;
         self.send_batch(probes)
     }
 }

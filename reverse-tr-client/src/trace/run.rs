@@ -19,7 +19,7 @@ use crate::{
     trace::forward::{self, ForwardProber},
     trace::graph::{Direction, Trace},
     trace::net::Pacer,
-    trace::probe::{ErrorState, ProbeOutcome, ProbeSpec, Prober},
+    trace::probe::{ErrorState, ProbeOutcome, ProbeSpec, Prober, Within},
     trace::reverse::{self, ReverseProber, check_presence},
 };
 
@@ -103,9 +103,9 @@ impl<P: Prober, O: Observer> Prober for Observed<'_, P, O> {
     async fn send_batch_within(
         &self,
         probes: &[ProbeSpec],
-        patience: Duration,
+        within: Within,
     ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
-        self.observe(probes, self.prober.send_batch_within(probes, patience))
+        self.observe(probes, self.prober.send_batch_within(probes, within))
             .await
     }
 }

@@ -27,7 +27,7 @@ use tokio::time::{Instant, sleep_until};
 use crate::{
     trace::Result,
     trace::graph::Trace,
-    trace::probe::{ProbeOutcome, ProbeSpec, Prober},
+    trace::probe::{ProbeOutcome, ProbeSpec, Prober, Within},
     trace::reprobe::{Deferred, ErrorBudget, LastSent},
 };
 
@@ -175,7 +175,19 @@ impl<'a, P: Prober> Session<'a, P> {
         hop: usize,
         probes: &[ProbeSpec],
     ) -> Result<Vec<ProbeSpec>> {
-        self.exchange(hop, probes, true).await
+        self.exchange(hop, probes, true, probes.len()).await
+    }
+
+    /// Like [`send`](Self::send), but a batch to hops that answered ends
+    /// once `enough` of its probes are answered: the rest are spares, not
+    /// waited for.
+    pub(crate) async fn send_until(
+        &mut self,
+        hop: usize,
+        probes: &[ProbeSpec],
+        enough: usize,
+    ) -> Result<Vec<ProbeSpec>> {
+        self.exchange(hop, probes, true, enough).await
     }
 
     /// Like [`send`](Self::send), but a batch without an answer within the
@@ -187,7 +199,7 @@ impl<'a, P: Prober> Session<'a, P> {
         hop: usize,
         probes: &[ProbeSpec],
     ) -> Result<Vec<ProbeSpec>> {
-        self.exchange(hop, probes, false).await
+        self.exchange(hop, probes, false, probes.len()).await
     }
 
     async fn exchange(
@@ -195,6 +207,7 @@ impl<'a, P: Prober> Session<'a, P> {
         hop: usize,
         probes: &[ProbeSpec],
         linger: bool,
+        enough: usize,
     ) -> Result<Vec<ProbeSpec>> {
         if self.stop.load(Ordering::Relaxed) {
             self.trace.set_interrupted();
@@ -207,8 +220,11 @@ impl<'a, P: Prober> Session<'a, P> {
         // its last probe; a first batch at a hop may be passed by.
         let retry = probes.iter().all(|probe| self.trace.answered_at(probe.ttl));
         let (mut batch, give_up): (InFlight<'a>, _) = if retry {
-            let patience = self.patience(RETRY_PATIENCE_FLOOR);
-            let batch = async move { prober.send_batch_within(&owned, patience).await };
+            let within = Within {
+                patience: self.patience(RETRY_PATIENCE_FLOOR),
+                enough,
+            };
+            let batch = async move { prober.send_batch_within(&owned, within).await };
             (Box::pin(batch), None)
         } else {
             let batch = async move { prober.send_batch(&owned).await };
@@ -220,8 +236,16 @@ impl<'a, P: Prober> Session<'a, P> {
         loop {
             match self.wait(Some(&mut batch), give_up).await {
                 Event::Done(outcomes) => {
-                    let outcomes = outcomes?;
+                    let mut outcomes = outcomes?;
                     self.log_batch(&outcomes);
+                    let answered = outcomes
+                        .iter()
+                        .filter(|(_, outcome)| matches!(outcome, ProbeOutcome::Answered { .. }))
+                        .count();
+                    if answered >= enough {
+                        // Spares not waited for: their fate is unknown, no loss.
+                        outcomes.retain(|(_, outcome)| *outcome != ProbeOutcome::Lost);
+                    }
                     return Ok(self.apply(hop, outcomes));
                 }
                 Event::Late(index, outcomes) => self.settle(index, outcomes)?,

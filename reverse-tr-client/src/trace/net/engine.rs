@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     trace::Result,
-    trace::probe::{ErrorState, ProbeOutcome, ProbeSpec, Prober},
+    trace::probe::{ErrorState, ProbeOutcome, ProbeSpec, Prober, Within},
 };
 
 /// Largest packet a receive task reads.
@@ -179,18 +179,23 @@ impl<W: Wire> Engine<W> {
         probe: ProbeSpec,
         patience: Option<Duration>,
     ) -> Result<Option<(Reply, Duration)>> {
-        let mut answers = self.exchange_all(&[probe], patience).await?;
+        let within = patience.map(|patience| Within {
+            patience,
+            enough: 1,
+        });
+        let mut answers = self.exchange_all(&[probe], within).await?;
         Ok(answers.pop().flatten())
     }
 
     /// Sends `probes` and waits for their answers (reply and time since
     /// sending), in the order of `probes`. Each probe has its own deadline,
     /// `timeout` after it left; the wait ends when every probe has its
-    /// outcome or deadline, or earlier once the batch has fallen [`quiet`].
+    /// outcome or deadline, or earlier once the batch has fallen [`quiet`]
+    /// or has the answers `within` calls enough.
     async fn exchange_all(
         &self,
         probes: &[ProbeSpec],
-        patience: Option<Duration>,
+        within: Option<Within>,
     ) -> Result<Vec<Option<(Reply, Duration)>>> {
         let (answers_in, mut answers_out) = mpsc::unbounded_channel();
         let registered = Registered {
@@ -227,10 +232,11 @@ impl<W: Wire> Engine<W> {
         let mut waiting: usize = sent.iter().flatten().count();
         let last_send = sent.iter().flatten().map(|&(_, at)| at).max();
         let mut wait = Wait::new(last_send.unwrap_or_else(Instant::now), self.timeout);
-        if let Some(patience) = patience {
-            wait = wait.within(patience);
+        if let Some(within) = within {
+            wait = wait.within(within);
         }
-        while waiting > 0 {
+        let mut hops = 0;
+        while waiting > 0 && !wait.enough(hops) {
             let deadline = wait.until();
             match tokio::time::timeout_at(deadline, answers_out.recv()).await {
                 Ok(Some((index, reply, at))) => {
@@ -238,6 +244,7 @@ impl<W: Wire> Engine<W> {
                         && answers[index].is_none()
                     {
                         let rtt = at.duration_since(*sent_at);
+                        hops += usize::from(matches!(reply, Reply::Hop { .. }));
                         answers[index] = Some((reply, rtt));
                         waiting -= 1;
                         wait.answered(at, rtt);
@@ -256,9 +263,9 @@ impl<W: Wire> Engine<W> {
     async fn outcomes(
         &self,
         probes: &[ProbeSpec],
-        patience: Option<Duration>,
+        within: Option<Within>,
     ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
-        let answers = self.exchange_all(probes, patience).await?;
+        let answers = self.exchange_all(probes, within).await?;
         Ok(probes
             .iter()
             .zip(answers)
@@ -279,9 +286,9 @@ impl<W: Wire> Prober for Engine<W> {
     async fn send_batch_within(
         &self,
         probes: &[ProbeSpec],
-        patience: Duration,
+        within: Within,
     ) -> Result<Vec<(ProbeSpec, ProbeOutcome)>> {
-        self.outcomes(probes, Some(patience)).await
+        self.outcomes(probes, Some(within)).await
     }
 }
 

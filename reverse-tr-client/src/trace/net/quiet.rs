@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::trace::probe::Within;
+
 /// The shortest quiet period that ends a batch with answers: well above
 /// the answer time of any hop the answers so far came from, so that a
 /// slower branch of the same TTL is still waited for.
@@ -30,6 +32,8 @@ pub(crate) struct Wait {
     silence: Duration,
     last_answer: Option<Instant>,
     slowest: Duration,
+    /// How many answers end the batch at once.
+    enough: usize,
 }
 
 impl Wait {
@@ -40,16 +44,24 @@ impl Wait {
             silence: timeout,
             last_answer: None,
             slowest: Duration::ZERO,
+            enough: usize::MAX,
         }
     }
 
     /// A batch to hops known to answer: without any answer `patience`
-    /// after its last probe, the rest is lost.
-    pub(crate) fn within(self, patience: Duration) -> Self {
+    /// after its last probe, the rest is lost; with `enough` answers, the
+    /// rest is not needed.
+    pub(crate) fn within(self, within: Within) -> Self {
         Self {
-            silence: patience.min(self.timeout),
+            silence: within.patience.min(self.timeout),
+            enough: within.enough,
             ..self
         }
+    }
+
+    /// Whether `answered` probes end the batch whatever the rest do.
+    pub(crate) fn enough(&self, answered: usize) -> bool {
+        answered >= self.enough
     }
 
     /// An answer arrived `at`, `rtt` after its probe left.
@@ -89,13 +101,26 @@ mod tests {
     async fn a_batch_to_hops_known_to_answer_waits_its_patience_for_the_first_answer() {
         let sent = Instant::now();
         let patience = Duration::from_millis(100);
-        let mut wait = Wait::new(sent, TIMEOUT).within(patience);
+        let within = Within {
+            patience,
+            enough: 2,
+        };
+        let mut wait = Wait::new(sent, TIMEOUT).within(within);
         assert_eq!(wait.until(), sent + patience);
+        assert!(!wait.enough(1) && wait.enough(2), "two answers are enough");
+        assert!(
+            !Wait::new(sent, TIMEOUT).enough(1000),
+            "else all are waited for"
+        );
         // An answer turns the wait into the quiet period of any batch.
         wait.answered(sent + Duration::from_millis(10), Duration::from_millis(10));
         assert_eq!(wait.until(), sent + Duration::from_millis(10) + QUIET_FLOOR);
+        let longer = Within {
+            patience: 3 * TIMEOUT,
+            ..within
+        };
         assert_eq!(
-            Wait::new(sent, TIMEOUT).within(3 * TIMEOUT).until(),
+            Wait::new(sent, TIMEOUT).within(longer).until(),
             sent + TIMEOUT,
             "never beyond the timeout"
         );
