@@ -178,9 +178,9 @@ impl<'a, P: Prober> Session<'a, P> {
         self.exchange(hop, probes, true, probes.len()).await
     }
 
-    /// Like [`send`](Self::send), but a batch to hops that answered ends
-    /// once `enough` of its probes are answered: the rest are spares, not
-    /// waited for.
+    /// Like [`send`](Self::send), but a batch to hops that answered (a
+    /// retry) ends once `enough` of its probes are answered: the rest are
+    /// spares, not waited for. A first batch at a hop waits for all.
     pub(crate) async fn send_until(
         &mut self,
         hop: usize,
@@ -242,7 +242,7 @@ impl<'a, P: Prober> Session<'a, P> {
                         .iter()
                         .filter(|(_, outcome)| matches!(outcome, ProbeOutcome::Answered { .. }))
                         .count();
-                    if answered >= enough {
+                    if retry && answered >= enough {
                         // Spares not waited for: their fate is unknown, no loss.
                         outcomes.retain(|(_, outcome)| *outcome != ProbeOutcome::Lost);
                     }
