@@ -250,18 +250,9 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
                 .iter()
                 .filter(|(_, outcome)| !matches!(outcome, ProbeOutcome::Lost))
                 .count();
-            let slowest = outcomes
-                .iter()
-                .filter_map(|(_, outcome)| match outcome {
-                    ProbeOutcome::Answered { rtt, .. } => Some(*rtt),
-                    _ => None,
-                })
-                .max()
-                .unwrap_or(ANSWER_TIME);
-            let hops = outcomes
-                .iter()
-                .filter(|(_, outcome)| matches!(outcome, ProbeOutcome::Answered { .. }))
-                .count();
+            let rtts = outcomes.iter().filter_map(|(_, outcome)| outcome.rtt());
+            let slowest = rtts.clone().max().unwrap_or(ANSWER_TIME);
+            let hops = rtts.count();
             let enough = within.is_some_and(|within| hops >= within.enough);
             let end = if answered == outcomes.len() || enough {
                 start + slowest
@@ -284,20 +275,16 @@ impl<F: Fn(ProbeSpec, usize) -> ProbeOutcome + Send + Sync> FakeNetwork<F> {
 /// As the engine ends a batch once it has `enough` answers: the answers
 /// slower than the `enough`-th fastest are lost, bar those as fast.
 fn give_up_after(outcomes: &mut [(ProbeSpec, ProbeOutcome)], enough: usize) {
-    let rtt = |outcome: &ProbeOutcome| match outcome {
-        ProbeOutcome::Answered { rtt, .. } => Some(*rtt),
-        _ => None,
-    };
     let mut rtts: Vec<Duration> = outcomes
         .iter()
-        .filter_map(|(_, outcome)| rtt(outcome))
+        .filter_map(|(_, outcome)| outcome.rtt())
         .collect();
     rtts.sort();
     let Some(&last) = enough.checked_sub(1).and_then(|index| rtts.get(index)) else {
         return;
     };
     for (_, outcome) in outcomes {
-        if rtt(outcome).is_some_and(|rtt| rtt > last) {
+        if outcome.rtt().is_some_and(|rtt| rtt > last) {
             *outcome = ProbeOutcome::Lost;
         }
     }

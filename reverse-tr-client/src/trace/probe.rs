@@ -28,6 +28,16 @@ pub enum ProbeOutcome {
     Refused { state: ErrorState },
 }
 
+impl ProbeOutcome {
+    /// The round-trip time, if a hop answered.
+    pub fn rtt(&self) -> Option<Duration> {
+        match self {
+            Self::Answered { rtt, .. } => Some(*rtt),
+            Self::Lost | Self::Refused { .. } => None,
+        }
+    }
+}
+
 /// The error state a server refused a request with (§7.3): one of the
 /// protocol's [`State`]s, or a code this client does not know (an error too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -240,7 +240,7 @@ impl<'a, P: Prober> Session<'a, P> {
                     self.log_batch(&outcomes);
                     let answered = outcomes
                         .iter()
-                        .filter(|(_, outcome)| matches!(outcome, ProbeOutcome::Answered { .. }))
+                        .filter(|(_, outcome)| outcome.rtt().is_some())
                         .count();
                     if retry && answered >= enough {
                         // Spares not waited for: their fate is unknown, no loss.
